@@ -1,0 +1,52 @@
+# kanbench -- `make bench` and `make test` set themselves up on a fresh machine.
+#
+# Knobs (make VAR=value):
+#   PYTHON      interpreter that creates the virtual environment (default python3)
+#   VENV        where the virtual environment lives (default .venv)
+#   TORCH       what pip installs for torch when the venv has none
+#               (default torch==2.13.0, the CPU build; for a CUDA build e.g.
+#               TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128")
+#   VENV_FLAGS  extra flags for `python -m venv`; --system-site-packages keeps a
+#               torch you already installed (it is then used, not replaced)
+#   EXTRAS      optional extras installed with the project (default test,pykan,inkan)
+#   BENCH_ARGS  extra arguments for `kanbench run` in `make bench`
+#   PYTEST_ARGS extra arguments for pytest in `make test`
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH      ?= torch==2.13.0
+VENV_FLAGS ?=
+EXTRAS     ?= test,pykan,inkan
+BENCH_ARGS ?=
+PYTEST_ARGS ?=
+
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.kanbench-installed
+
+.PHONY: bench bench-large test setup clean help
+
+help:
+	@echo "make bench   - set up, measure every available implementation (CPU, and CUDA where present), print the table"
+	@echo "make test    - set up and run the test suite"
+	@echo "make setup   - only create $(VENV) and install the project"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null && echo "using the installed torch $$($(PY) -c 'import torch; print(torch.__version__)')" \
+		|| $(PY) -m pip install --disable-pip-version-check -q $(TORCH)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS)]"
+	@touch $@
+
+bench: $(STAMP)
+	$(PY) -m kanbench run --device all $(BENCH_ARGS)
+
+bench-large: $(STAMP)
+	$(PY) -m kanbench run --device all --preset large $(BENCH_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,19 @@
+"""kanbench: a benchmark harness for Kolmogorov-Arnold Network layers.
+
+The harness is a handful of small modules, one job each:
+
+- :mod:`kanbench.spec`       the ``Implementation`` spec an implementation registers with
+- :mod:`kanbench.discovery`  finds specs in ``implementations/``, extra directories and entry points
+- :mod:`kanbench.workload`   network widths, batch, dtype, the data pool and the loss
+- :mod:`kanbench.timing`     warm-up, calibration, forward/backward samples (CPU clock, CUDA events)
+- :mod:`kanbench.memory`     peak memory per phase (CUDA allocator, CPU via torch.profiler)
+- :mod:`kanbench.machine`    the machine fingerprint stored with every run
+- :mod:`kanbench.runner`     measures one row (in a worker process by default) and a whole run
+- :mod:`kanbench.results`    the results-file schema, atomic writes, loading and validation
+- :mod:`kanbench.render`     markdown tables (seed format, full format)
+- :mod:`kanbench.cli`        the ``kanbench`` command
+"""
+
+__version__ = "0.1.0"
+
+from kanbench.spec import Implementation  # noqa: E402,F401

@@ -1,0 +1,326 @@
+"""The ``kanbench`` command (also ``python -m kanbench``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _err(message: str) -> None:
+    print(f"kanbench: {message}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- list
+
+
+def cmd_list(args) -> int:
+    from tabulate import tabulate
+
+    from kanbench.discovery import discover
+
+    registry = discover(args.implementations)
+    rows = []
+    for e in registry:
+        spec = e.spec
+        rows.append([e.name, "available" if e.available else "unavailable", spec.description if spec else "", e.origin])
+    print(tabulate(rows, headers=["name", "status", "description", "origin"], tablefmt="pipe", disable_numparse=True))
+    problems = [e for e in registry if not e.available] + list(registry.load_errors)
+    if problems:
+        print()
+        for e in problems:
+            print(f"- {e.name}: {e.reason}")
+    if args.verbose:
+        for e in registry:
+            if e.spec and e.spec.notes:
+                print(f"\n{e.name}: {e.spec.notes}")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def _split_impls(values: Optional[Sequence[str]]) -> Optional[list[str]]:
+    if not values:
+        return None
+    names: list[str] = []
+    for v in values:
+        names.extend(n.strip() for n in v.split(",") if n.strip())
+    return list(dict.fromkeys(names))
+
+
+def resolve_devices(choice: str) -> tuple[list[str], Optional[str]]:
+    """(devices to run, a note) for --device cpu|cuda|all."""
+    import torch
+
+    if choice == "cpu":
+        return ["cpu"], None
+    if choice == "cuda":
+        return ["cuda"], None
+    if torch.cuda.is_available():
+        return ["cpu", "cuda"], None
+    return ["cpu"], "no CUDA device here: measuring the CPU only"
+
+
+def _progress(stream):
+    tty = stream.isatty()
+
+    def show(i: int, n: int, record: dict) -> None:
+        from kanbench.render import fmt_ms_precise, label
+
+        width = len(str(n))
+        head = f"[{i:>{width}}/{n}] {label(record):<28}"
+        if record.get("error") and record.get("forward_ms") is None:
+            line = f"{head} {record['error_kind']}: {record['error']}"
+        else:
+            line = (
+                f"{head} fwd {fmt_ms_precise(record['forward_ms'])} ms  bwd {fmt_ms_precise(record['backward_ms'])} ms"
+                f"  (n={record.get('n_samples')}, {record.get('wall_s', 0):.1f} s)"
+            )
+            if record.get("error"):
+                line += f"  {record['error_kind']}: {record['error']}"
+        print(line, file=stream, flush=True)
+
+    def start(i: int, n: int, job) -> None:
+        if tty:
+            from kanbench.runner import row_label
+
+            print(f"[{i}/{n}] {row_label(job.impl, job.device)} ...", end="\r", file=stream, flush=True)
+
+    return show, start
+
+
+def cmd_run(args) -> int:
+    from kanbench import results as results_mod
+    from kanbench import runner, workload as workload_mod
+    from kanbench.discovery import discover
+    from kanbench.machine import fingerprint, machine_label
+    from kanbench.render import render_document
+    from kanbench.timing import TimingConfig
+
+    try:
+        shape = workload_mod.parse_shape(args.shape) if args.shape else None
+        batch = workload_mod.parse_batch(args.batch) if args.batch is not None else None
+        work = workload_mod.resolve(args.preset, shape, batch, args.dtype)
+        timing = TimingConfig(
+            min_time=args.min_time, min_samples=args.min_samples, max_samples=max(args.max_samples, args.min_samples),
+            warmup_time=args.warmup,
+        )
+    except ValueError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    if args.threads is not None and args.threads < 1:
+        _err(f"--threads must be a positive integer, got {args.threads}")
+        return EXIT_USAGE
+    if args.budget is not None and args.budget <= 0:
+        _err("--budget must be a positive number of seconds")
+        return EXIT_USAGE
+
+    registry = discover(args.implementations)
+    for e in registry.load_errors:
+        _err(f"{e.name}: {e.reason}")
+    requested = _split_impls(args.impl)
+    skipped = []
+    if requested is None:
+        impls = []
+        for e in registry:
+            if e.available:
+                impls.append(e.name)
+            else:
+                skipped.append({"impl": e.name, "reason": e.reason})
+                _err(f"skipping {e.name}: {e.reason}")
+    else:
+        impls = requested
+        for name in requested:
+            if name not in registry.names():
+                _err(f"unknown implementation {name!r}; known: {', '.join(registry.names())}")
+            elif not registry.get(name).available:
+                _err(f"{name} is unavailable: {registry.get(name).reason}")
+    if not impls:
+        _err("no implementation to measure")
+        return EXIT_FAILED
+
+    devices, note = resolve_devices(args.device)
+    if note and args.device == "all":
+        _err(note)
+    if "cuda" in devices:
+        import torch
+
+        if not torch.cuda.is_available():
+            _err(runner.cuda_absent_reason())
+
+    machine = fingerprint(args.threads)
+    plan = runner.RunPlan(
+        impls=impls,
+        devices=devices,
+        workload=work,
+        timing=timing,
+        threads=args.threads,
+        extra_dirs=[str(Path(d).resolve()) for d in args.implementations],
+        budget_s=args.budget,
+        isolate=not args.in_process,
+        memory=not args.no_memory,
+    )
+    config = {
+        "workload": work.to_dict(),
+        "timing": timing.to_dict(),
+        "threads": machine["torch"]["threads"],
+        "devices": devices,
+        "isolation": "process" if plan.isolate else "in-process",
+        "budget_s": args.budget,
+        "command": runner.command_line(),
+        "implementations_dirs": plan.extra_dirs,
+    }
+    document = results_mod.new_document(machine, config)
+    document["skipped"] = skipped
+    path = None
+    if not args.no_save:
+        try:
+            label = work.preset or work.key
+            path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"), label)
+        except (results_mod.ResultsError, OSError) as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+
+    show, start = _progress(sys.stderr)
+    jobs = plan.jobs()
+    counter = {"i": 0}
+
+    def measure(job):
+        counter["i"] += 1
+        start(counter["i"], len(jobs), job)
+        if plan.isolate:
+            return runner.measure_row_isolated(job)
+        return runner.measure_row(job, registry)
+
+    _err(
+        f"measuring {len(impls)} implementation(s) x {len(devices)} device(s), {work.key}, "
+        f"{machine_label(machine, 'cpu', machine['torch']['threads'])}"
+    )
+    try:
+        runner.execute(plan, document, path, progress=show, measure=measure)
+    except runner.Interrupted:
+        print(render_document(document, args.format))
+        _err(f"interrupted; {len(document['results'])} row(s) kept" + (f" in {path}" if path else ""))
+        return EXIT_INTERRUPTED
+    print(render_document(document, args.format))
+    if path is not None:
+        _err(f"results written to {path}")
+    measured = [r for r in document["results"] if not r.get("error")]
+    if not measured:
+        _err("nothing could be measured")
+        return EXIT_FAILED
+    if args.strict and len(measured) < len(document["results"]):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def cmd_report(args) -> int:
+    from kanbench import results as results_mod
+    from kanbench.render import render_documents
+
+    try:
+        docs = results_mod.load_many(args.files)
+    except results_mod.ResultsError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    print(render_documents(docs, args.format))
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def _add_discovery(p) -> None:
+    p.add_argument(
+        "--implementations",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="also load implementation specs from DIR (every *.py file and package in it); repeatable",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kanbench import __version__
+    from kanbench.runner import DEFAULT_BUDGET_S
+    from kanbench.workload import PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="kanbench",
+        description="Benchmark Kolmogorov-Arnold Network implementations: forward/backward time, peak memory, parameters.",
+    )
+    parser.add_argument("--version", action="version", version=f"kanbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list discovered implementations and whether each is available")
+    _add_discovery(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="also print each implementation's notes")
+    p.set_defaults(func=cmd_list)
+
+    presets = ", ".join(f"{k} ({'x'.join(map(str, w.widths))}, batch {w.batch})" for k, w in PRESETS.items())
+    p = sub.add_parser(
+        "run",
+        help="measure implementations and write a results file",
+        description="Measure forward and backward time, peak memory and parameter counts; "
+        "print a markdown table on stdout and write a JSON results file.",
+    )
+    p.add_argument("--impl", action="append", metavar="A,B", help="implementations to measure (default: every available one)")
+    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all", help="device(s); 'all' = cpu, plus cuda when present (default)")
+    p.add_argument("--preset", default=None, help=f"workload preset: {presets}; default seed")
+    p.add_argument("--shape", metavar="IN,HIDDEN,OUT", help="network widths, e.g. 2,150,1 (overrides the preset's)")
+    p.add_argument("--batch", metavar="N", help="batch size (overrides the preset's)")
+    p.add_argument("--dtype", help="float32 (default), float64, bfloat16 or float16")
+    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's own choice, recorded)")
+    p.add_argument("--out", metavar="FILE", help="results file to write (must not exist; default: a new file in --results-dir)")
+    p.add_argument("--results-dir", default="results", metavar="DIR", help="where default-named results files go (default: results/)")
+    p.add_argument("--no-save", action="store_true", help="do not write a results file")
+    p.add_argument("--format", choices=["seed", "full"], default="seed", help="table format: seed (default) or full (spread, ratio to MLP)")
+    p.add_argument("--min-time", type=float, default=1.0, metavar="S", help="minimum measured seconds per row (default 1.0)")
+    p.add_argument("--min-samples", type=int, default=20, metavar="N", help="minimum samples per row (default 20)")
+    p.add_argument("--max-samples", type=int, default=5000, metavar="N", help="maximum samples per row (default 5000)")
+    p.add_argument("--warmup", type=float, default=0.25, metavar="S", help="warm-up seconds per row (default 0.25, at least 2 steps)")
+    p.add_argument(
+        "--budget", type=float, default=DEFAULT_BUDGET_S, metavar="S",
+        help=f"per-row time budget in seconds (default {DEFAULT_BUDGET_S:g}); a row over it is reported as such",
+    )
+    p.add_argument("--in-process", action="store_true", help="measure rows in this process instead of one worker process per row")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any row failed (default: only when none was measured)")
+    _add_discovery(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="render tables from saved results files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--format", choices=["seed", "full"], default="seed", help="seed (default) or full")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK

@@ -1,0 +1,283 @@
+"""Finding implementations: the built-in ``implementations`` package, extra
+directories (``--implementations DIR``) and the ``kanbench.implementations``
+entry-point group.
+
+Nothing here raises on a broken or unavailable implementation: every problem
+becomes an :class:`Entry` with ``available=False`` and a one-line ``reason``,
+so ``kanbench list`` can show it and a run can skip it with that line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import pkgutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Iterable, Optional, Sequence
+
+from kanbench.spec import Implementation
+
+ENTRY_POINT_GROUP = "kanbench.implementations"
+
+
+class UnknownImplementation(KeyError):
+    def __init__(self, name: str, known: Sequence[str]):
+        self.name = name
+        self.known = list(known)
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        return f"unknown implementation {self.name!r}; known: {', '.join(self.known) or '(none)'}"
+
+
+@dataclass
+class Entry:
+    """One discovered implementation (or a source that failed to load)."""
+
+    name: str
+    origin: str
+    spec: Optional[Implementation] = None
+    available: bool = True
+    reason: Optional[str] = None
+
+    @property
+    def install(self) -> str:
+        return self.spec.install if self.spec else ""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def specs_in_module(module: ModuleType) -> list[Implementation]:
+    """Every ``Implementation`` held at module level (a list/tuple of them too)."""
+    found: list[Implementation] = []
+    seen: set[int] = set()
+    for value in vars(module).values():
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        for item in items:
+            if isinstance(item, Implementation) and id(item) not in seen:
+                seen.add(id(item))
+                found.append(item)
+    return found
+
+
+def _load_path_module(path: Path) -> ModuleType:
+    """Import a ``*.py`` file or a package directory by path, under a unique name."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    stem = path.stem if path.is_file() else path.name
+    modname = f"_kanbench_ext_{digest}_{stem}"
+    if modname in sys.modules:
+        return sys.modules[modname]
+    if path.is_dir():
+        spec = importlib.util.spec_from_file_location(
+            modname, path / "__init__.py", submodule_search_locations=[str(path)]
+        )
+    else:
+        spec = importlib.util.spec_from_file_location(modname, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(modname, None)
+        raise
+    return module
+
+
+def _directory_items(directory: Path) -> list[Path]:
+    items = []
+    for child in sorted(directory.iterdir()):
+        if child.name.startswith(("_", ".")):
+            continue
+        if child.is_file() and child.suffix == ".py":
+            items.append(child)
+        elif child.is_dir() and (child / "__init__.py").is_file():
+            items.append(child)
+    return items
+
+
+def builtin_directory() -> Optional[Path]:
+    try:
+        import implementations  # the package shipped next to kanbench
+    except ImportError:
+        return None
+    return Path(implementations.__file__).parent
+
+
+def _builtin_modules() -> Iterable[tuple[str, "ModuleType | BaseException"]]:
+    try:
+        import implementations
+    except ImportError:
+        return
+    for info in pkgutil.iter_modules(implementations.__path__):
+        if info.name.startswith("_"):
+            continue
+        qualified = f"implementations.{info.name}"
+        try:
+            yield qualified, importlib.import_module(qualified)
+        except Exception as exc:  # a broken module must not stop discovery
+            yield qualified, exc
+
+
+def _directory_modules(directory: Path) -> Iterable[tuple[str, "ModuleType | BaseException"]]:
+    if not directory.is_dir():
+        yield str(directory), NotADirectoryError(f"implementations directory {directory} does not exist")
+        return
+    for item in _directory_items(directory):
+        try:
+            yield str(item), _load_path_module(item)
+        except Exception as exc:
+            yield str(item), exc
+
+
+def _entry_point_modules() -> Iterable[tuple[str, "object | BaseException"]]:
+    try:
+        eps = importlib.metadata.entry_points()
+        selected = eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
+    except Exception as exc:
+        yield "entry points", exc
+        return
+    for ep in selected:
+        origin = f"entry point {ep.name} = {ep.value}"
+        try:
+            yield origin, ep.load()
+        except Exception as exc:
+            yield origin, exc
+
+
+def _specs_from_object(obj: object) -> list[Implementation]:
+    if isinstance(obj, ModuleType):
+        return specs_in_module(obj)
+    if isinstance(obj, Implementation):
+        return [obj]
+    if isinstance(obj, (list, tuple)):
+        return [o for o in obj if isinstance(o, Implementation)]
+    if callable(obj):
+        return _specs_from_object(obj())
+    return []
+
+
+def check_requirements(spec: Implementation) -> Optional[str]:
+    """None when every optional package imports (at a recent enough version), else the reason."""
+    hint = f"; install: {spec.install}" if spec.install else ""
+    for module in spec.requires:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            missing = getattr(exc, "name", None)
+            if missing is None or module == missing or module.startswith(missing + "."):
+                return f"optional package '{module}' is not installed" + hint
+            return f"optional package '{module}' failed to import ({_one_line(exc)})" + hint
+        except Exception as exc:
+            return f"optional package '{module}' failed to import ({_one_line(exc)})" + hint
+    for dist, minimum in spec.min_versions.items():
+        try:
+            have = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return f"distribution '{dist}' is not installed" + hint
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            too_old = Version(have) < Version(minimum)
+        except InvalidVersion:
+            too_old = False
+        if too_old:
+            return f"'{dist}' {have} is too old (need >= {minimum})" + hint
+    return None
+
+
+class Registry:
+    """The discovered implementations, by name, in discovery order."""
+
+    def __init__(self, entries: list[Entry], load_errors: list[Entry]):
+        self.entries = entries
+        self.load_errors = load_errors
+        self._by_name = {e.name: e for e in entries}
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries]
+
+    def get(self, name: str) -> Entry:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownImplementation(name, self.names()) from None
+
+    def available(self) -> list[Entry]:
+        return [e for e in self.entries if e.available]
+
+
+def discover(
+    extra_dirs: Sequence[os.PathLike | str] = (),
+    *,
+    builtin: bool = True,
+    entry_points: bool = True,
+    check: bool = True,
+) -> Registry:
+    """Find every implementation spec.
+
+    ``check`` imports each spec's optional packages to decide availability
+    (a second or two when pykan is installed); ``kanbench list`` and runs do.
+    """
+    sources: list[tuple[str, object]] = []
+    if builtin:
+        sources.extend(_builtin_modules())
+    for directory in extra_dirs:
+        sources.extend(_directory_modules(Path(directory)))
+    if entry_points:
+        sources.extend(_entry_point_modules())
+
+    entries: list[Entry] = []
+    load_errors: list[Entry] = []
+    by_name: dict[str, Entry] = {}
+    for origin, obj in sources:
+        if isinstance(obj, BaseException):
+            load_errors.append(
+                Entry(name=origin, origin=origin, available=False, reason=f"failed to load: {_one_line(obj)}")
+            )
+            continue
+        try:
+            specs = _specs_from_object(obj)
+        except Exception as exc:
+            load_errors.append(Entry(name=origin, origin=origin, available=False, reason=f"failed to load: {_one_line(exc)}"))
+            continue
+        for spec in specs:
+            entry = Entry(name=spec.name, origin=origin, spec=spec)
+            if spec.name in by_name:
+                first = by_name[spec.name]
+                load_errors.append(
+                    Entry(
+                        name=spec.name,
+                        origin=origin,
+                        spec=spec,
+                        available=False,
+                        reason=f"duplicate name: already defined in {first.origin}; this one is ignored",
+                    )
+                )
+                continue
+            by_name[spec.name] = entry
+            entries.append(entry)
+    if check:
+        for entry in entries:
+            reason = check_requirements(entry.spec)
+            if reason:
+                entry.available = False
+                entry.reason = reason
+    return Registry(entries, load_errors)

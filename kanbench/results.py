@@ -1,0 +1,194 @@
+"""Results files: one JSON document per run.
+
+Layout (``schema`` = :data:`SCHEMA_VERSION`)::
+
+    {
+      "schema": 1,
+      "kind": "kanbench-results",
+      "machine": {...fingerprint...},
+      "config": {"workload": {...}, "timing": {...}, "threads": 2, "devices": [...],
+                 "isolation": "process", "budget_s": 120, "command": "..."},
+      "results": [ {record}, ... ],
+      "skipped": [ {"impl": ..., "reason": ...}, ... ],
+      "complete": true
+    }
+
+Each record holds ``impl``, ``device``, ``workload``, ``forward_ms`` and
+``backward_ms`` (medians), their spreads (``*_iqr_ms``, ``*_mad_ms``),
+``n_samples``, ``samples`` (raw ``forward_ms``/``backward_ms`` lists),
+``forward_peak_bytes``/``backward_peak_bytes`` (and ``*_increase_bytes``),
+``params``, ``trainable_params`` and ``error`` (null, or why the row could not
+be measured) with ``error_kind``.
+
+Files are written atomically (a temporary file in the same directory, fsync,
+``os.replace``), so a reader never sees half a file; a run rewrites its file
+after every row, so an interrupted run keeps the rows it measured
+(``"complete": false``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Iterable, Optional
+
+SCHEMA_VERSION = 1
+KIND = "kanbench-results"
+DEFAULT_DIR = Path("results")
+
+RECORD_FIELDS = (
+    "impl",
+    "device",
+    "forward_ms",
+    "backward_ms",
+    "samples",
+    "forward_peak_bytes",
+    "backward_peak_bytes",
+    "params",
+    "trainable_params",
+    "error",
+)
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be used; the message says which and why."""
+
+
+def _json_default(obj):
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+    except ImportError:
+        pass
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def _clean(obj):
+    """NaN/Inf are not JSON: store them as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_atomic(path: os.PathLike | str, data: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_clean(data), f, indent=1, default=_json_default, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "run"
+
+
+def reserve_path(out: Optional[os.PathLike | str], directory: Path, host: str, label: str) -> Path:
+    """The file this run writes. An explicit ``out`` must not exist; a default
+    name (``<UTC time>_<host>_<label>.json``) gets a numeric suffix if taken.
+    The file is created empty-exclusively so two runs never share it."""
+    if out is not None:
+        path = Path(out)
+        if path.exists():
+            raise ResultsError(f"{path} already exists; results are never overwritten (choose another --out)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.close(fd)
+        return path
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    directory.mkdir(parents=True, exist_ok=True)
+    base = f"{stamp}_{_slug(host)}_{_slug(label)}"
+    for i in range(1000):
+        path = directory / (f"{base}.json" if i == 0 else f"{base}-{i}.json")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise ResultsError(f"could not find a free file name for {base} in {directory}")
+
+
+def new_document(machine: dict, config: dict) -> dict:
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": KIND,
+        "machine": machine,
+        "config": config,
+        "results": [],
+        "skipped": [],
+        "complete": False,
+    }
+
+
+def validate(doc: object, source: str = "results") -> dict:
+    if not isinstance(doc, dict):
+        raise ResultsError(f"{source}: not a kanbench results file (top level is not an object)")
+    if doc.get("kind", KIND) != KIND or "results" not in doc:
+        raise ResultsError(f"{source}: not a kanbench results file (no 'results' list)")
+    schema = doc.get("schema")
+    if schema != SCHEMA_VERSION:
+        raise ResultsError(
+            f"{source}: schema version {schema!r} is not supported (this kanbench reads version {SCHEMA_VERSION})"
+        )
+    if not isinstance(doc["results"], list):
+        raise ResultsError(f"{source}: 'results' is not a list")
+    for i, rec in enumerate(doc["results"]):
+        if not isinstance(rec, dict):
+            raise ResultsError(f"{source}: result #{i} is not an object")
+        missing = [k for k in ("impl", "device") if k not in rec]
+        if missing:
+            raise ResultsError(f"{source}: result #{i} lacks {', '.join(missing)}")
+    doc.setdefault("machine", {})
+    doc.setdefault("config", {})
+    return doc
+
+
+def load(path: os.PathLike | str) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read ({exc.strerror})") from None
+    if not text.strip():
+        raise ResultsError(f"{path}: empty file (a run still in progress, or one that never wrote a row)")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: corrupt or truncated JSON ({exc.msg} at line {exc.lineno})") from None
+    doc = validate(doc, str(path))
+    doc["_path"] = str(path)
+    return doc
+
+
+def load_many(paths: Iterable[os.PathLike | str]) -> list[dict]:
+    return [load(p) for p in paths]
+
+
+def record_workload(record: dict, doc: dict) -> dict:
+    """The workload a record was measured with (records carry it; older files only in config)."""
+    return record.get("workload") or doc.get("config", {}).get("workload") or {}

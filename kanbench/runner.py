@@ -1,0 +1,397 @@
+"""Measuring rows and whole runs.
+
+A *row* is one implementation on one device. By default each row is measured
+in a fresh worker process (``python -m kanbench.worker``), as pyperf does:
+every implementation starts from the same clean state (allocator caches,
+thread pools, compiled kernels), a segfault or an out-of-memory kill ends only
+that row, and a row that overruns its time budget can be stopped. ``isolate=False``
+measures rows in this process instead (quicker; used by tests and debugging).
+
+A *run* measures its rows one after another, writes the results file again
+(atomically) after each, and turns every failure into that row's ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from kanbench import results as results_mod
+from kanbench.timing import BadOutputShape, BudgetExceeded, NonFiniteOutput, TimingConfig
+from kanbench.workload import Workload
+
+DEFAULT_BUDGET_S = 120.0
+#: extra seconds a worker gets past its budget (interpreter start, imports, memory pass) before it is killed
+KILL_GRACE_S = 60.0
+
+
+@dataclass
+class RowJob:
+    impl: str
+    device: str
+    workload: Workload
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    threads: Optional[int] = None
+    extra_dirs: Sequence[str] = ()
+    budget_s: Optional[float] = DEFAULT_BUDGET_S
+    memory: bool = True
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "impl": self.impl,
+            "device": self.device,
+            "workload": self.workload.to_dict(),
+            "timing": self.timing.to_dict(),
+            "threads": self.threads,
+            "extra_dirs": [str(d) for d in self.extra_dirs],
+            "budget_s": self.budget_s,
+            "memory": self.memory,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RowJob":
+        return cls(
+            impl=d["impl"],
+            device=d["device"],
+            workload=Workload.from_dict(d["workload"]),
+            timing=TimingConfig(**d.get("timing", {})),
+            threads=d.get("threads"),
+            extra_dirs=tuple(d.get("extra_dirs", ())),
+            budget_s=d.get("budget_s"),
+            memory=d.get("memory", True),
+            seed=d.get("seed", 0),
+        )
+
+
+def row_label(impl: str, device: str) -> str:
+    """The seed's row names: <impl>-cpu, <impl>-gpu."""
+    return f"{impl}-{'gpu' if str(device).startswith('cuda') else 'cpu'}"
+
+
+def empty_record(job: RowJob) -> dict:
+    return {
+        "impl": job.impl,
+        "device": job.device,
+        "label": row_label(job.impl, job.device),
+        "workload": job.workload.to_dict(),
+        "forward_ms": None,
+        "backward_ms": None,
+        "forward_iqr_ms": None,
+        "backward_iqr_ms": None,
+        "forward_mad_ms": None,
+        "backward_mad_ms": None,
+        "n_samples": 0,
+        "samples": {"forward_ms": [], "backward_ms": []},
+        "forward_peak_bytes": None,
+        "backward_peak_bytes": None,
+        "forward_peak_increase_bytes": None,
+        "backward_peak_increase_bytes": None,
+        "memory_method": None,
+        "rss_peak_bytes": None,
+        "params": None,
+        "trainable_params": None,
+        "threads": job.threads,
+        "error": None,
+        "error_kind": None,
+    }
+
+
+def fail(record: dict, kind: str, message: str) -> dict:
+    record["error_kind"] = kind
+    record["error"] = " ".join(str(message).split())
+    return record
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(total, trainable) from ``model.parameters()``; buffers are not parameters and are not counted."""
+    total = trainable = 0
+    for p in model.parameters():
+        n = p.numel()
+        total += n
+        if p.requires_grad:
+            trainable += n
+    return total, trainable
+
+
+def _round_samples(values: list) -> list:
+    return [float(f"{v:.6g}") for v in values]
+
+
+def _fill_samples(record: dict, forward_ms: list, backward_ms: list) -> None:
+    from kanbench.stats import summarize
+
+    record["samples"] = {"forward_ms": _round_samples(forward_ms), "backward_ms": _round_samples(backward_ms)}
+    record["n_samples"] = len(forward_ms)
+    for phase, values in (("forward", forward_ms), ("backward", backward_ms)):
+        s = summarize(values)
+        record[f"{phase}_ms"] = s["median"] if s["n"] else None
+        record[f"{phase}_iqr_ms"] = s["iqr"] if s["n"] else None
+        record[f"{phase}_mad_ms"] = s["mad"] if s["n"] else None
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, (MemoryError,)) or isinstance(exc, getattr(torch.cuda, "OutOfMemoryError", ())):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
+
+
+def measure_row(job: RowJob, registry=None) -> dict:
+    """Measure one row in this process. Never raises for a problem of the row itself."""
+    import torch
+
+    from kanbench import discovery, memory, timing, workload as workload_mod
+
+    record = empty_record(job)
+    started = time.monotonic()
+    deadline = started + job.budget_s if job.budget_s else None
+    if job.threads:
+        torch.set_num_threads(int(job.threads))
+    record["threads"] = torch.get_num_threads()
+
+    if registry is None:
+        registry = discovery.discover(job.extra_dirs, check=False)
+    try:
+        entry = registry.get(job.impl)
+    except discovery.UnknownImplementation as exc:
+        return fail(record, "unknown", str(exc))
+    spec = entry.spec
+    if spec is None:
+        return fail(record, "unavailable", entry.reason or "failed to load")
+    reason = entry.reason if not entry.available else discovery.check_requirements(spec)
+    if reason:
+        return fail(record, "unavailable", reason)
+    device = torch.device(job.device)
+    if device.type not in spec.devices:
+        return fail(record, "unsupported", f"{spec.name} does not support {device.type} (supports {', '.join(spec.devices)})")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return fail(record, "cuda-unavailable", cuda_absent_reason())
+    if device.type not in ("cpu", "cuda"):
+        return fail(record, "unsupported", f"device {job.device!r} is not supported (use cpu or cuda)")
+
+    torch.manual_seed(job.seed)
+    dtype = workload_mod.torch_dtype(job.workload.dtype)
+    stage = "build"
+    try:
+        model = spec.build(tuple(job.workload.widths), device=device, dtype=dtype)
+        if not isinstance(model, torch.nn.Module):
+            return fail(record, "crash", f"build() returned {type(model).__name__}, not a torch.nn.Module")
+        model.train()
+        record["params"], record["trainable_params"] = count_parameters(model)
+        stage = "data"
+        pool = workload_mod.DataPool(job.workload, device)
+        stage = "timing"
+        samples = timing.measure(model, pool, device, job.timing, deadline=deadline)
+        _fill_samples(record, samples.forward_ms, samples.backward_ms)
+        record["warmup_iterations"] = samples.warmup_iterations
+        record["measured_s"] = round(samples.measured_seconds, 4)
+        if samples.cut_short:
+            record["note"] = f"stopped before min_time ({samples.cut_short})"
+        if job.memory:
+            stage = "memory"
+            record.update(memory.phase_peaks(model, pool, device))
+    except BudgetExceeded as exc:
+        _fill_samples(record, exc.forward_ms, exc.backward_ms)
+        fail(record, "budget", f"{exc} (budget {job.budget_s:g} s)")
+    except NonFiniteOutput as exc:
+        fail(record, "nonfinite", str(exc))
+    except BadOutputShape as exc:
+        fail(record, "bad-output", str(exc))
+    except Exception as exc:
+        if _is_oom(exc):
+            fail(record, "oom", f"out of memory on {job.device} during {stage}: {_first_line(exc)}")
+        else:
+            where = _implementation_frame(exc)
+            fail(record, "crash", f"{type(exc).__name__} during {stage}: {_first_line(exc)}{where}")
+    finally:
+        if device.type == "cuda":
+            try:
+                torch.cuda.empty_cache()
+            except Exception:
+                pass
+    if device.type == "cpu" and record.get("rss_peak_bytes") is None:
+        record["rss_peak_bytes"] = memory.rss_peak_bytes()
+    record["wall_s"] = round(time.monotonic() - started, 3)
+    return record
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _implementation_frame(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(tb):
+        if "/kanbench/" not in frame.filename.replace(os.sep, "/"):
+            return f" (at {Path(frame.filename).name}:{frame.lineno})"
+    return ""
+
+
+def cuda_absent_reason() -> str:
+    import torch
+
+    if torch.version.cuda is None:
+        return f"CUDA requested but this torch ({torch.__version__}) is a CPU-only build"
+    return "CUDA requested but no CUDA device is available (torch.cuda.is_available() is False)"
+
+
+# ----------------------------------------------------------------------------- worker processes
+
+
+def _worker_env() -> dict:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    # plots from implementations never need a display
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optional[str] = None) -> dict:
+    """Measure one row in a fresh worker process; a crash, kill or hang becomes the row's error."""
+    record = empty_record(job)
+    with tempfile.TemporaryDirectory(prefix="kanbench-worker-") as tmp:
+        job_path = Path(tmp) / "job.json"
+        out_path = Path(tmp) / "record.json"
+        log_path = Path(tmp) / "worker.log"
+        job_path.write_text(json.dumps(job.to_dict()))
+        cmd = [python or sys.executable, "-m", "kanbench.worker", str(job_path), str(out_path)]
+        timeout = (job.budget_s + KILL_GRACE_S) if job.budget_s else None
+        started = time.monotonic()
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_worker_env(), cwd=cwd)
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                return fail(
+                    record,
+                    "budget",
+                    f"worker killed after {time.monotonic() - started:.0f} s: exceeded the per-row time budget "
+                    f"of {job.budget_s:g} s (a single step is too slow for this budget; raise --budget)",
+                )
+            except BaseException:  # Ctrl-C: stop the worker too
+                proc.kill()
+                proc.wait()
+                raise
+        if out_path.exists():
+            try:
+                return json.loads(out_path.read_text())
+            except json.JSONDecodeError:
+                pass
+        tail = _log_tail(log_path)
+        if rc < 0:
+            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+            hint = " (the system's out-of-memory killer?)" if -rc == signal.SIGKILL else ""
+            kind = "oom" if -rc == signal.SIGKILL else "crash"
+            return fail(record, kind, f"worker process killed by {name}{hint}{': ' + tail if tail else ''}")
+        return fail(record, "crash", f"worker process exited with status {rc}{': ' + tail if tail else ''}")
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@dataclass
+class RunPlan:
+    impls: list[str]
+    devices: list[str]
+    workload: Workload
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    threads: Optional[int] = None
+    extra_dirs: Sequence[str] = ()
+    budget_s: Optional[float] = DEFAULT_BUDGET_S
+    isolate: bool = True
+    memory: bool = True
+
+    def jobs(self) -> list[RowJob]:
+        return [
+            RowJob(
+                impl=i,
+                device=d,
+                workload=self.workload,
+                timing=self.timing,
+                threads=self.threads,
+                extra_dirs=tuple(self.extra_dirs),
+                budget_s=self.budget_s,
+                memory=self.memory,
+            )
+            for i in self.impls
+            for d in self.devices
+        ]
+
+
+class Interrupted(Exception):
+    def __init__(self, document: dict, path: Optional[Path]):
+        super().__init__("interrupted")
+        self.document = document
+        self.path = path
+
+
+def execute(
+    plan: RunPlan,
+    document: dict,
+    path: Optional[Path],
+    *,
+    registry=None,
+    progress: Optional[Callable[[int, int, dict], None]] = None,
+    measure: Optional[Callable[[RowJob], dict]] = None,
+) -> dict:
+    """Measure every row of ``plan`` into ``document``, writing ``path`` after each row.
+
+    On Ctrl-C the rows measured so far stay in the file (``complete: false``)
+    and :class:`Interrupted` is raised.
+    """
+    if measure is None:
+        if plan.isolate:
+            measure = measure_row_isolated
+        else:
+            measure = lambda job: measure_row(job, registry)  # noqa: E731
+    jobs = plan.jobs()
+    if path is not None:
+        results_mod.write_atomic(path, document)
+    for i, job in enumerate(jobs):
+        try:
+            record = measure(job)
+        except KeyboardInterrupt:
+            document["interrupted"] = True
+            if path is not None:
+                results_mod.write_atomic(path, document)
+            raise Interrupted(document, path) from None
+        document["results"].append(record)
+        if path is not None:
+            results_mod.write_atomic(path, document)
+        if progress:
+            progress(i + 1, len(jobs), record)
+    document["complete"] = True
+    if path is not None:
+        results_mod.write_atomic(path, document)
+    return document
+
+
+def command_line() -> str:
+    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])

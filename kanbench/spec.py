@@ -1,0 +1,59 @@
+"""The spec an implementation registers with the harness.
+
+An implementation is a plain ``torch.nn.Module`` plus this small record. A
+module in ``implementations/`` (or in a directory given with
+``--implementations``, or an entry point in the ``kanbench.implementations``
+group) registers it by holding an ``Implementation`` at module level::
+
+    from kanbench import Implementation
+
+    def build(widths, device, dtype):
+        return MyKAN(widths).to(device=device, dtype=dtype)
+
+    spec = Implementation(name="mykan", build=build, description="my KAN")
+
+``build`` receives the network widths ``[in, hidden..., out]`` as a tuple of
+ints, a ``torch.device`` and a ``torch.dtype`` and returns the module, on that
+device and in that dtype. Optional third-party packages are named in
+``requires`` (import names); the harness imports them before calling ``build``
+and reports the row as unavailable, with ``install`` as the hint, when one is
+missing, too old or fails to import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import re
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str
+    build: Callable[..., "object"]
+    description: str = ""
+    #: import names of optional packages the build needs, e.g. ("kan",)
+    requires: Sequence[str] = ()
+    #: minimum versions by distribution name, e.g. {"pykan": "0.2.1"}
+    min_versions: Mapping[str, str] = field(default_factory=dict)
+    #: how to install what ``requires`` names, shown when it is missing
+    install: str = ""
+    #: devices the implementation supports ("cpu", "cuda")
+    devices: Sequence[str] = ("cpu", "cuda")
+    #: free-form notes shown by ``kanbench list`` (parameter-parity rule, quirks)
+    notes: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
+            raise ValueError(
+                f"implementation name {self.name!r} must start with a letter or digit and "
+                "contain only letters, digits, '_', '.', '+' and '-'"
+            )
+        if not callable(self.build):
+            raise TypeError(f"implementation {self.name!r}: build must be callable")
+        object.__setattr__(self, "requires", tuple(self.requires))
+        object.__setattr__(self, "devices", tuple(self.devices))
+        object.__setattr__(self, "min_versions", dict(self.min_versions))

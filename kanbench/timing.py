@@ -1,0 +1,205 @@
+"""Timing forward and backward passes.
+
+One *iteration* is a training step without the optimizer update:
+
+1. gradients are dropped (``zero_grad(set_to_none=True)``) and a fresh batch is
+   taken from the pool -- untimed;
+2. ``out = model(x)`` -- timed as the **forward** sample (autograd graph built,
+   as in training);
+3. the MSE loss is built -- untimed;
+4. ``loss.backward()`` -- timed as the **backward** sample;
+5. the loss is checked to be finite -- untimed.
+
+Every iteration builds a new graph, so no stale graph is ever reused. On the
+CPU a sample is read from ``time.perf_counter_ns`` (monotonic, nanosecond
+resolution); on CUDA from a pair of CUDA events around the phase, after a
+``torch.cuda.synchronize`` before the iteration, so queued work from the
+previous step never leaks into a sample.
+
+Iterations first *warm up* (at least ``warmup_time`` seconds and
+``warmup_min`` iterations: allocator caches, lazy initialization, compiled
+kernels), then are *measured* until at least ``min_samples`` samples and
+``min_time`` seconds of measured iterations were collected (at most
+``max_samples``). The garbage collector is off while measuring, as in timeit.
+A deadline (the row's time budget) stops either loop early.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional
+
+from kanbench.workload import DataPool, loss_fn
+
+
+class NonFiniteOutput(RuntimeError):
+    pass
+
+
+class BadOutputShape(RuntimeError):
+    pass
+
+
+class BudgetExceeded(RuntimeError):
+    def __init__(self, message: str, forward_ms: list, backward_ms: list):
+        super().__init__(message)
+        self.forward_ms = forward_ms
+        self.backward_ms = backward_ms
+
+
+@dataclass
+class TimingConfig:
+    min_time: float = 1.0
+    min_samples: int = 20
+    max_samples: int = 5000
+    warmup_time: float = 0.25
+    warmup_min: int = 2
+
+    def __post_init__(self):
+        if not (self.min_time >= 0 and math.isfinite(self.min_time)):
+            raise ValueError(f"min_time must be a non-negative number of seconds, got {self.min_time!r}")
+        if self.min_samples < 1:
+            raise ValueError(f"min_samples must be at least 1, got {self.min_samples!r}")
+        if self.max_samples < self.min_samples:
+            raise ValueError("max_samples must be at least min_samples")
+        if self.warmup_min < 0 or self.warmup_time < 0:
+            raise ValueError("warm-up settings must be non-negative")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class CpuClock:
+    """Phase timer on the CPU: time.perf_counter_ns."""
+
+    def __init__(self):
+        self._t = [0, 0, 0, 0]
+
+    def begin(self):
+        pass
+
+    def mark(self, i: int):
+        self._t[i] = time.perf_counter_ns()
+
+    def read(self) -> tuple[float, float]:
+        t = self._t
+        return (t[1] - t[0]) / 1e6, (t[3] - t[2]) / 1e6
+
+
+class CudaClock:
+    """Phase timer on CUDA: events on the current stream, synchronized per iteration."""
+
+    def __init__(self, device):
+        import torch
+
+        self._torch = torch
+        self.device = device
+        self._events = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+
+    def begin(self):
+        self._torch.cuda.synchronize(self.device)
+
+    def mark(self, i: int):
+        self._events[i].record()
+
+    def read(self) -> tuple[float, float]:
+        e = self._events
+        e[3].synchronize()
+        return e[0].elapsed_time(e[1]), e[2].elapsed_time(e[3])
+
+
+def make_clock(device):
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return CudaClock(device)
+    return CpuClock()
+
+
+@dataclass
+class Samples:
+    forward_ms: list = field(default_factory=list)
+    backward_ms: list = field(default_factory=list)
+    warmup_iterations: int = 0
+    measured_seconds: float = 0.0
+    #: why measuring stopped before min_time (None when it did not)
+    cut_short: Optional[str] = None
+
+
+def iteration(model, pool: DataPool, clock, check_shape: bool = False) -> tuple[float, float]:
+    """One forward+backward step; returns (forward_ms, backward_ms)."""
+    model.zero_grad(set_to_none=True)
+    x, y = pool.batch()
+    clock.begin()
+    clock.mark(0)
+    out = model(x)
+    clock.mark(1)
+    if check_shape and tuple(out.shape) != tuple(y.shape):
+        raise BadOutputShape(
+            f"model output has shape {tuple(out.shape)}, the workload expects {tuple(y.shape)}"
+        )
+    loss = loss_fn(out, y)
+    clock.mark(2)
+    loss.backward()
+    clock.mark(3)
+    fwd, bwd = clock.read()
+    if not math.isfinite(loss.item()):
+        raise NonFiniteOutput("the loss is not finite (NaN or Inf in the model's output)")
+    return fwd, bwd
+
+
+def measure(model, pool: DataPool, device, config: TimingConfig, deadline: Optional[float] = None) -> Samples:
+    """Warm up, then collect forward/backward samples (ms). ``deadline`` is a time.monotonic() value."""
+    clock = make_clock(device)
+    samples = Samples()
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    # warm-up; the first iteration also checks the output shape
+    start = time.perf_counter()
+    n = 0
+    while True:
+        iteration(model, pool, clock, check_shape=(n == 0))
+        n += 1
+        if n >= config.warmup_min and time.perf_counter() - start >= config.warmup_time:
+            break
+        if out_of_time():
+            break
+    samples.warmup_iterations = n
+
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        measured = 0.0
+        while len(samples.forward_ms) < config.max_samples:
+            if len(samples.forward_ms) >= config.min_samples and measured >= config.min_time:
+                break
+            if out_of_time():
+                samples.cut_short = "time budget"
+                break
+            t0 = time.perf_counter()
+            fwd, bwd = iteration(model, pool, clock)
+            measured += time.perf_counter() - t0
+            samples.forward_ms.append(fwd)
+            samples.backward_ms.append(bwd)
+        else:
+            if measured < config.min_time:
+                samples.cut_short = "max_samples"
+        samples.measured_seconds = measured
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    if len(samples.forward_ms) < config.min_samples:
+        raise BudgetExceeded(
+            f"exceeded the per-row time budget after {samples.warmup_iterations} warm-up and "
+            f"{len(samples.forward_ms)} of {config.min_samples} measured iterations",
+            samples.forward_ms,
+            samples.backward_ms,
+        )
+    return samples

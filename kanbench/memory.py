@@ -25,6 +25,8 @@ resident memory; the worker process's RSS high-water mark is stored beside it
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import sys
 from typing import Optional
@@ -101,25 +103,40 @@ def cuda_phase_peaks(model, pool: DataPool, device) -> dict:
 
 
 def _profiler_memory_timeline(prof):
-    """[(time_ns, delta_bytes)] of CPU allocations, and {range name: (start_ns, end_ns)}."""
-    import torch
+    """[(time_ns, delta_bytes)] of CPU tensor allocations made during the profile, and
+    {range name: (start_ns, end_ns)}.
 
-    events = prof.profiler.kineto_results.events()
-    deltas = []
+    Frees are matched to allocations by address: a free of a block allocated
+    before the profile began (or in an earlier profile) is ignored, so the
+    replay starts at zero and counts only what this profile allocated.
+    """
+    allocations = []
     ranges = {}
-    for e in events:
-        name = e.name()
-        if name == "[memory]":
-            if e.device_type() == torch.autograd.DeviceType.CPU:
-                deltas.append((e.start_ns(), int(e.nbytes())))
-        elif name in (FORWARD_RANGE, BACKWARD_RANGE):
-            ranges[name] = (e.start_ns(), e.end_ns())
-    deltas.sort(key=lambda d: d[0])
+    stack = list(prof.profiler.kineto_results.experimental_event_tree())
+    while stack:
+        event = stack.pop()
+        stack.extend(event.children)
+        fields = event.extra_fields
+        if type(fields).__name__ == "_ExtraFields_Allocation":
+            if str(fields.device).startswith("cpu"):
+                allocations.append((event.start_time_ns, int(fields.ptr), int(fields.alloc_size)))
+        elif event.name in (FORWARD_RANGE, BACKWARD_RANGE):
+            ranges[event.name] = (event.start_time_ns, event.end_time_ns)
+    allocations.sort(key=lambda a: a[0])
+    live: dict[int, int] = {}
+    deltas = []
+    for t, ptr, size in allocations:
+        if size > 0:
+            live[ptr] = live.get(ptr, 0) + size
+            deltas.append((t, size))
+        elif ptr in live:
+            freed = min(-size, live.pop(ptr))
+            deltas.append((t, -freed))
     return deltas, ranges
 
 
 def _peak_in_range(deltas, start_ns: int, end_ns: int) -> tuple[int, int]:
-    """(live bytes when the range starts, max live bytes inside it), live counted from the first event."""
+    """(live bytes when the range starts, max live bytes inside it), live counted from the profile's start."""
     live = 0
     at_start = None
     peak = None
@@ -128,8 +145,7 @@ def _peak_in_range(deltas, start_ns: int, end_ns: int) -> tuple[int, int]:
             live += d
             continue
         if at_start is None:
-            at_start = live
-            peak = live
+            at_start = peak = live
         if t > end_ns:
             break
         live += d
@@ -137,6 +153,24 @@ def _peak_in_range(deltas, start_ns: int, end_ns: int) -> tuple[int, int]:
     if at_start is None:
         at_start = peak = live
     return at_start, peak
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """The profiler's native logger prints start/stop lines on fd 2; hide them."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def cpu_phase_peaks(model, pool: DataPool) -> dict:
@@ -147,7 +181,7 @@ def cpu_phase_peaks(model, pool: DataPool) -> dict:
     x, y = pool.batch()
     resident = model_state_bytes(model) + pool.nbytes() + _storage_bytes([x, y])
     try:
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        with _quiet_native_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             with record_function(FORWARD_RANGE):
                 out = model(x)
             loss = loss_fn(out, y)

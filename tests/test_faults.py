@@ -1,0 +1,178 @@
+"""Bad input and faults: one clear line per problem, the rest of the run goes on, the file is written."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kanbench import results
+from kanbench.discovery import discover
+from kanbench.runner import RowJob, measure_row, measure_row_isolated
+from kanbench.timing import TimingConfig
+from kanbench.workload import Workload
+from tests.conftest import QUICK, ROOT, TOYS, run_cli
+
+FAST = TimingConfig(min_time=0, min_samples=3, warmup_time=0, warmup_min=1)
+
+
+def row(impl, device="cpu", **kw):
+    reg = discover([TOYS], builtin=True, entry_points=False, check=False)
+    return measure_row(RowJob(impl=impl, device=device, workload=Workload((2, 4, 1), 8), timing=FAST, **kw), reg)
+
+
+@pytest.mark.parametrize(
+    "impl,kind,text",
+    [
+        ("raises", "crash", "ValueError during timing: boom from a broken implementation (at toys.py"),
+        ("returns-nan", "nonfinite", "not finite"),
+        ("oom", "oom", "out of memory on cpu"),
+        ("wrong-shape", "bad-output", "shape (8, 2), the workload expects (8, 1)"),
+        ("build-fails", "crash", "ZeroDivisionError during build"),
+        ("needs-missing", "unavailable", "not installed"),
+        ("nope", "unknown", "unknown implementation 'nope'; known:"),
+        ("cuda-only", "unsupported", "does not support cpu"),
+    ],
+)
+def test_row_errors(impl, kind, text):
+    rec = row(impl)
+    assert rec["error_kind"] == kind
+    assert text in rec["error"]
+    assert "\n" not in rec["error"]
+
+
+def test_cuda_absent_is_a_row_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rec = row("mlp", device="cuda")
+    assert rec["error_kind"] == "cuda-unavailable"
+    assert "CUDA requested" in rec["error"]
+
+
+def test_budget_exceeded_is_reported_not_dropped():
+    rec = row("very-slow", budget_s=1.0)
+    assert rec["error_kind"] == "budget"
+    assert "time budget" in rec["error"]
+
+
+def test_segfault_in_worker_is_contained():
+    rec = measure_row_isolated(
+        RowJob(impl="segfaults", device="cpu", workload=Workload((2, 4, 1), 8), timing=FAST, extra_dirs=[str(TOYS)])
+    )
+    assert rec["error_kind"] == "crash"
+    assert "SIGSEGV" in rec["error"]
+
+
+def test_worker_measures_a_row():
+    rec = measure_row_isolated(RowJob(impl="mlp", device="cpu", workload=Workload((2, 4, 1), 8), timing=FAST))
+    assert rec["error"] is None and rec["n_samples"] == 3 and rec["forward_peak_bytes"] > 0
+
+
+def test_a_run_with_bad_rows_still_measures_the_rest_and_writes_the_file(tmp_path):
+    out = tmp_path / "run.json"
+    res = run_cli(
+        "run", "--impl", "mlp,raises,returns-nan,oom,nope,needs-missing,segfaults", "--device", "cpu",
+        "--implementations", TOYS, "--out", out, *QUICK,
+    )
+    assert res.returncode == 0, res.stderr
+    doc = results.load(out)
+    by = {r["impl"]: r for r in doc["results"]}
+    assert by["mlp"]["error"] is None and by["mlp"]["forward_ms"] > 0
+    assert {k: by[k]["error_kind"] for k in by if k != "mlp"} == {
+        "raises": "crash", "returns-nan": "nonfinite", "oom": "oom", "nope": "unknown",
+        "needs-missing": "unavailable", "segfaults": "crash",
+    }
+    assert doc["complete"] is True
+    # one clear line per problem on stderr, and each failed row listed under the table
+    assert "unknown implementation 'nope'" in res.stderr
+    for name in ("raises-cpu", "returns-nan-cpu", "oom-cpu", "nope-cpu", "segfaults-cpu"):
+        assert f"- {name}: " in res.stdout
+
+
+def test_nothing_measured_exits_nonzero(tmp_path):
+    res = run_cli("run", "--impl", "raises", "--device", "cpu", "--implementations", TOYS, "--out", tmp_path / "x.json", "--in-process", *QUICK)
+    assert res.returncode == 1
+    assert "nothing could be measured" in res.stderr
+    assert results.load(tmp_path / "x.json")["results"][0]["error_kind"] == "crash"
+
+
+def test_cuda_requested_but_absent_cli(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    res = run_cli("run", "--impl", "mlp", "--device", "cuda", "--out", tmp_path / "x.json", "--in-process", *QUICK)
+    assert res.returncode == 1
+    assert "CUDA requested" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "args,text",
+    [
+        (["--shape", "2,x,1"], "malformed shape"),
+        (["--shape", "2"], "malformed shape"),
+        (["--batch", "0"], "malformed batch"),
+        (["--batch", "ten"], "malformed batch"),
+        (["--dtype", "int8"], "unknown dtype"),
+        (["--preset", "huge"], "unknown preset"),
+        (["--threads", "0"], "--threads"),
+    ],
+)
+def test_malformed_arguments_exit_2_with_one_line(args, text, tmp_path):
+    res = run_cli("run", "--impl", "mlp", "--out", tmp_path / "x.json", *args)
+    assert res.returncode == 2
+    assert text in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_existing_out_file_is_never_overwritten(tmp_path):
+    out = tmp_path / "x.json"
+    out.write_text("precious")
+    res = run_cli("run", "--impl", "mlp", "--out", out, *QUICK)
+    assert res.returncode == 2 and "never overwritten" in res.stderr
+    assert out.read_text() == "precious"
+
+
+def test_default_names_never_collide(tmp_path):
+    a = results.reserve_path(None, tmp_path, "host", "seed")
+    b = results.reserve_path(None, tmp_path, "host", "seed")
+    assert a != b and a.exists() and b.exists()
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    p = tmp_path / "r.json"
+    results.write_atomic(p, {"a": 1, "nan": float("nan")})
+    assert json.loads(p.read_text()) == {"a": 1, "nan": None}
+    assert [f.name for f in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_ctrl_c_keeps_the_rows_already_measured(tmp_path):
+    out = tmp_path / "run.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kanbench", "run", "--impl", "mlp,very-slow", "--device", "cpu",
+         "--implementations", str(TOYS), "--out", str(out), "--min-samples", "50", "--min-time", "0", "--warmup", "0"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if len(json.loads(out.read_text())["results"]) >= 1:
+                break
+        except (ValueError, KeyError, OSError):
+            pass
+        time.sleep(0.2)
+    time.sleep(1.0)  # now inside the very-slow row
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    doc = results.load(out)
+    assert [r["impl"] for r in doc["results"]] == ["mlp"]
+    assert doc["complete"] is False and doc["interrupted"] is True
+    assert "mlp-cpu" in stdout

@@ -1,0 +1,149 @@
+"""Behaviour of timing, memory and parameter counting (no test asserts a speed)."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from kanbench import memory, timing
+from kanbench.discovery import discover
+from kanbench.runner import RowJob, count_parameters, measure_row
+from kanbench.stats import summarize
+from kanbench.timing import TimingConfig
+from kanbench.workload import DataPool, Workload, parse_batch, parse_dtype, parse_shape, resolve, WorkloadError
+from tests.conftest import TOYS
+
+QUICK = TimingConfig(min_time=0, min_samples=3, warmup_time=0, warmup_min=1)
+
+
+def toy_registry():
+    return discover([TOYS], builtin=True, entry_points=False, check=False)
+
+
+def test_timing_separates_forward_from_backward():
+    job = RowJob(impl="sleepy", device="cpu", workload=Workload((2, 4, 1), 8), timing=QUICK, memory=False)
+    rec = measure_row(job, toy_registry())
+    assert rec["error"] is None
+    assert rec["n_samples"] == 3
+    assert rec["forward_ms"] >= 50.0
+    assert rec["backward_ms"] < 10.0
+    assert len(rec["samples"]["forward_ms"]) == len(rec["samples"]["backward_ms"]) == 3
+
+
+def test_samples_meet_min_samples_and_min_time():
+    cfg = TimingConfig(min_time=0.2, min_samples=5, warmup_time=0, warmup_min=1)
+    job = RowJob(impl="mlp", device="cpu", workload=Workload((2, 8, 1), 4), timing=cfg, memory=False)
+    rec = measure_row(job, toy_registry())
+    assert rec["n_samples"] >= 5
+    assert rec["measured_s"] >= 0.2
+    s = summarize(rec["samples"]["forward_ms"])
+    assert rec["forward_ms"] == pytest.approx(s["median"], rel=1e-3)
+    assert rec["forward_iqr_ms"] >= 0
+
+
+def test_every_iteration_builds_a_fresh_graph_and_zeroes_gradients():
+    calls = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1)
+
+        def forward(self, x):
+            calls.append(self.lin.weight.grad is None)
+            return self.lin(x)
+
+    model = Spy()
+    pool = DataPool(Workload((2, 4, 1), 8), "cpu")
+    timing.measure(model, pool, "cpu", QUICK)
+    assert len(calls) >= 4
+    assert all(calls), "gradients must be dropped before every forward"
+
+
+def test_fresh_batch_each_iteration():
+    pool = DataPool(Workload((2, 4, 1), 8), "cpu")
+    a, _ = pool.batch()
+    b, _ = pool.batch()
+    assert not torch.equal(a, b)
+    pool2 = DataPool(Workload((2, 4, 1), 8), "cpu")
+    assert torch.equal(pool2.batch()[0], a), "the pool and its batches are seeded"
+
+
+def test_targets_are_the_seed_function():
+    pool = DataPool(Workload((2, 4, 3), 8), "cpu")
+    x, y = pool.x.double(), pool.y.double()
+    expect = torch.exp(torch.sin(math.pi * x[:, 0]) + x[:, 1] ** 2)
+    assert torch.allclose(y[:, 0], expect, rtol=1e-6)
+    assert torch.equal(y[:, 0], y[:, 2])
+    assert float(pool.x.min()) >= -1 and float(pool.x.max()) <= 1
+    one = DataPool(Workload((1, 4, 1), 8), "cpu")
+    assert torch.allclose(one.y.double()[:, 0], torch.exp(torch.sin(math.pi * one.x.double()[:, 0])), rtol=1e-6)
+
+
+def test_parameter_counts_of_known_modules():
+    assert count_parameters(nn.Linear(3, 4)) == (16, 16)
+    rec = measure_row(
+        RowJob(impl="frozen", device="cpu", workload=Workload((2, 4, 1), 8), timing=QUICK, memory=False), toy_registry()
+    )
+    assert (rec["params"], rec["trainable_params"]) == (2 * 3 + 3 + 3 * 1 + 1, 2 * 3 + 3)
+    rec = measure_row(
+        RowJob(impl="mlp", device="cpu", workload=Workload((2, 150, 1), 32), timing=QUICK, memory=False), toy_registry()
+    )
+    assert rec["params"] == rec["trainable_params"] == 2 * 1500 + 1500 + 1500 + 1 == 6001
+
+
+def test_cpu_memory_peaks_follow_the_activations():
+    # Linear(64 -> 4096) on a batch of 128: the forward keeps the 128x4096 float32 output (2 MiB)
+    model = nn.Sequential(nn.Linear(64, 4096), nn.ReLU(), nn.Linear(4096, 1))
+    pool = DataPool(Workload((64, 4096, 1), 128), "cpu")
+    params = memory.model_state_bytes(model)  # no gradients yet
+    m = memory.cpu_phase_peaks(model, pool)
+    assert m["memory_method"] == "cpu-profiler"
+    act = 128 * 4096 * 4
+    assert 2 * act <= m["forward_peak_increase_bytes"] <= 3 * act
+    batch = 128 * 64 * 4 + 128 * 4
+    assert m["forward_peak_bytes"] == params + pool.nbytes() + batch + m["forward_peak_increase_bytes"]
+    state = memory.model_state_bytes(model)
+    # backward allocates at least the parameter gradients
+    assert m["backward_peak_increase_bytes"] >= state
+
+
+def test_row_records_memory_and_rss():
+    rec = measure_row(
+        RowJob(impl="mlp", device="cpu", workload=Workload((2, 150, 1), 32), timing=QUICK), toy_registry()
+    )
+    assert rec["forward_peak_bytes"] > 0 and rec["backward_peak_bytes"] > 0
+    assert rec["rss_peak_bytes"] > 0
+
+
+@pytest.mark.parametrize(
+    "text,ok",
+    [("2,150,1", (2, 150, 1)), ("2x3", (2, 3)), ("2,,1", None), ("a,b", None), ("0,3,1", None), ("5", None)],
+)
+def test_parse_shape(text, ok):
+    if ok:
+        assert parse_shape(text) == ok
+    else:
+        with pytest.raises(WorkloadError):
+            parse_shape(text)
+
+
+def test_parse_batch_and_dtype():
+    assert parse_batch("32") == 32
+    for bad in ("0", "-3", "x", "1.5"):
+        with pytest.raises(WorkloadError):
+            parse_batch(bad)
+    assert parse_dtype("bf16") == "bfloat16"
+    with pytest.raises(WorkloadError):
+        parse_dtype("int8")
+
+
+def test_presets_and_overrides():
+    assert resolve().widths == (2, 150, 1) and resolve().batch == 32 and resolve().preset == "seed"
+    big = resolve("large")
+    assert big.widths == (1000, 1000, 1) and big.batch == 100
+    custom = resolve("seed", shape=(3, 5, 1))
+    assert custom.preset is None and custom.batch == 32
+    with pytest.raises(WorkloadError):
+        resolve("nope")

@@ -1,0 +1,82 @@
+import json
+import shutil
+
+import pytest
+
+from kanbench import results
+from kanbench.render import render_document, seed_table
+from tests.conftest import FIXTURES, QUICK, run_cli
+
+GOLDEN = FIXTURES / "golden_results.json"
+GOLDEN_TABLE = FIXTURES / "golden_seed_table.md"
+
+
+def test_golden_file_renders_to_the_exact_seed_table():
+    doc = results.load(GOLDEN)
+    assert render_document(doc, "seed") + "\n" == GOLDEN_TABLE.read_text()
+
+
+def test_report_command_renders_saved_files():
+    res = run_cli("report", GOLDEN)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == GOLDEN_TABLE.read_text()
+
+
+def test_full_format_has_spread_and_ratio_to_mlp():
+    doc = results.load(GOLDEN)
+    text = render_document(doc, "full")
+    lines = {l.split("|")[1].strip(): l for l in text.splitlines() if l.startswith("| ")}
+    assert "1.00x" in lines["mlp-cpu"]
+    # effkan-cpu forward 11.74 / mlp-cpu 1.17
+    assert f"{11.74 / 1.17:.2f}x" in lines["effkan-cpu"]
+    assert "fwd IQR" in text
+
+
+def test_error_rows_are_listed_under_the_table():
+    doc = results.load(GOLDEN)
+    text = seed_table(doc["results"])
+    assert "| pykan-gpu" in text and "failed" in text
+    assert "- pykan-gpu: out of memory on cuda" in text
+
+
+@pytest.mark.parametrize(
+    "content,text",
+    [
+        ("", "empty file"),
+        ('{"schema": 1, "results": [', "corrupt or truncated JSON"),
+        ('{"schema": 99, "kind": "kanbench-results", "results": []}', "schema version 99"),
+        ('[1, 2]', "not a kanbench results file"),
+        ('{"schema": 1, "results": [{"device": "cpu"}]}', "lacks impl"),
+    ],
+)
+def test_unusable_files_give_one_clear_message(tmp_path, content, text):
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    with pytest.raises(results.ResultsError) as info:
+        results.load(p)
+    assert text in str(info.value)
+    res = run_cli("report", p)
+    assert res.returncode == 2 and text in res.stderr
+
+
+def test_run_writes_every_required_field(tmp_path):
+    out = tmp_path / "r.json"
+    res = run_cli("run", "--impl", "mlp", "--device", "cpu", "--out", out, "--threads", "1", *QUICK)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == results.SCHEMA_VERSION
+    m = doc["machine"]
+    for key in ("cpu", "torch", "python", "os", "timestamp", "kanbench"):
+        assert key in m
+    assert m["torch"]["threads"] == 1 and doc["config"]["threads"] == 1
+    assert {"model", "logical_cores", "ram_bytes"} <= set(m["cpu"])
+    assert doc["config"]["workload"]["widths"] == [2, 150, 1]
+    rec = doc["results"][0]
+    for field in results.RECORD_FIELDS:
+        assert field in rec
+    assert rec["threads"] == 1
+    assert rec["error"] is None
+    assert len(rec["samples"]["forward_ms"]) == rec["n_samples"] >= 3
+    # the table on stdout is the seed format
+    assert res.stdout.splitlines()[0].startswith("|  ")
+    assert "| mlp-cpu" in res.stdout

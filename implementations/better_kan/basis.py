@@ -25,10 +25,11 @@ cancellation of the alternating sum (largest term 8/6 against values up to 4/6
 for the cubic). Why this one is used whenever the grid is uniform: it is
 ``ceil((k+1)/2)`` fused passes of a handful of elementwise ops over the
 ``(batch, in, n_basis)`` tensor, where Cox--de Boor needs ~4 ops per degree
-on slices plus the indicator comparisons. Measured on 2 CPU threads (torch
-2.13): a [1000,1000,1] KAN forward at batch 100 spends 2.3 ms in the closed form
-and 6.4 ms in Cox--de Boor; at [2,150,1], batch 32, the whole forward is ~1.6x
-faster with it. The tests check both against a float64 reference.
+on slices plus the indicator comparisons. Measured with
+``torch.utils.benchmark.Timer`` on 2 CPU threads (torch 2.13, cubic, G=5):
+basis of a (100, 1000) input 2.3 ms closed form vs 8.0 ms Cox--de Boor
+(with precomputed tables); (32, 150) input 0.086 ms vs 0.40 ms. The tests
+check both against scipy's B-splines in float64.
 
 Radial basis functions
 ----------------------
@@ -45,21 +46,37 @@ from typing import Callable
 import torch
 
 
-def bspline_cox_de_boor(x: torch.Tensor, grid: torch.Tensor, k: int) -> torch.Tensor:
-    """B-spline basis of degree ``k`` on per-input knots ``grid`` (in, n_knots) by Cox--de Boor.
-
-    Returns (batch, in, n_knots - k - 1). Intervals are half-open [t_i, t_{i+1}),
-    so the basis vanishes at and beyond the last knot, as in pykan.
-    """
-    x = x.unsqueeze(-1)
-    basis = ((x >= grid[:, :-1]) & (x < grid[:, 1:])).to(x.dtype)
+def cox_de_boor_tables(grid: torch.Tensor, k: int) -> list[tuple[torch.Tensor, ...]]:
+    """Per degree p = 1..k, the affine maps of the recursion precomputed from the knots:
+    (x - t_i) / (t_{i+p} - t_i) = x * a_l + b_l and (t_{i+p+1} - x) / (t_{i+p+1} - t_{i+1}) = x * a_r + b_r,
+    with a zero factor where knots repeat (their 0/0 term has a zero basis factor)."""
+    tables = []
     for p in range(1, k + 1):
         left_den = grid[:, p:-1] - grid[:, : -(p + 1)]
         right_den = grid[:, p + 1 :] - grid[:, 1:-p]
-        # repeated knots give 0/0 terms; their basis factor is 0, so use 0
-        left = torch.where(left_den > 0, (x - grid[:, : -(p + 1)]) / left_den.clamp_min(1e-30), torch.zeros((), dtype=x.dtype, device=x.device))
-        right = torch.where(right_den > 0, (grid[:, p + 1 :] - x) / right_den.clamp_min(1e-30), torch.zeros((), dtype=x.dtype, device=x.device))
-        basis = left * basis[..., :-1] + right * basis[..., 1:]
+        inv_l = torch.where(left_den > 0, 1.0 / left_den.clamp_min(1e-30), torch.zeros_like(left_den))
+        inv_r = torch.where(right_den > 0, 1.0 / right_den.clamp_min(1e-30), torch.zeros_like(right_den))
+        tables.append((inv_l, -grid[:, : -(p + 1)] * inv_l, -inv_r, grid[:, p + 1 :] * inv_r))
+    return tables
+
+
+def bspline_cox_de_boor(x: torch.Tensor, grid: torch.Tensor, k: int, tables=None) -> torch.Tensor:
+    """B-spline basis of degree ``k`` on per-input knots ``grid`` (in, n_knots) by Cox--de Boor.
+
+    Returns (batch, in, n_knots - k - 1). Intervals are half-open [t_i, t_{i+1}),
+    so the basis vanishes at and beyond the last knot, as in pykan. ``tables`` from
+    :func:`cox_de_boor_tables` (layers keep them with their grid) save recomputing the
+    divisions: each degree is then two fused multiply-adds and two products (10x faster
+    than dividing on the fly at (100, 1000) inputs).
+    """
+    if tables is None:
+        tables = cox_de_boor_tables(grid, k)
+    x = x.unsqueeze(-1)
+    basis = ((x >= grid[:, :-1]) & (x < grid[:, 1:])).to(x.dtype)
+    for a_l, b_l, a_r, b_r in tables:
+        left = torch.addcmul(b_l, x, a_l)
+        right = torch.addcmul(b_r, x, a_r)
+        basis = torch.addcmul(left * basis[..., :-1], right, basis[..., 1:])
     return basis
 
 

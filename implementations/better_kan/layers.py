@@ -382,6 +382,7 @@ class SplineKANLayer(KANLayer):
         else:
             self.affine_a = self.affine_a.new_empty(0)
             self.affine_b = self.affine_b.new_empty(0)
+        self._cox_tables = None if self.uniform else basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         for name in ("affine_a", "affine_b"):
@@ -390,11 +391,20 @@ class SplineKANLayer(KANLayer):
                 setattr(self, name, torch.empty_like(state_dict[key]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self.uniform = self.affine_a.numel() > 0
+        self._cox_tables = None if self.uniform else basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        if getattr(self, "_cox_tables", None) is not None:  # follow .to(device/dtype)
+            self._cox_tables = basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
+        return out
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         if self.uniform:
             return basis_mod.bspline_uniform(x, self.affine_a, self.affine_b, self.spline_order)
-        return basis_mod.bspline_cox_de_boor(x, self.grid, self.spline_order)
+        if self._cox_tables is None:
+            self._cox_tables = basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
+        return basis_mod.bspline_cox_de_boor(x, self.grid, self.spline_order, self._cox_tables)
 
     def grid_range(self):
         k = self.spline_order

@@ -1,0 +1,56 @@
+"""Variants of our layers, for measuring what each design choice costs.
+
+    kanbench run --implementations benchmarks/variants --impl mlp,splines-better_kan,splines-reg-mean_abs,... --preset large
+
+- ``*-reg-<metric>``: a training step *with* the L1 + entropy regularization: the forward runs
+  inside ``tracking()`` and adds ``1e-3 * regularization_loss()`` to the output, so the
+  backward goes through the per-edge statistics too.
+- ``splines-scaled``: pykan's separate trainable w_s (``standalone_scale=True``).
+- ``splines-coxdeboor``: the Cox--de Boor basis instead of the uniform closed form.
+"""
+
+from torch import nn
+
+from implementations.better_kan import build_rbf_kan, build_spline_kan
+from kanbench import Implementation
+
+
+class Regularized(nn.Module):
+    def __init__(self, kan, metric, weight=1e-3):
+        super().__init__()
+        self.kan = kan
+        self.metric = metric
+        self.weight = weight
+
+    def forward(self, x):
+        with self.kan.tracking(self.metric):
+            y = self.kan(x)
+        return y + self.weight * self.kan.regularization_loss()
+
+
+def _regularized(build, metric):
+    return lambda widths, device, dtype: Regularized(build(widths, device=device, dtype=dtype), metric)
+
+
+def _cox_de_boor(widths, device, dtype):
+    model = build_spline_kan(widths, device=device, dtype=dtype)
+    for layer in model.layers:
+        layer.uniform = False  # the grid is still uniform; only the evaluation changes
+        layer._cox_tables = None
+    return model
+
+
+VARIANTS = [
+    Implementation(name=f"splines-reg-{m}", build=_regularized(build_spline_kan, m), description=f"splines, training step with {m} L1+entropy")
+    for m in ("mean_abs", "std", "coef")
+] + [
+    Implementation(name=f"rbf-reg-{m}", build=_regularized(build_rbf_kan, m), description=f"RBF, training step with {m} L1+entropy")
+    for m in ("mean_abs", "std", "coef")
+] + [
+    Implementation(
+        name="splines-scaled",
+        build=lambda widths, device, dtype: build_spline_kan(widths, device=device, dtype=dtype, standalone_scale=True),
+        description="splines with pykan's separate trainable w_s",
+    ),
+    Implementation(name="splines-coxdeboor", build=_cox_de_boor, description="splines evaluated by Cox-de Boor"),
+]

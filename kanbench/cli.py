@@ -28,11 +28,11 @@ def cmd_list(args) -> int:
 
     registry = discover(args.implementations)
     rows = []
-    for e in registry:
+    for e in sorted(registry, key=lambda e: e.name):
         spec = e.spec
         rows.append([e.name, "available" if e.available else "unavailable", spec.description if spec else "", e.origin])
     print(tabulate(rows, headers=["name", "status", "description", "origin"], tablefmt="pipe", disable_numparse=True))
-    problems = [e for e in registry if not e.available] + list(registry.load_errors)
+    problems = sorted((e for e in registry if not e.available), key=lambda e: e.name) + list(registry.load_errors)
     if problems:
         print()
         for e in problems:

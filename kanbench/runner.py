@@ -31,8 +31,10 @@ from kanbench.timing import BadOutputShape, BudgetExceeded, NonFiniteOutput, Tim
 from kanbench.workload import Workload
 
 DEFAULT_BUDGET_S = 120.0
-#: extra seconds a worker gets past its budget (interpreter start, imports, memory pass) before it is killed
-KILL_GRACE_S = 60.0
+def kill_after(budget_s: float) -> float:
+    """Seconds after which a worker is killed: its budget plus time to start, import and
+    run the memory pass (one more step)."""
+    return budget_s + 15.0 + 0.25 * budget_s
 
 
 @dataclass
@@ -150,8 +152,11 @@ def _is_oom(exc: BaseException) -> bool:
     return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
 
 
-def measure_row(job: RowJob, registry=None) -> dict:
-    """Measure one row in this process. Never raises for a problem of the row itself."""
+def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[dict], None]] = None) -> dict:
+    """Measure one row in this process. Never raises for a problem of the row itself.
+
+    ``checkpoint(record)`` is called with the partial record as it fills in (after the
+    model is built, after timing), so a worker that is killed still reports what it knew."""
     import torch
 
     from kanbench import discovery, memory, timing, workload as workload_mod
@@ -192,6 +197,8 @@ def measure_row(job: RowJob, registry=None) -> dict:
             return fail(record, "crash", f"build() returned {type(model).__name__}, not a torch.nn.Module")
         model.train()
         record["params"], record["trainable_params"] = count_parameters(model)
+        if checkpoint:
+            checkpoint(record)
         stage = "data"
         pool = workload_mod.DataPool(job.workload, device)
         stage = "timing"
@@ -201,6 +208,8 @@ def measure_row(job: RowJob, registry=None) -> dict:
         record["measured_s"] = round(samples.measured_seconds, 4)
         if samples.cut_short:
             record["note"] = f"stopped before min_time ({samples.cut_short})"
+        if checkpoint:
+            checkpoint(record)
         if job.memory:
             stage = "memory"
             record.update(memory.phase_peaks(model, pool, device))
@@ -272,7 +281,7 @@ def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optiona
         log_path = Path(tmp) / "worker.log"
         job_path.write_text(json.dumps(job.to_dict()))
         cmd = [python or sys.executable, "-m", "kanbench.worker", str(job_path), str(out_path)]
-        timeout = (job.budget_s + KILL_GRACE_S) if job.budget_s else None
+        timeout = kill_after(job.budget_s) if job.budget_s else None
         started = time.monotonic()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_worker_env(), cwd=cwd)
@@ -281,6 +290,7 @@ def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optiona
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+                record = _partial(out_path, record)
                 return fail(
                     record,
                     "budget",
@@ -291,11 +301,12 @@ def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optiona
                 proc.kill()
                 proc.wait()
                 raise
-        if out_path.exists():
+        if rc == 0 and out_path.exists():
             try:
                 return json.loads(out_path.read_text())
             except json.JSONDecodeError:
                 pass
+        record = _partial(out_path, record)
         tail = _log_tail(log_path)
         if rc < 0:
             name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
@@ -303,6 +314,14 @@ def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optiona
             kind = "oom" if -rc == signal.SIGKILL else "crash"
             return fail(record, kind, f"worker process killed by {name}{hint}{': ' + tail if tail else ''}")
         return fail(record, "crash", f"worker process exited with status {rc}{': ' + tail if tail else ''}")
+
+
+def _partial(path: Path, fallback: dict) -> dict:
+    """What a worker had checkpointed before it died (parameter counts, samples), if anything."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return fallback
 
 
 def _log_tail(path: Path) -> str:

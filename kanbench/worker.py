@@ -20,7 +20,7 @@ def main(argv=None) -> int:
 
     with open(argv[0]) as f:
         job = RowJob.from_dict(json.load(f))
-    record = measure_row(job)
+    record = measure_row(job, checkpoint=lambda partial: results.write_atomic(argv[1], partial))
     results.write_atomic(argv[1], record)
     return 0
 

@@ -60,6 +60,16 @@ def test_budget_exceeded_is_reported_not_dropped():
     assert "time budget" in rec["error"]
 
 
+def test_a_hanging_row_is_killed_and_reported_with_what_it_knew():
+    job = RowJob(impl="hangs", device="cpu", workload=Workload((2, 4, 1), 8), timing=FAST, extra_dirs=[str(TOYS)], budget_s=0.5)
+    start = time.monotonic()
+    rec = measure_row_isolated(job)
+    assert time.monotonic() - start < 60
+    assert rec["error_kind"] == "budget"
+    assert "exceeded the per-row time budget of 0.5 s" in rec["error"]
+    assert rec["params"] == 3  # checkpointed by the worker before it was killed
+
+
 def test_segfault_in_worker_is_contained():
     rec = measure_row_isolated(
         RowJob(impl="segfaults", device="cpu", workload=Workload((2, 4, 1), 8), timing=FAST, extra_dirs=[str(TOYS)])

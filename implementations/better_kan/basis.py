@@ -157,11 +157,16 @@ def bspline_uniform(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, k: int) -
         return ((z >= -0.5) & (z < 0.5)).to(x.dtype)
     if a.requires_grad or b.requires_grad:
         return _bspline_uniform_autograd(x, a, b, k)
+    if not (x.requires_grad and torch.is_grad_enabled()):
+        # nothing to differentiate (e.g. the first layer's input): skip the Function's overhead
+        return _bspline_uniform_autograd(x, a, b, k)
     return _UniformBSpline.apply(x, a, b, k)
 
 
 def _bspline_uniform_autograd(x, a, b, k):
     r = torch.addcmul(b, x.unsqueeze(-1), a).abs()
+    if k == 3:
+        return torch.sub((2.0 - r).clamp_min(0.0).pow(3), (1.0 - r).clamp_min(0.0).pow(3), alpha=4.0) * (1.0 / 6.0)
     out = None
     for shift, weight in cardinal_terms(k):
         term = (shift - r).clamp_min(0.0).pow(k) * weight
@@ -306,6 +311,7 @@ class _RBF(torch.autograd.Function):
 
 def rbf_basis(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, kernel: str) -> torch.Tensor:
     """phi((x_p - g_{p,i}) / h_{p,i}) with a = 1/h, b = -g/h: (batch, in, n_centres)."""
-    if a.requires_grad or b.requires_grad:  # trainable centres: let autograd differentiate everything
+    if a.requires_grad or b.requires_grad or not (x.requires_grad and torch.is_grad_enabled()):
+        # trainable centres (autograd differentiates everything) or nothing to differentiate
         return KERNELS[kernel](torch.addcmul(b, x.unsqueeze(-1), a))
     return _RBF.apply(x, a, b, kernel)

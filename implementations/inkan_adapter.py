@@ -1,0 +1,46 @@
+"""inkan (PyPI ``inkan``), uniform cubic B-splines evaluated as a piecewise polynomial.
+
+Rows: ``inkan`` -- ``KANNetwork(widths, grid_size=5, spline_order=3)`` with the
+package's defaults, which compile the basis with ``torch.compile`` (the first
+step compiles: ~20 s on a 2-core CPU, spent in the warm-up, never in a sample);
+``inkan-eager`` -- the same with ``compile_basis=False``, the like-for-like
+comparison with eager layers (ours are eager).
+
+Parity: one packed weight per layer, 9 trainable parameters per edge (8
+coefficients + base weight), no bias: 4050 at [2,150,1], as our layers' 4050 + 151
+biases. Its grid is a buffer (not counted).
+"""
+
+from __future__ import annotations
+
+from kanbench import Implementation
+
+INSTALL = 'pip install "kanbench[inkan]"  (or: pip install inkan)'
+
+
+def build(widths, device, dtype, compile_basis: bool = True):
+    from inkan import KANNetwork
+
+    return KANNetwork(list(widths), grid_size=5, spline_order=3, compile_basis=compile_basis).to(
+        device=device, dtype=dtype
+    )
+
+
+inkan = Implementation(
+    name="inkan",
+    build=build,
+    description="inkan KANNetwork(widths, grid_size=5), torch.compile'd basis (package default)",
+    requires=("inkan",),
+    min_versions={"inkan": "0.5"},
+    install=INSTALL,
+    notes=__doc__,
+)
+inkan_eager = Implementation(
+    name="inkan-eager",
+    build=lambda widths, device, dtype: build(widths, device, dtype, compile_basis=False),
+    description="inkan KANNetwork(widths, grid_size=5, compile_basis=False)",
+    requires=("inkan",),
+    min_versions={"inkan": "0.5"},
+    install=INSTALL,
+    notes=__doc__,
+)

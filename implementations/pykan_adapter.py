@@ -1,0 +1,62 @@
+"""pykan (https://github.com/KindXiaoming/pykan), the original KAN.
+
+Rows: ``pykan`` (default mode) and ``pykan-speed`` (after ``model.speed()``, which
+turns off the symbolic branch and the saving of activations).
+
+Parity: ``KAN(width=widths, grid=5, k=3, seed=0)``, the settings of the seed's
+table. Counting quirks: pykan stores its grids, masks and node/subnode affine
+terms as frozen ``Parameter``s (counted in "num params", not in "trainable"),
+and every edge also has the symbolic branch's 4 affine parameters, which are
+trainable: 14 trainable parameters per edge (8 coefficients, scale_base,
+scale_sp, 4 symbolic) -- 6300 of 9628 at [2,150,1].
+
+Files: pykan writes checkpoints to ``./model`` by default; the adapter passes
+``auto_save=False`` and a temporary ``ckpt_path`` so nothing lands in the
+working directory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from kanbench import Implementation
+
+from ._adapter_util import default_dtype
+
+INSTALL = 'pip install "kanbench[pykan]"  (pykan==0.2.8 plus the packages it imports: sympy, scikit-learn, tqdm, pyyaml, pandas, matplotlib)'
+
+_CKPT_DIR = tempfile.gettempdir()
+
+
+def build_pykan(widths, device, dtype, speed: bool = False):
+    from kan import KAN
+
+    with default_dtype(dtype):
+        model = KAN(
+            width=list(widths), grid=5, k=3, seed=0, auto_save=False,
+            ckpt_path=f"{_CKPT_DIR}/kanbench-pykan-ckpt", device=device,
+        )
+    model = model.to(device)
+    if speed:
+        model = model.speed()
+    return model
+
+
+pykan = Implementation(
+    name="pykan",
+    build=build_pykan,
+    description="pykan 0.2.8 KAN(width, grid=5, k=3), default mode",
+    requires=("kan", "sympy", "sklearn", "yaml", "tqdm", "pandas", "matplotlib"),
+    min_versions={"pykan": "0.2.1"},
+    install=INSTALL,
+    notes=__doc__,
+)
+pykan_speed = Implementation(
+    name="pykan-speed",
+    build=lambda widths, device, dtype: build_pykan(widths, device, dtype, speed=True),
+    description="pykan 0.2.8 after model.speed() (no symbolic branch, no saved activations)",
+    requires=pykan.requires,
+    min_versions=pykan.min_versions,
+    install=INSTALL,
+    notes=__doc__,
+)

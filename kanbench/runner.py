@@ -413,4 +413,7 @@ def execute(
 
 
 def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+    prog = Path(sys.argv[0]).name
+    if prog in ("__main__.py", "cli.py"):
+        prog = "kanbench"
+    return " ".join(shlex.quote(a) for a in [prog, *sys.argv[1:]])

@@ -20,9 +20,9 @@ HIDDEN_FACTOR = 10
 
 
 class MLP(nn.Sequential):
-    def __init__(self, widths: Sequence[int], hidden_factor: int = HIDDEN_FACTOR):
+    def __init__(self, widths: Sequence[int], hidden_factor: float = HIDDEN_FACTOR):
         widths = list(widths)
-        sizes = [widths[0]] + [w * hidden_factor for w in widths[1:-1]] + [widths[-1]]
+        sizes = [widths[0]] + [int(round(w * hidden_factor)) for w in widths[1:-1]] + [widths[-1]]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(a, b))

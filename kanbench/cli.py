@@ -226,15 +226,134 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from kanbench import cross_hardware
     from kanbench import results as results_mod
     from kanbench.render import render_documents
 
     try:
         docs = results_mod.load_many(args.files)
+        if args.by == "machine":
+            print(cross_hardware.machine_table(docs, strict=args.strict))
+        elif args.by == "history":
+            print(cross_hardware.history_table(docs))
+        else:
+            print(render_documents(docs, args.format))
+    except (results_mod.ResultsError, cross_hardware.CrossHardwareError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------- compare, ab, export
+
+
+def _print_comparison(comparison, args) -> int:
+    from kanbench import compare
+
+    print(compare.render(comparison, only_changed=args.only_changed))
+    return EXIT_FAILED if comparison.regressed else EXIT_OK
+
+
+def cmd_compare(args) -> int:
+    from kanbench import compare
+    from kanbench import results as results_mod
+
+    try:
+        base, new = results_mod.load(args.base), results_mod.load(args.new)
+        comparison = compare.compare_documents(
+            base, new, threshold=args.threshold, alpha=args.alpha,
+            normalize=None if args.normalize == "none" else args.normalize, impls=_split_impls(args.impl),
+        )
+    except (results_mod.ResultsError, compare.CompareError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    comparison.base_name = Path(args.base).stem
+    comparison.new_name = Path(args.new).stem
+    return _print_comparison(comparison, args)
+
+
+def cmd_ab(args) -> int:
+    from kanbench import ab, compare
+    from kanbench import results as results_mod
+    from kanbench import workload as workload_mod
+    from kanbench.discovery import discover
+    from kanbench.machine import fingerprint
+    from kanbench.timing import TimingConfig
+
+    try:
+        shape = workload_mod.parse_shape(args.shape) if args.shape else None
+        batch = workload_mod.parse_batch(args.batch) if args.batch is not None else None
+        work = workload_mod.resolve(args.preset, shape, batch, args.dtype)
+        if args.rounds < 2:
+            raise ValueError("--rounds must be at least 2")
+        if args.chunk_time <= 0:
+            raise ValueError("--chunk-time must be positive")
+        base = ab.resolve_side(args.base, args.base_extra, "--base")
+        new = ab.resolve_side(args.new, args.new_extra, "--new")
+    except (ValueError, ab.ABError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    try:
+        common = [str(Path(d).resolve()) for d in args.implementations]
+        impls = _split_impls(args.impl)
+        if impls is None:
+            regs = [discover(side.dirs(common), builtin=False, entry_points=False) for side in (base, new)]
+            impls = [e.name for e in regs[1].available() if e.name in {x.name for x in regs[0].available()}]
+        devices, note = resolve_devices(args.device)
+        if note and args.device == "all":
+            _err(note)
+        plan = ab.ABPlan(
+            impls=impls, devices=devices, workload=work, rounds=args.rounds, chunk_time=args.chunk_time,
+            warmup=TimingConfig(warmup_time=args.warmup), threads=args.threads, common_dirs=common,
+        )
+        machine = fingerprint(args.threads)
+        _err(f"A/B: {base.name} vs {new.name}: {len(impls)} implementation(s) x {len(devices)} device(s), "
+             f"{work.key}, {args.rounds} interleaved rounds of {args.chunk_time:g} s per side")
+
+        def progress(i, n, b, w):
+            from kanbench.render import fmt_ms_precise, label
+
+            def cell(r):
+                if r.get("error"):
+                    return f"{r['error_kind']}: {r['error']}"
+                return f"fwd {fmt_ms_precise(r['forward_ms'])} bwd {fmt_ms_precise(r['backward_ms'])} ms"
+
+            print(f"[{i}/{n}] {label(b):<28} base {cell(b)} | new {cell(w)}", file=sys.stderr, flush=True)
+
+        base_doc, new_doc = ab.run(plan, base, new, machine, progress)
+    finally:
+        base.cleanup()
+        new.cleanup()
+    if not args.no_save:
+        out_dir = Path(args.out_dir)
+        for key, doc in (("base", base_doc), ("new", new_doc)):
+            path = results_mod.reserve_path(None, out_dir, machine.get("hostname", "host"), f"ab-{key}-{work.preset or work.key}")
+            results_mod.write_atomic(path, doc)
+            _err(f"{key} results written to {path}")
+    try:
+        comparison = compare.compare_documents(base_doc, new_doc, threshold=args.threshold, alpha=args.alpha)
+    except compare.CompareError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    return _print_comparison(comparison, args)
+
+
+def cmd_export(args) -> int:
+    import json
+
+    from kanbench import export
+    from kanbench import results as results_mod
+
+    try:
+        doc = results_mod.load(args.file)
     except results_mod.ResultsError as exc:
         _err(str(exc))
         return EXIT_USAGE
-    print(render_documents(docs, args.format))
+    text = json.dumps(export.github_action_benchmark(doc), indent=1)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
     return EXIT_OK
 
 
@@ -303,7 +422,65 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="render tables from saved results files")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", choices=["seed", "full"], default="seed", help="seed (default) or full")
+    p.add_argument(
+        "--by", choices=["file", "machine", "history"], default="file",
+        help="file: a table per file (default); machine: machines side by side; history: one machine over time",
+    )
+    p.add_argument("--strict", action="store_true", help="with --by machine: refuse files of different workloads")
     p.set_defaults(func=cmd_report)
+
+    def add_verdict_options(p):
+        p.add_argument("--threshold", type=float, default=1.10, help="ratio NEW/BASE above which a row can be 'slower' (default 1.10)")
+        p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
+        p.add_argument("--only-changed", action="store_true", help="list only rows that changed")
+
+    p = sub.add_parser(
+        "compare", help="compare two results files; exit 1 when something got slower",
+        description="Ratio of medians NEW/BASE per row and phase; 'slower' needs the ratio above the threshold AND "
+        "a significant Mann-Whitney U test on the raw samples. Exit status: 0 ok, 1 regression, 2 unusable input.",
+    )
+    p.add_argument("base", metavar="BASE")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument(
+        "--normalize", choices=["none", "mlp"], default="none",
+        help="mlp: divide each row's samples by its run's MLP median (same device) first, for runs from "
+        "differently loaded or different machines",
+    )
+    p.add_argument("--impl", action="append", metavar="A,B", help="compare only these implementations")
+    add_verdict_options(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "ab", help="measure two source trees interleaved on this machine and compare them",
+        description="A/B mode: one worker per side per row, taking turns measuring short chunks, so that drift of "
+        "the machine hits both sides alike. A side is a directory holding implementations/ or a git ref.",
+    )
+    p.add_argument("--base", required=True, metavar="REF|DIR", help="the reference tree: a git ref (e.g. HEAD~1) or a directory")
+    p.add_argument("--new", default=None, metavar="REF|DIR", help="the candidate tree (default: this working tree)")
+    p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every one available on both sides)")
+    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu", help="device(s) (default cpu)")
+    p.add_argument("--preset", default="gate", help="workload preset (default gate)")
+    p.add_argument("--shape", metavar="IN,HIDDEN,OUT")
+    p.add_argument("--batch", metavar="N")
+    p.add_argument("--dtype")
+    p.add_argument("--threads", type=int, metavar="N")
+    p.add_argument("--rounds", type=int, default=10, help="interleaved rounds per side (default 10)")
+    p.add_argument("--chunk-time", type=float, default=0.25, metavar="S", help="seconds per chunk (default 0.25)")
+    p.add_argument("--warmup", type=float, default=0.25, metavar="S")
+    p.add_argument("--base-extra", action="append", default=[], metavar="DIR", help="implementations for the base side only")
+    p.add_argument("--new-extra", action="append", default=[], metavar="DIR", help="implementations for the new side only")
+    p.add_argument("--out-dir", default="results/ab", metavar="DIR", help="where both sides' results files go (default results/ab)")
+    p.add_argument("--no-save", action="store_true")
+    add_verdict_options(p)
+    _add_discovery(p)
+    p.set_defaults(func=cmd_ab)
+
+    p = sub.add_parser("export", help="export a results file for CI dashboards")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", choices=["github-action-benchmark"], default="github-action-benchmark",
+                   help="customSmallerIsBetter JSON for github-action-benchmark (default)")
+    p.add_argument("--out", metavar="FILE")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

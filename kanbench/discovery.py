@@ -131,8 +131,26 @@ def _builtin_modules() -> Iterable[tuple[str, "ModuleType | BaseException"]]:
 
 
 def _directory_modules(directory: Path) -> Iterable[tuple[str, "ModuleType | BaseException"]]:
+    """The modules of an implementations directory. A directory that is itself a package
+    (has ``__init__.py``, like ``implementations/``) is imported as one, under a unique name,
+    so its modules' relative imports (``from ._util import ...``) work; otherwise every
+    ``*.py`` file and package in it is imported on its own."""
     if not directory.is_dir():
         yield str(directory), NotADirectoryError(f"implementations directory {directory} does not exist")
+        return
+    if (directory / "__init__.py").is_file():
+        try:
+            package = _load_path_module(directory)
+        except Exception as exc:
+            yield str(directory), exc
+            return
+        yield str(directory / "__init__.py"), package
+        for item in _directory_items(directory):
+            name = item.stem if item.is_file() else item.name
+            try:
+                yield str(item), importlib.import_module(f"{package.__name__}.{name}")
+            except Exception as exc:
+                yield str(item), exc
         return
     for item in _directory_items(directory):
         try:
@@ -247,6 +265,7 @@ def discover(
     entries: list[Entry] = []
     load_errors: list[Entry] = []
     by_name: dict[str, Entry] = {}
+    seen: set[int] = set()
     for origin, obj in sources:
         if isinstance(obj, BaseException):
             load_errors.append(
@@ -259,6 +278,9 @@ def discover(
             load_errors.append(Entry(name=origin, origin=origin, available=False, reason=f"failed to load: {_one_line(exc)}"))
             continue
         for spec in specs:
+            if id(spec) in seen:  # the same spec re-exported by another module
+                continue
+            seen.add(id(spec))
             entry = Entry(name=spec.name, origin=origin, spec=spec)
             if spec.name in by_name:
                 first = by_name[spec.name]

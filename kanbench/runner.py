@@ -48,6 +48,8 @@ class RowJob:
     budget_s: Optional[float] = DEFAULT_BUDGET_S
     memory: bool = True
     seed: int = 0
+    #: discover the built-in ``implementations`` package too (A/B workers load a tree's instead)
+    builtin: bool = True
 
     def to_dict(self) -> dict:
         return {
@@ -60,6 +62,7 @@ class RowJob:
             "budget_s": self.budget_s,
             "memory": self.memory,
             "seed": self.seed,
+            "builtin": self.builtin,
         }
 
     @classmethod
@@ -74,6 +77,7 @@ class RowJob:
             budget_s=d.get("budget_s"),
             memory=d.get("memory", True),
             seed=d.get("seed", 0),
+            builtin=d.get("builtin", True),
         )
 
 
@@ -152,57 +156,115 @@ def _is_oom(exc: BaseException) -> bool:
     return "out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
 
 
-def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[dict], None]] = None) -> dict:
-    """Measure one row in this process. Never raises for a problem of the row itself.
+class RowFailed(Exception):
+    """The row cannot be measured; its record carries the reason."""
 
-    ``checkpoint(record)`` is called with the partial record as it fills in (after the
-    model is built, after timing), so a worker that is killed still reports what it knew."""
+    def __init__(self, record: dict):
+        super().__init__(record.get("error"))
+        self.record = record
+
+
+@dataclass
+class Row:
+    """An implementation built on a device, with its data pool: ready to be timed."""
+
+    job: RowJob
+    record: dict
+    model: object
+    pool: object
+    device: object
+
+
+def open_row(job: RowJob, record: dict, registry=None, checkpoint: Optional[Callable[[dict], None]] = None) -> Row:
+    """Resolve the implementation, build the model and the data pool. Raises :class:`RowFailed`."""
     import torch
 
-    from kanbench import discovery, memory, timing, workload as workload_mod
+    from kanbench import discovery, workload as workload_mod
 
-    record = empty_record(job)
-    started = time.monotonic()
-    deadline = started + job.budget_s if job.budget_s else None
     if job.threads:
         torch.set_num_threads(int(job.threads))
     record["threads"] = torch.get_num_threads()
-
     if registry is None:
-        registry = discovery.discover(job.extra_dirs, check=False)
+        registry = discovery.discover(job.extra_dirs, builtin=job.builtin, check=False)
     try:
         entry = registry.get(job.impl)
     except discovery.UnknownImplementation as exc:
-        return fail(record, "unknown", str(exc))
+        raise RowFailed(fail(record, "unknown", str(exc))) from None
     spec = entry.spec
     if spec is None:
-        return fail(record, "unavailable", entry.reason or "failed to load")
+        raise RowFailed(fail(record, "unavailable", entry.reason or "failed to load"))
     reason = entry.reason if not entry.available else discovery.check_requirements(spec)
     if reason:
-        return fail(record, "unavailable", reason)
+        raise RowFailed(fail(record, "unavailable", reason))
     device = torch.device(job.device)
-    if device.type not in spec.devices:
-        return fail(record, "unsupported", f"{spec.name} does not support {device.type} (supports {', '.join(spec.devices)})")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        return fail(record, "cuda-unavailable", cuda_absent_reason())
     if device.type not in ("cpu", "cuda"):
-        return fail(record, "unsupported", f"device {job.device!r} is not supported (use cpu or cuda)")
-
+        raise RowFailed(fail(record, "unsupported", f"device {job.device!r} is not supported (use cpu or cuda)"))
+    if device.type not in spec.devices:
+        raise RowFailed(
+            fail(record, "unsupported", f"{spec.name} does not support {device.type} (supports {', '.join(spec.devices)})")
+        )
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RowFailed(fail(record, "cuda-unavailable", cuda_absent_reason()))
     torch.manual_seed(job.seed)
     dtype = workload_mod.torch_dtype(job.workload.dtype)
     stage = "build"
     try:
         model = spec.build(tuple(job.workload.widths), device=device, dtype=dtype)
         if not isinstance(model, torch.nn.Module):
-            return fail(record, "crash", f"build() returned {type(model).__name__}, not a torch.nn.Module")
+            raise RowFailed(fail(record, "crash", f"build() returned {type(model).__name__}, not a torch.nn.Module"))
         model.train()
         record["params"], record["trainable_params"] = count_parameters(model)
         if checkpoint:
             checkpoint(record)
         stage = "data"
         pool = workload_mod.DataPool(job.workload, device)
+    except RowFailed:
+        raise
+    except Exception as exc:
+        raise RowFailed(classify_failure(record, exc, stage, job)) from None
+    return Row(job, record, model, pool, device)
+
+
+def classify_failure(record: dict, exc: BaseException, stage: str, job: RowJob) -> dict:
+    """Turn an exception raised while measuring into the row's one-line error."""
+    if isinstance(exc, BudgetExceeded):
+        _fill_samples(record, exc.forward_ms, exc.backward_ms)
+        return fail(record, "budget", f"{exc} (budget {job.budget_s:g} s)")
+    if isinstance(exc, NonFiniteOutput):
+        return fail(record, "nonfinite", str(exc))
+    if isinstance(exc, BadOutputShape):
+        return fail(record, "bad-output", str(exc))
+    if _is_oom(exc):
+        return fail(record, "oom", f"out of memory on {job.device} during {stage}: {_first_line(exc)}")
+    return fail(record, "crash", f"{type(exc).__name__} during {stage}: {_first_line(exc)}{_implementation_frame(exc)}")
+
+
+def release(row: Optional[Row]) -> None:
+    if row is not None and row.device.type == "cuda":
+        try:
+            import torch
+
+            torch.cuda.empty_cache()
+        except Exception:
+            pass
+
+
+def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[dict], None]] = None) -> dict:
+    """Measure one row in this process. Never raises for a problem of the row itself.
+
+    ``checkpoint(record)`` is called with the partial record as it fills in (after the
+    model is built, after timing), so a worker that is killed still reports what it knew."""
+    from kanbench import memory, timing
+
+    record = empty_record(job)
+    started = time.monotonic()
+    deadline = started + job.budget_s if job.budget_s else None
+    row = None
+    stage = "setup"
+    try:
+        row = open_row(job, record, registry, checkpoint)
         stage = "timing"
-        samples = timing.measure(model, pool, device, job.timing, deadline=deadline)
+        samples = timing.measure(row.model, row.pool, row.device, job.timing, deadline=deadline)
         _fill_samples(record, samples.forward_ms, samples.backward_ms)
         record["warmup_iterations"] = samples.warmup_iterations
         record["measured_s"] = round(samples.measured_seconds, 4)
@@ -212,27 +274,14 @@ def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[dict]
             checkpoint(record)
         if job.memory:
             stage = "memory"
-            record.update(memory.phase_peaks(model, pool, device))
-    except BudgetExceeded as exc:
-        _fill_samples(record, exc.forward_ms, exc.backward_ms)
-        fail(record, "budget", f"{exc} (budget {job.budget_s:g} s)")
-    except NonFiniteOutput as exc:
-        fail(record, "nonfinite", str(exc))
-    except BadOutputShape as exc:
-        fail(record, "bad-output", str(exc))
+            record.update(memory.phase_peaks(row.model, row.pool, row.device))
+    except RowFailed:
+        pass
     except Exception as exc:
-        if _is_oom(exc):
-            fail(record, "oom", f"out of memory on {job.device} during {stage}: {_first_line(exc)}")
-        else:
-            where = _implementation_frame(exc)
-            fail(record, "crash", f"{type(exc).__name__} during {stage}: {_first_line(exc)}{where}")
+        classify_failure(record, exc, stage, job)
     finally:
-        if device.type == "cuda":
-            try:
-                torch.cuda.empty_cache()
-            except Exception:
-                pass
-    if device.type == "cpu" and record.get("rss_peak_bytes") is None:
+        release(row)
+    if not str(job.device).startswith("cuda") and record.get("rss_peak_bytes") is None:
         record["rss_peak_bytes"] = memory.rss_peak_bytes()
     record["wall_s"] = round(time.monotonic() - started, 3)
     return record

@@ -152,15 +152,43 @@ def iteration(model, pool: DataPool, clock, check_shape: bool = False) -> tuple[
     return fwd, bwd
 
 
-def measure(model, pool: DataPool, device, config: TimingConfig, deadline: Optional[float] = None) -> Samples:
-    """Warm up, then collect forward/backward samples (ms). ``deadline`` is a time.monotonic() value."""
-    clock = make_clock(device)
-    samples = Samples()
+def collect(
+    model, pool: DataPool, clock, samples: Samples, min_time: float, min_samples: int, max_samples: int,
+    deadline: Optional[float] = None,
+) -> tuple[float, Optional[str]]:
+    """Append samples until ``min_samples`` and ``min_time`` seconds of measured iterations
+    (at most ``max_samples``, stopping at ``deadline``); GC off meanwhile.
+    Returns (measured seconds, why it stopped early or None)."""
+    gc.collect()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    measured = 0.0
+    cut_short = None
+    try:
+        count = 0
+        while count < max_samples:
+            if count >= min_samples and measured >= min_time:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                cut_short = "time budget"
+                break
+            t0 = time.perf_counter()
+            fwd, bwd = iteration(model, pool, clock)
+            measured += time.perf_counter() - t0
+            samples.forward_ms.append(fwd)
+            samples.backward_ms.append(bwd)
+            count += 1
+        else:
+            if measured < min_time:
+                cut_short = "max_samples"
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return measured, cut_short
 
-    def out_of_time() -> bool:
-        return deadline is not None and time.monotonic() >= deadline
 
-    # warm-up; the first iteration also checks the output shape
+def warm_up(model, pool: DataPool, clock, config: TimingConfig, deadline: Optional[float] = None) -> int:
+    """Warm-up iterations (the first also checks the output shape); returns how many ran."""
     start = time.perf_counter()
     n = 0
     while True:
@@ -168,33 +196,20 @@ def measure(model, pool: DataPool, device, config: TimingConfig, deadline: Optio
         n += 1
         if n >= config.warmup_min and time.perf_counter() - start >= config.warmup_time:
             break
-        if out_of_time():
+        if deadline is not None and time.monotonic() >= deadline:
             break
-    samples.warmup_iterations = n
+    return n
 
-    gc.collect()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        measured = 0.0
-        while len(samples.forward_ms) < config.max_samples:
-            if len(samples.forward_ms) >= config.min_samples and measured >= config.min_time:
-                break
-            if out_of_time():
-                samples.cut_short = "time budget"
-                break
-            t0 = time.perf_counter()
-            fwd, bwd = iteration(model, pool, clock)
-            measured += time.perf_counter() - t0
-            samples.forward_ms.append(fwd)
-            samples.backward_ms.append(bwd)
-        else:
-            if measured < config.min_time:
-                samples.cut_short = "max_samples"
-        samples.measured_seconds = measured
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+
+def measure(model, pool: DataPool, device, config: TimingConfig, deadline: Optional[float] = None) -> Samples:
+    """Warm up, then collect forward/backward samples (ms). ``deadline`` is a time.monotonic() value."""
+    clock = make_clock(device)
+    samples = Samples()
+    samples.warmup_iterations = warm_up(model, pool, clock, config, deadline)
+
+    samples.measured_seconds, samples.cut_short = collect(
+        model, pool, clock, samples, config.min_time, config.min_samples, config.max_samples, deadline
+    )
     if len(samples.forward_ms) < config.min_samples:
         raise BudgetExceeded(
             f"exceeded the per-row time budget after {samples.warmup_iterations} warm-up and "

@@ -144,8 +144,10 @@ PRESETS: dict[str, Workload] = {
     "seed": Workload(widths=(2, 150, 1), batch=32, preset="seed"),
     # the published KAN-benchmarking configuration (times-all-BS100-I1000-H1000)
     "large": Workload(widths=(1000, 1000, 1), batch=100, preset="large"),
-    # small and fast, for CI gates and smoke tests
+    # small and fast, for smoke tests
     "quick": Workload(widths=(2, 64, 1), batch=32, preset="quick"),
+    # the regression gate's: small enough for CI, large enough that time follows work
+    "gate": Workload(widths=(100, 100, 1), batch=100, preset="gate"),
 }
 DEFAULT_PRESET = "seed"
 

@@ -1,0 +1,116 @@
+"""Power and false-alarm rate of the regression gate, measured on this machine.
+
+    python benchmarks/gate_power.py --trials 10 [--modes ab,normalized,absolute] [--out FILE.md]
+
+For each mode, ``trials`` gate runs compare a tree where the ``candidate``
+implementation got 25% more work (benchmarks/gate_power/slower, expected to be
+flagged) and ``trials`` runs where nothing changed (benchmarks/gate_power/base,
+expected to pass); our layers and the MLP are in every run, so a false alarm on
+any of them counts too.
+
+Modes:
+- ``ab``: ``kanbench ab`` -- both trees measured interleaved in the same minutes;
+- ``normalized``: ``kanbench compare --normalize mlp`` of a fresh run against one
+  baseline file measured at the start (as a committed baseline would be);
+- ``absolute``: the same pairs compared on absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+IMPLS = "mlp,splines-better_kan,rbf-better_kan,candidate"
+KB = [sys.executable, "-m", "kanbench"]
+
+
+def sh(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+
+
+def flagged_rows(stdout: str) -> list[str]:
+    return [l.split("|")[6].strip() for l in stdout.splitlines() if l.startswith("| +") or l.startswith("| x")]
+
+
+def run_file(tmp: Path, variant: str, name: str, min_time: float) -> Path:
+    out = tmp / f"{name}.json"
+    res = sh(KB + ["run", "--preset", "gate", "--impl", IMPLS, "--device", "cpu", "--min-time", str(min_time),
+                   "--implementations", str(HERE / "gate_power" / variant), "--out", str(out), "--no-memory"])
+    if res.returncode != 0:
+        raise SystemExit(res.stderr)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--modes", default="ab,normalized,absolute")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--chunk-time", type=float, default=0.25)
+    ap.add_argument("--min-time", type=float, default=2.5, help="per-row seconds of the file-based runs")
+    ap.add_argument("--threshold", type=float, default=1.10)
+    ap.add_argument("--alpha", type=float, default=0.01)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    modes = args.modes.split(",")
+    verdict = ["--threshold", str(args.threshold), "--alpha", str(args.alpha)]
+    lines = [f"# Gate power experiment, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC", "",
+             f"command: `python benchmarks/gate_power.py {' '.join(sys.argv[1:])}`", ""]
+    table = ["| mode | regressed tree flagged | candidate flagged | unchanged tree flagged | rows falsely flagged | s per gate run |",
+             "|---|---|---|---|---|---|"]
+    tmp = Path(tempfile.mkdtemp(prefix="kanbench-power-"))
+    baseline = None
+    if {"normalized", "absolute"} & set(modes):
+        baseline = run_file(tmp, "base", "baseline", args.min_time)
+    for mode in modes:
+        counts = {"slower": 0, "candidate": 0, "unchanged": 0}
+        false_rows: list[str] = []
+        seconds = []
+        for trial in range(args.trials):
+            for variant in ("slower", "base"):
+                start = time.monotonic()
+                if mode == "ab":
+                    res = sh(KB + ["ab", "--base", ".", "--new", ".", "--impl", IMPLS, "--no-save",
+                                   "--rounds", str(args.rounds), "--chunk-time", str(args.chunk_time),
+                                   "--base-extra", str(HERE / "gate_power" / "base"),
+                                   "--new-extra", str(HERE / "gate_power" / variant)] + verdict)
+                else:
+                    new = run_file(tmp, variant, f"{mode}-{variant}-{trial}", args.min_time)
+                    extra = ["--normalize", "mlp"] if mode == "normalized" else []
+                    res = sh(KB + ["compare", str(baseline), str(new)] + extra + verdict)
+                seconds.append(time.monotonic() - start)
+                if res.returncode == 2:
+                    raise SystemExit(res.stderr)
+                rows = flagged_rows(res.stdout)
+                if variant == "slower":
+                    counts["slower"] += res.returncode == 1
+                    counts["candidate"] += any(r.startswith("candidate") for r in rows)
+                    false_rows += [r for r in rows if not r.startswith("candidate")]
+                else:
+                    counts["unchanged"] += res.returncode == 1
+                    false_rows += rows
+                print(f"{mode} trial {trial + 1} {variant}: exit {res.returncode} {rows}", flush=True)
+        n = args.trials
+        table.append(
+            f"| {mode} | {counts['slower']}/{n} | {counts['candidate']}/{n} | {counts['unchanged']}/{n} | "
+            f"{len(false_rows)} ({', '.join(sorted(set(false_rows))) or 'none'}) | {sum(seconds) / len(seconds):.0f} |"
+        )
+    lines += table + ["", f"threshold {args.threshold}, alpha {args.alpha}; A/B: {args.rounds} rounds x {args.chunk_time} s per side; "
+                      f"files: {args.min_time} s per row; workload preset gate ([100,100,1], batch 100); impls {IMPLS}."]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

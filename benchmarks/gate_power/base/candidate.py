@@ -1,0 +1,10 @@
+"""The power experiment's candidate, unchanged: exactly the MLP baseline (hidden x10)."""
+
+from implementations.mlp import MLP
+from kanbench import Implementation
+
+spec = Implementation(
+    name="candidate",
+    build=lambda widths, device, dtype: MLP(widths).to(device=device, dtype=dtype),
+    description="the MLP baseline (power experiment, unchanged)",
+)

@@ -1,0 +1,259 @@
+"""A/B mode: measure two source trees interleaved on the same machine.
+
+Absolute times on a shared machine drift by tens of percent within minutes, so
+two runs made at different times can disagree although nothing changed. Here
+both sides are measured in the same minutes: for every row, one worker process
+per side builds the model and warms it up, then the two take turns measuring
+short chunks (A B B A A B ...), so any drift of the machine hits both sides alike.
+The pooled samples of each side are then compared with :mod:`kanbench.compare`.
+
+A side is a source tree: a directory holding ``implementations/`` (default for
+NEW: this working tree) or a git ref of this repository (its ``implementations/``
+is extracted with ``git archive``). The harness measuring both sides is this
+one; only the implementations come from each tree. ``extra`` directories add
+implementations to one side only (used for the gate's power experiments).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from kanbench import results as results_mod
+from kanbench.machine import source_root
+from kanbench.runner import RowJob, _fill_samples, _worker_env, empty_record, fail
+from kanbench.timing import TimingConfig
+from kanbench.workload import Workload
+
+
+class ABError(ValueError):
+    """A side that cannot be used (bad ref, no implementations/); exit status 2."""
+
+
+@dataclass
+class Side:
+    name: str
+    implementations: Path
+    extra_dirs: list[str] = field(default_factory=list)
+    _tmp: Optional[str] = None
+
+    def dirs(self, common: Sequence[str] = ()) -> list[str]:
+        return [str(self.implementations), *self.extra_dirs, *common]
+
+    def cleanup(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def _git(root: Path, *args: str, binary: bool = False):
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=not binary, timeout=60)
+
+
+def resolve_side(spec: Optional[str], extra: Sequence[str] = (), role: str = "side") -> Side:
+    """A directory holding ``implementations/`` (None: this working tree) or a git ref."""
+    root = source_root()
+    extra = [str(Path(d).resolve()) for d in extra]
+    if spec is None:
+        return Side("working tree", root / "implementations", extra)
+    path = Path(spec)
+    if path.is_dir():
+        impl = path / "implementations"
+        if not impl.is_dir():
+            raise ABError(f"{role} {spec}: no implementations/ directory in it")
+        return Side(str(spec), impl.resolve(), extra)
+    check = _git(root, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}")
+    if check.returncode != 0:
+        raise ABError(f"{role} {spec!r} is neither a directory nor a git ref of {root}")
+    commit = check.stdout.strip()
+    archive = _git(root, "archive", "--format=tar", commit, "implementations", binary=True)
+    if archive.returncode != 0:
+        raise ABError(f"{role} {spec}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
+    tmp = tempfile.mkdtemp(prefix="kanbench-ab-")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        try:
+            tar.extractall(tmp, filter="data")
+        except TypeError:  # Python without extraction filters
+            tar.extractall(tmp)
+    return Side(f"{spec} ({commit[:8]})", Path(tmp) / "implementations", extra, _tmp=tmp)
+
+
+class ServeWorker:
+    """A ``kanbench.worker --serve`` process for one side of one row."""
+
+    def __init__(self, job: RowJob, directory: str, tag: str):
+        self.job_path = Path(directory) / f"{tag}.json"
+        self.log_path = Path(directory) / f"{tag}.log"
+        self.job_path.write_text(json.dumps(job.to_dict()))
+        read_fd, write_fd = os.pipe()
+        env = _worker_env()
+        env["KANBENCH_RESULT_FD"] = str(write_fd)
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kanbench.worker", "--serve", str(self.job_path)],
+            stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT, env=env, pass_fds=(write_fd,),
+        )
+        os.close(write_fd)
+        self._reader = os.fdopen(read_fd, "r")
+
+    def read(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self._reader], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"no answer within {timeout:.0f} s")
+        line = self._reader.readline()
+        if not line:
+            rc = self.proc.poll()
+            tail = self.log_tail()
+            raise RuntimeError(f"worker process ended (status {rc}){': ' + tail if tail else ''}")
+        return json.loads(line)
+
+    def request(self, message: dict, timeout: float) -> dict:
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+        return self.read(timeout)
+
+    def log_tail(self) -> str:
+        try:
+            lines = [l for l in self.log_path.read_text(errors="replace").splitlines() if l.strip()]
+        except OSError:
+            return ""
+        return lines[-1][:300] if lines else ""
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.proc.stdin.write(b'{"cmd": "quit"}\n')
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.close()
+        self._log.close()
+
+
+@dataclass
+class ABPlan:
+    impls: list[str]
+    devices: list[str]
+    workload: Workload
+    rounds: int = 10
+    chunk_time: float = 0.25
+    chunk_min_samples: int = 5
+    warmup: TimingConfig = field(default_factory=TimingConfig)
+    threads: Optional[int] = None
+    common_dirs: Sequence[str] = ()
+    memory: bool = False
+    timeout_s: float = 300.0
+
+
+def _job(plan: ABPlan, side: Side, impl: str, device: str) -> RowJob:
+    return RowJob(
+        impl=impl, device=device, workload=plan.workload, timing=plan.warmup, threads=plan.threads,
+        extra_dirs=tuple(side.dirs(plan.common_dirs)), budget_s=None, memory=plan.memory, builtin=False,
+    )
+
+
+def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, workdir: str) -> tuple[dict, dict]:
+    """Interleaved chunks of one row on both sides: (base record, new record)."""
+    sides = {"base": (base, empty_record(_job(plan, base, impl, device))), "new": (new, empty_record(_job(plan, new, impl, device)))}
+    workers: dict[str, ServeWorker] = {}
+    samples = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
+    started = time.monotonic()
+    try:
+        for key, (side, record) in sides.items():
+            worker = ServeWorker(_job(plan, side, impl, device), workdir, f"{key}-{impl}-{device}")
+            workers[key] = worker
+            try:
+                hello = worker.read(plan.timeout_s)
+            except Exception as exc:
+                fail(record, "crash", f"worker did not start: {exc}")
+                continue
+            record.update(hello.get("record", {}))
+            if not hello.get("ready"):
+                continue
+        alive = [k for k in sides if not sides[k][1].get("error")]
+        for r in range(plan.rounds):
+            order = alive if r % 2 == 0 else list(reversed(alive))
+            for key in order:
+                record = sides[key][1]
+                if record.get("error"):
+                    continue
+                try:
+                    reply = workers[key].request(
+                        {"cmd": "chunk", "min_time": plan.chunk_time, "min_samples": plan.chunk_min_samples},
+                        plan.timeout_s,
+                    )
+                except Exception as exc:
+                    fail(record, "crash", f"worker failed in round {r + 1}: {exc}")
+                    continue
+                if "error" in reply:
+                    fail(record, "crash", reply["error"])
+                    continue
+                samples[key]["forward_ms"].extend(reply["forward_ms"])
+                samples[key]["backward_ms"].extend(reply["backward_ms"])
+        for key in alive:
+            record = sides[key][1]
+            if record.get("error"):
+                continue
+            _fill_samples(record, samples[key]["forward_ms"], samples[key]["backward_ms"])
+            record["ab_rounds"] = plan.rounds
+            if plan.memory:
+                try:
+                    reply = workers[key].request({"cmd": "memory"}, plan.timeout_s)
+                    record.update(reply.get("memory", {}))
+                except Exception as exc:
+                    record["memory_method"] = f"unavailable ({exc})"
+    finally:
+        for worker in workers.values():
+            worker.close()
+    for _, record in sides.values():
+        record["wall_s"] = round(time.monotonic() - started, 3)
+    return sides["base"][1], sides["new"][1]
+
+
+def run(
+    plan: ABPlan,
+    base: Side,
+    new: Side,
+    machine: dict,
+    progress: Optional[Callable[[int, int, dict, dict], None]] = None,
+) -> tuple[dict, dict]:
+    """Both sides' results documents (same machine, same minutes)."""
+    config = {
+        "workload": plan.workload.to_dict(),
+        "timing": plan.warmup.to_dict(),
+        "threads": machine.get("torch", {}).get("threads"),
+        "devices": plan.devices,
+        "isolation": "ab-interleaved",
+        "ab": {"base": base.name, "new": new.name, "rounds": plan.rounds, "chunk_time": plan.chunk_time},
+    }
+    docs = {}
+    for key, side in (("base", base), ("new", new)):
+        doc = results_mod.new_document(machine, dict(config, side=key, implementations_dirs=side.dirs(plan.common_dirs)))
+        doc["_name"] = side.name
+        docs[key] = doc
+    pairs = [(i, d) for i in plan.impls for d in plan.devices]
+    with tempfile.TemporaryDirectory(prefix="kanbench-ab-run-") as workdir:
+        for n, (impl, device) in enumerate(pairs):
+            b, w = measure_pair(plan, base, new, impl, device, workdir)
+            docs["base"]["results"].append(b)
+            docs["new"]["results"].append(w)
+            if progress:
+                progress(n + 1, len(pairs), b, w)
+    for doc in docs.values():
+        doc["complete"] = True
+    return docs["base"], docs["new"]

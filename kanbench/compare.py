@@ -1,0 +1,287 @@
+"""Comparing two runs: ratios of medians and a significance test, per row and phase.
+
+A row pair (same implementation, device and workload in BASE and NEW) gets, for
+the forward and the backward phase, the ratio of medians NEW/BASE and a verdict:
+
+- ``slower``  -- ratio > threshold AND a one-sided Mann-Whitney U test on the raw
+  samples says NEW's samples are larger (p < alpha);
+- ``faster``  -- ratio < 1/threshold AND the opposite one-sided test is significant;
+- ``not significant`` -- the ratio crosses a threshold but the test does not agree;
+- ``unchanged`` otherwise.
+
+(asv's ``compare`` and Google Benchmark's ``compare.py`` use the same U test.) Without
+raw samples on either side the verdict falls back to the threshold alone, and the row
+says so.
+
+``normalize="mlp"`` divides every sample by the median of the MLP row measured in the
+same run on the same device and workload before comparing: a machine that is 30%
+slower today slows the MLP as much as the others, and the ratios stay put.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+from kanbench.render import BASELINE, label
+from kanbench.results import record_workload
+from kanbench.stats import summarize
+
+PHASES = ("forward", "backward")
+MARKS = {"slower": "+", "faster": "-", "not significant": "~", "unchanged": " ", "failed": "x", "fixed": " "}
+
+
+class CompareError(ValueError):
+    """Inputs that cannot be compared (the message says why); exit status 2."""
+
+
+def workload_key(w: dict) -> str:
+    widths = "x".join(str(v) for v in w.get("widths", [])) or "?"
+    return f"{widths}-b{w.get('batch', '?')}-{w.get('dtype', 'float32')}"
+
+
+def row_key(record: dict, doc: dict) -> tuple:
+    return (record.get("impl"), "cuda" if str(record.get("device", "")).startswith("cuda") else "cpu", workload_key(record_workload(record, doc)))
+
+
+def _samples(record: dict, phase: str) -> list[float]:
+    return [float(v) for v in (record.get("samples") or {}).get(f"{phase}_ms") or [] if v is not None]
+
+
+def _baseline_medians(doc: dict) -> dict:
+    """{(device, workload): {phase: MLP median}} for normalization."""
+    out: dict = {}
+    for r in doc.get("results", []):
+        if r.get("impl") == BASELINE and not r.get("error"):
+            k = row_key(r, doc)
+            out[(k[1], k[2])] = {p: r.get(f"{p}_ms") for p in PHASES}
+    return out
+
+
+@dataclass
+class PhaseComparison:
+    impl: str
+    device: str
+    workload: str
+    phase: str
+    base_median: Optional[float]
+    new_median: Optional[float]
+    base_spread: Optional[float]
+    new_spread: Optional[float]
+    ratio: Optional[float]
+    p_value: Optional[float]
+    verdict: str
+    note: str = ""
+    label: str = ""
+
+    @property
+    def mark(self) -> str:
+        return MARKS[self.verdict]
+
+
+@dataclass
+class Comparison:
+    rows: list[PhaseComparison] = field(default_factory=list)
+    only_base: list[str] = field(default_factory=list)
+    only_new: list[str] = field(default_factory=list)
+    threshold: float = 1.10
+    alpha: float = 0.01
+    normalize: Optional[str] = None
+    base_name: str = "BASE"
+    new_name: str = "NEW"
+
+    def count(self, verdict: str) -> int:
+        return sum(1 for r in self.rows if r.verdict == verdict)
+
+    @property
+    def regressed(self) -> bool:
+        return any(r.verdict in ("slower", "failed") for r in self.rows)
+
+
+def _mann_whitney(new: list[float], base: list[float], alternative: str) -> Optional[float]:
+    from scipy.stats import mannwhitneyu
+
+    if len(new) < 2 or len(base) < 2:
+        return None
+    return float(mannwhitneyu(new, base, alternative=alternative).pvalue)
+
+
+def compare_phase(base: list[float], new: list[float], threshold: float, alpha: float) -> tuple:
+    """(ratio, p_value, verdict, note) for two sample lists (already normalized if wanted)."""
+    b, n = summarize(base), summarize(new)
+    if not b["n"] or not n["n"] or not b["median"] or b["median"] <= 0:
+        return None, None, "unchanged", "no samples"
+    ratio = n["median"] / b["median"]
+    if ratio > threshold:
+        p = _mann_whitney(new, base, "greater")
+        if p is None:
+            return ratio, None, "slower", "too few raw samples: threshold-only verdict"
+        return ratio, p, ("slower" if p < alpha else "not significant"), ""
+    if ratio < 1.0 / threshold:
+        p = _mann_whitney(new, base, "less")
+        if p is None:
+            return ratio, None, "faster", "too few raw samples: threshold-only verdict"
+        return ratio, p, ("faster" if p < alpha else "not significant"), ""
+    return ratio, None, "unchanged", ""
+
+
+def compare_documents(
+    base_doc: dict,
+    new_doc: dict,
+    threshold: float = 1.10,
+    alpha: float = 0.01,
+    normalize: Optional[str] = None,
+    impls: Optional[list[str]] = None,
+) -> Comparison:
+    if threshold <= 1.0:
+        raise CompareError(f"threshold must be above 1.0 (e.g. 1.10 for 10%), got {threshold}")
+    if not 0 < alpha < 1:
+        raise CompareError(f"alpha must be between 0 and 1, got {alpha}")
+    if normalize not in (None, "mlp"):
+        raise CompareError(f"unknown normalization {normalize!r}; use 'mlp'")
+    base_rows = {row_key(r, base_doc): r for r in base_doc.get("results", [])}
+    new_rows = {row_key(r, new_doc): r for r in new_doc.get("results", [])}
+    if impls:
+        base_rows = {k: v for k, v in base_rows.items() if k[0] in impls}
+        new_rows = {k: v for k, v in new_rows.items() if k[0] in impls}
+    common = [k for k in base_rows if k in new_rows]
+    out = Comparison(
+        threshold=threshold,
+        alpha=alpha,
+        normalize=normalize,
+        base_name=_doc_name(base_doc, "BASE"),
+        new_name=_doc_name(new_doc, "NEW"),
+    )
+    out.only_base = [_key_label(k) for k in base_rows if k not in new_rows]
+    out.only_new = [_key_label(k) for k in new_rows if k not in base_rows]
+    if not common:
+        raise CompareError(
+            "no rows to compare: BASE and NEW share no (implementation, device, workload); "
+            f"BASE has {', '.join(out.only_base) or 'nothing'}; NEW has {', '.join(out.only_new) or 'nothing'}"
+        )
+    base_norm = _baseline_medians(base_doc) if normalize else {}
+    new_norm = _baseline_medians(new_doc) if normalize else {}
+    for key in common:
+        b_rec, n_rec = base_rows[key], new_rows[key]
+        if normalize and key[0] == BASELINE:
+            continue  # the MLP normalized by itself is 1.0
+        for phase in PHASES:
+            pc = PhaseComparison(
+                impl=key[0], device=key[1], workload=key[2], phase=phase,
+                base_median=None, new_median=None, base_spread=None, new_spread=None,
+                ratio=None, p_value=None, verdict="unchanged", label=_key_label(key),
+            )
+            if b_rec.get("error") or n_rec.get("error") or b_rec.get(f"{phase}_ms") is None or n_rec.get(f"{phase}_ms") is None:
+                if n_rec.get("error") and not b_rec.get("error"):
+                    pc.verdict, pc.note = "failed", f"fails in NEW: {n_rec['error']}"
+                elif b_rec.get("error") and not n_rec.get("error"):
+                    pc.verdict, pc.note = "fixed", f"failed in BASE: {b_rec['error']}"
+                else:
+                    pc.verdict, pc.note = "unchanged", "failed in both"
+                out.rows.append(pc)
+                continue
+            base_s, new_s = _samples(b_rec, phase), _samples(n_rec, phase)
+            note = ""
+            if not base_s or not new_s:
+                base_s = base_s or [b_rec[f"{phase}_ms"]]
+                new_s = new_s or [n_rec[f"{phase}_ms"]]
+                note = "raw samples missing: threshold-only verdict"
+            if normalize:
+                bm = base_norm.get((key[1], key[2]), {}).get(phase)
+                nm = new_norm.get((key[1], key[2]), {}).get(phase)
+                if not bm or not nm:
+                    pc.verdict = "unchanged"
+                    pc.note = "no MLP row in the same run to normalize by"
+                    out.rows.append(pc)
+                    continue
+                base_s = [v / bm for v in base_s]
+                new_s = [v / nm for v in new_s]
+            b, n = summarize(base_s), summarize(new_s)
+            pc.base_median, pc.new_median = b["median"], n["median"]
+            pc.base_spread, pc.new_spread = b["iqr"], n["iqr"]
+            if note:
+                ratio = pc.new_median / pc.base_median if pc.base_median else None
+                if ratio is None:
+                    verdict = "unchanged"
+                elif ratio > threshold:
+                    verdict = "slower"
+                elif ratio < 1 / threshold:
+                    verdict = "faster"
+                else:
+                    verdict = "unchanged"
+                pc.ratio, pc.verdict, pc.note = ratio, verdict, note
+            else:
+                pc.ratio, pc.p_value, pc.verdict, pc.note = compare_phase(base_s, new_s, threshold, alpha)
+            out.rows.append(pc)
+    return out
+
+
+def _doc_name(doc: dict, default: str) -> str:
+    m = doc.get("machine", {})
+    commit = (m.get("kanbench") or {}).get("commit")
+    name = doc.get("_name") or (commit[:8] + ("+" if m["kanbench"].get("dirty") else "") if commit else None)
+    return name or default
+
+
+def _key_label(key: tuple) -> str:
+    impl, device, workload = key
+    return f"{label({'impl': impl, 'device': device})} [{workload}]"
+
+
+def _fmt_value(median: Optional[float], spread: Optional[float], normalized: bool) -> str:
+    if median is None or not math.isfinite(median):
+        return "-"
+    half = (spread or 0.0) / 2
+    if normalized:
+        return f"{median:.3g}±{half:.2g}x"
+    return f"{median:.3g}±{half:.2g}ms"
+
+
+def render(comparison: Comparison, only_changed: bool = False) -> str:
+    """Markdown in the style of ``asv compare``: a mark per row, then a summary line."""
+    from tabulate import tabulate
+
+    normalized = comparison.normalize is not None
+    rows = []
+    order = {"slower": 0, "failed": 1, "faster": 2, "not significant": 3, "fixed": 4, "unchanged": 5}
+    for r in sorted(comparison.rows, key=lambda r: (order[r.verdict], r.label, r.phase)):
+        if only_changed and r.verdict in ("unchanged", "fixed"):
+            continue
+        rows.append(
+            [
+                r.mark,
+                _fmt_value(r.base_median, r.base_spread, normalized),
+                _fmt_value(r.new_median, r.new_spread, normalized),
+                "-" if r.ratio is None else f"{r.ratio:.2f}",
+                "-" if r.p_value is None else f"{r.p_value:.2g}",
+                f"{r.label} {r.phase}",
+                r.note,
+            ]
+        )
+    unit = " (x MLP)" if normalized else ""
+    headers = [
+        "Change",
+        f"Before [{comparison.base_name}]{unit}",
+        f"After [{comparison.new_name}]{unit}",
+        "Ratio",
+        "p",
+        "Benchmark (phase)",
+        "Note",
+    ]
+    parts = [tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True)] if rows else ["(no changes)"]
+    for title, items in (("Only in BASE", comparison.only_base), ("Only in NEW", comparison.only_new)):
+        if items:
+            parts.append(f"{title}: {', '.join(items)}")
+    parts.append(summary_line(comparison))
+    return "\n\n".join(parts)
+
+
+def summary_line(c: Comparison) -> str:
+    mode = "normalized by the MLP of each run" if c.normalize else "absolute times"
+    verdict = "REGRESSION" if c.regressed else "OK"
+    return (
+        f"{verdict}: {c.count('slower')} slower, {c.count('failed')} newly failing, {c.count('faster')} faster, "
+        f"{c.count('not significant')} not significant, {c.count('unchanged') + c.count('fixed')} unchanged "
+        f"(threshold {c.threshold:.2f}, alpha {c.alpha:g}, {mode})"
+    )

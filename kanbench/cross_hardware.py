@@ -1,0 +1,164 @@
+"""Tables across machines and across time, from several results files (pandas).
+
+``machine_table`` -- one table per workload; rows are implementations, and every
+machine gets a column group: forward ms, backward ms and the ratio of the
+forward+backward time to that machine's MLP (same file, same device). A machine
+is labelled from its fingerprint: the GPU model for CUDA rows, else the CPU model
+with the torch thread count. The last row is the geometric mean of the ratios.
+Files measured with different workloads are never mixed: each workload gets its
+own table (or, with ``strict``, the files are refused).
+
+``history_table`` -- one machine, many files, ordered by time: a column group per
+run (commit and date), the same cells.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from kanbench.compare import workload_key
+from kanbench.machine import machine_label
+from kanbench.render import BASELINE, workload_title
+from kanbench.results import record_workload
+from kanbench.stats import geometric_mean
+
+
+class CrossHardwareError(ValueError):
+    pass
+
+
+def frame(docs: list[dict]):
+    """One pandas row per measured record: machine label, impl, device, workload, times, ratio."""
+    import pandas as pd
+
+    rows = []
+    for i, doc in enumerate(docs):
+        m = doc.get("machine", {})
+        threads = doc.get("config", {}).get("threads")
+        commit = (m.get("kanbench") or {}).get("commit") or ""
+        for r in doc.get("results", []):
+            device = "cuda" if str(r.get("device", "")).startswith("cuda") else "cpu"
+            w = record_workload(r, doc)
+            rows.append(
+                {
+                    "file": i,
+                    "path": doc.get("_path", f"#{i}"),
+                    "machine": machine_label(m, device, r.get("threads") or threads),
+                    "host": m.get("hostname", "?"),
+                    "timestamp": m.get("timestamp", ""),
+                    "commit": commit[:8] + ("+" if (m.get("kanbench") or {}).get("dirty") else ""),
+                    "impl": r.get("impl"),
+                    "device": device,
+                    "workload": workload_key(w),
+                    "workload_title": workload_title(w),
+                    "forward_ms": r.get("forward_ms") if not r.get("error") else None,
+                    "backward_ms": r.get("backward_ms") if not r.get("error") else None,
+                    "error": r.get("error"),
+                }
+            )
+    df = pd.DataFrame(rows)
+    if df.empty:
+        raise CrossHardwareError("no rows in these files")
+    df["total_ms"] = df["forward_ms"] + df["backward_ms"]
+    base = df[df["impl"] == BASELINE][["file", "device", "workload", "total_ms"]].rename(columns={"total_ms": "mlp_ms"})
+    df = df.merge(base.drop_duplicates(["file", "device", "workload"]), on=["file", "device", "workload"], how="left")
+    df["ratio"] = df["total_ms"] / df["mlp_ms"]
+    return df
+
+
+def _disambiguate(df, by: str):
+    """Give each file+device its own column label, adding the host (then the file index) on clashes."""
+    labels = df[["file", "device", by, "host"]].drop_duplicates()
+    counts = labels.groupby(by)["file"].nunique()
+    out = {}
+    for _, row in labels.iterrows():
+        name = row[by]
+        if counts[name] > 1:
+            name = f"{name} [{row['host']}]"
+        out[(row["file"], row["device"])] = name
+    # still clashing (same host twice): number them
+    seen: dict = {}
+    for key in sorted(out):
+        name = out[key]
+        if name in seen.values():
+            name = f"{name} #{key[0]}"
+        seen[key] = name
+    df = df.copy()
+    df["column"] = [seen[(f, d)] for f, d in zip(df["file"], df["device"])]
+    return df
+
+
+def _fmt(v: Optional[float], kind: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if kind == "ratio":
+        return f"{v:.2f}x"
+    return f"{v:.3g}"
+
+
+def _table(df, columns_order: list[str], title: str) -> str:
+    from tabulate import tabulate
+
+    impls = sorted(df["impl"].unique(), key=lambda s: (s != BASELINE, s))
+    headers = ["implementation"]
+    for c in columns_order:
+        headers += [f"{c} fwd ms", f"{c} bwd ms", f"{c} /mlp"]
+    body = []
+    present = {impl: set(df[df["impl"] == impl]["column"]) for impl in impls}
+    for impl in impls:
+        line = [impl]
+        for c in columns_order:
+            sub = df[(df["impl"] == impl) & (df["column"] == c)]
+            if sub.empty:
+                line += ["-", "-", "-"]
+                continue
+            r = sub.iloc[0]
+            if r["error"]:
+                line += ["failed", "failed", "-"]
+                continue
+            line += [_fmt(r["forward_ms"], "ms"), _fmt(r["backward_ms"], "ms"), _fmt(r["ratio"], "ratio")]
+        if len(present[impl]) < len(columns_order):
+            line[0] = f"{impl} (only on: {', '.join(sorted(present[impl]))})"
+        body.append(line)
+    geo = ["geometric mean (/mlp)"]
+    for c in columns_order:
+        ratios = df[(df["column"] == c) & (df["impl"] != BASELINE)]["ratio"].dropna().tolist()
+        geo += ["", "", _fmt(geometric_mean(ratios), "ratio")]
+    body.append(geo)
+    return f"### {title}\n\n" + tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True)
+
+
+def machine_table(docs: list[dict], strict: bool = False) -> str:
+    df = _disambiguate(frame(docs), "machine")
+    workloads = list(dict.fromkeys(df["workload"]))
+    if strict and len(workloads) > 1:
+        raise CrossHardwareError(
+            "these files were measured with different workloads (" + ", ".join(workloads) + "); "
+            "compare like with like, or drop --strict to get one table per workload"
+        )
+    parts = []
+    for w in workloads:
+        sub = df[df["workload"] == w]
+        order = list(dict.fromkeys(sub.sort_values(["device", "file"])["column"]))
+        parts.append(_table(sub, order, sub["workload_title"].iloc[0]))
+    legend = "Cells: median forward and backward time per step (ms) and (forward+backward) / the same machine's MLP."
+    return "\n\n".join(parts + [legend])
+
+
+def history_table(docs: list[dict]) -> str:
+    df = frame(docs)
+    machines = df["machine"].unique()
+    if len(set(df["host"])) > 1:
+        raise CrossHardwareError(
+            "history needs files from one machine; these come from " + ", ".join(sorted(set(df["host"]))) +
+            " (use --by machine to put machines side by side)"
+        )
+    df = df.copy()
+    df["column"] = [f"{c or 'no-git'} {t[:16]}" + (" gpu" if d == "cuda" and len(machines) > 1 else "") for c, t, d in zip(df["commit"], df["timestamp"], df["device"])]
+    parts = []
+    for w in dict.fromkeys(df["workload"]):
+        sub = df[df["workload"] == w]
+        order = list(dict.fromkeys(sub.sort_values(["timestamp", "file"])["column"]))
+        parts.append(_table(sub, order, sub["workload_title"].iloc[0] + f" on {', '.join(machines)}"))
+    return "\n\n".join(parts)

@@ -9,7 +9,9 @@ expected to pass); our layers and the MLP are in every run, so a false alarm on
 any of them counts too.
 
 Modes:
-- ``ab``: ``kanbench ab`` -- both trees measured interleaved in the same minutes;
+- ``ab``: ``kanbench ab`` -- both trees measured interleaved in the same minutes, judged
+  with the paired per-round test (``ab-paired``, the default of ``kanbench ab``) and, on the
+  same runs, with Mann-Whitney on the pooled samples (``ab-mw``);
 - ``normalized``: ``kanbench compare --normalize mlp`` of a fresh run against one
   baseline file measured at the start (as a committed baseline would be);
 - ``absolute``: the same pairs compared on absolute times.
@@ -70,38 +72,48 @@ def main() -> int:
     if {"normalized", "absolute"} & set(modes):
         baseline = run_file(tmp, "base", "baseline", args.min_time)
     for mode in modes:
-        counts = {"slower": 0, "candidate": 0, "unchanged": 0}
-        false_rows: list[str] = []
+        judged = ["ab-paired", "ab-mw"] if mode == "ab" else [mode]
+        counts = {j: {"slower": 0, "candidate": 0, "unchanged": 0} for j in judged}
+        false_rows: dict = {j: [] for j in judged}
         seconds = []
         for trial in range(args.trials):
             for variant in ("slower", "base"):
                 start = time.monotonic()
+                outcomes = {}
                 if mode == "ab":
-                    res = sh(KB + ["ab", "--base", ".", "--new", ".", "--impl", IMPLS, "--no-save",
+                    out_dir = tmp / f"ab-{variant}-{trial}"
+                    res = sh(KB + ["ab", "--base", ".", "--new", ".", "--impl", IMPLS, "--out-dir", str(out_dir),
                                    "--rounds", str(args.rounds), "--chunk-time", str(args.chunk_time),
                                    "--base-extra", str(HERE / "gate_power" / "base"),
                                    "--new-extra", str(HERE / "gate_power" / variant)] + verdict)
+                    outcomes["ab-paired"] = res
+                    base_file = next(out_dir.glob("*ab-base*.json"))
+                    new_file = next(out_dir.glob("*ab-new*.json"))
+                    outcomes["ab-mw"] = sh(KB + ["compare", str(base_file), str(new_file), "--test", "mw"] + verdict)
                 else:
                     new = run_file(tmp, variant, f"{mode}-{variant}-{trial}", args.min_time)
                     extra = ["--normalize", "mlp"] if mode == "normalized" else []
-                    res = sh(KB + ["compare", str(baseline), str(new)] + extra + verdict)
+                    outcomes[mode] = sh(KB + ["compare", str(baseline), str(new)] + extra + verdict)
                 seconds.append(time.monotonic() - start)
-                if res.returncode == 2:
-                    raise SystemExit(res.stderr)
-                rows = flagged_rows(res.stdout)
-                if variant == "slower":
-                    counts["slower"] += res.returncode == 1
-                    counts["candidate"] += any(r.startswith("candidate") for r in rows)
-                    false_rows += [r for r in rows if not r.startswith("candidate")]
-                else:
-                    counts["unchanged"] += res.returncode == 1
-                    false_rows += rows
-                print(f"{mode} trial {trial + 1} {variant}: exit {res.returncode} {rows}", flush=True)
+                for j, res in outcomes.items():
+                    if res.returncode == 2:
+                        raise SystemExit(res.stderr)
+                    rows = flagged_rows(res.stdout)
+                    if variant == "slower":
+                        counts[j]["slower"] += res.returncode == 1
+                        counts[j]["candidate"] += any(r.startswith("candidate") for r in rows)
+                        false_rows[j] += [r for r in rows if not r.startswith("candidate")]
+                    else:
+                        counts[j]["unchanged"] += res.returncode == 1
+                        false_rows[j] += rows
+                    print(f"{j} trial {trial + 1} {variant}: exit {res.returncode} {rows}", flush=True)
         n = args.trials
-        table.append(
-            f"| {mode} | {counts['slower']}/{n} | {counts['candidate']}/{n} | {counts['unchanged']}/{n} | "
-            f"{len(false_rows)} ({', '.join(sorted(set(false_rows))) or 'none'}) | {sum(seconds) / len(seconds):.0f} |"
-        )
+        for j in judged:
+            c = counts[j]
+            table.append(
+                f"| {j} | {c['slower']}/{n} | {c['candidate']}/{n} | {c['unchanged']}/{n} | "
+                f"{len(false_rows[j])} ({', '.join(sorted(set(false_rows[j]))) or 'none'}) | {sum(seconds) / len(seconds):.0f} |"
+            )
     lines += table + ["", f"threshold {args.threshold}, alpha {args.alpha}; A/B: {args.rounds} rounds x {args.chunk_time} s per side; "
                       f"files: {args.min_time} s per row; workload preset gate ([100,100,1], batch 100); impls {IMPLS}."]
     text = "\n".join(lines)

@@ -10,15 +10,15 @@ spline scaler), 4500 at [2,150,1]. Its grid is a buffer (not counted).
 
 from __future__ import annotations
 
-from kanbench import Implementation
+from kanbench import Implementation, flops
 
 INSTALL = "pip install git+https://github.com/Blealtan/efficient-kan.git"
 
 
-def build(widths, device, dtype):
+def build(widths, device, dtype, grid_size=5):
     from efficient_kan import KAN
 
-    return KAN(list(widths), grid_size=5, spline_order=3).to(device=device, dtype=dtype)
+    return KAN(list(widths), grid_size=grid_size, spline_order=3).to(device=device, dtype=dtype)
 
 
 effkan = Implementation(
@@ -28,4 +28,6 @@ effkan = Implementation(
     requires=("efficient_kan",),
     install=INSTALL,
     notes=__doc__,
+    options=("grid_size",),
+    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3),
 )

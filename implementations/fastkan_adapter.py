@@ -12,15 +12,15 @@ Its grid spans [-2, 2] by default.
 
 from __future__ import annotations
 
-from kanbench import Implementation
+from kanbench import Implementation, flops
 
 INSTALL = "pip install git+https://github.com/ZiyaoLi/fast-kan.git"
 
 
-def build(widths, device, dtype):
+def build(widths, device, dtype, grid_size=5):
     from fastkan import FastKAN
 
-    return FastKAN(list(widths), num_grids=8).to(device=device, dtype=dtype)
+    return FastKAN(list(widths), num_grids=grid_size + 3).to(device=device, dtype=dtype)
 
 
 fastkan = Implementation(
@@ -30,4 +30,6 @@ fastkan = Implementation(
     requires=("fastkan",),
     install=INSTALL,
     notes=__doc__,
+    options=("grid_size",),
+    flops=lambda widths, grid_size=5: flops.kan_rbf(widths, grid_size + 3),
 )

@@ -13,15 +13,15 @@ biases. Its grid is a buffer (not counted).
 
 from __future__ import annotations
 
-from kanbench import Implementation
+from kanbench import Implementation, flops
 
 INSTALL = 'pip install "kanbench[inkan]"  (or: pip install inkan)'
 
 
-def build(widths, device, dtype, compile_basis: bool = True):
+def build(widths, device, dtype, compile_basis: bool = True, grid_size: int = 5):
     from inkan import KANNetwork
 
-    return KANNetwork(list(widths), grid_size=5, spline_order=3, compile_basis=compile_basis).to(
+    return KANNetwork(list(widths), grid_size=grid_size, spline_order=3, compile_basis=compile_basis).to(
         device=device, dtype=dtype
     )
 
@@ -34,13 +34,17 @@ inkan = Implementation(
     min_versions={"inkan": "0.5"},
     install=INSTALL,
     notes=__doc__,
+    options=("grid_size",),
+    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3),
 )
 inkan_eager = Implementation(
     name="inkan-eager",
-    build=lambda widths, device, dtype: build(widths, device, dtype, compile_basis=False),
+    build=lambda widths, device, dtype, grid_size=5: build(widths, device, dtype, compile_basis=False, grid_size=grid_size),
     description="inkan KANNetwork(widths, grid_size=5, compile_basis=False)",
     requires=("inkan",),
     min_versions={"inkan": "0.5"},
     install=INSTALL,
     notes=__doc__,
+    options=inkan.options,
+    flops=inkan.flops,
 )

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from kanbench import Implementation
+from kanbench import Implementation, flops
 
 HIDDEN_FACTOR = 10
 
@@ -35,8 +35,14 @@ def build(widths, device, dtype) -> MLP:
     return MLP(widths).to(device=device, dtype=dtype)
 
 
+def forward_flops(widths) -> float:
+    sizes = [widths[0]] + [w * HIDDEN_FACTOR for w in widths[1:-1]] + [widths[-1]]
+    return flops.mlp(sizes)
+
+
 spec = Implementation(
     name="mlp",
     build=build,
+    flops=forward_flops,
     description=f"baseline: Linear-ReLU-Linear, hidden widths x{HIDDEN_FACTOR} for parameter parity",
 )

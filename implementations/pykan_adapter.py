@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tempfile
 
-from kanbench import Implementation
+from kanbench import Implementation, flops
 
 from ._adapter_util import default_dtype
 
@@ -28,12 +28,12 @@ INSTALL = 'pip install "kanbench[pykan]"  (pykan==0.2.8 plus the packages it imp
 _CKPT_DIR = tempfile.gettempdir()
 
 
-def build_pykan(widths, device, dtype, speed: bool = False):
+def build_pykan(widths, device, dtype, speed: bool = False, grid_size: int = 5):
     from kan import KAN
 
     with default_dtype(dtype):
         model = KAN(
-            width=list(widths), grid=5, k=3, seed=0, auto_save=False,
+            width=list(widths), grid=grid_size, k=3, seed=0, auto_save=False,
             ckpt_path=f"{_CKPT_DIR}/kanbench-pykan-ckpt", device=device,
         )
     model = model.to(device)
@@ -50,13 +50,17 @@ pykan = Implementation(
     min_versions={"pykan": "0.2.1"},
     install=INSTALL,
     notes=__doc__,
+    options=("grid_size",),
+    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3),
 )
 pykan_speed = Implementation(
     name="pykan-speed",
-    build=lambda widths, device, dtype: build_pykan(widths, device, dtype, speed=True),
+    build=lambda widths, device, dtype, grid_size=5: build_pykan(widths, device, dtype, speed=True, grid_size=grid_size),
     description="pykan 0.2.8 after model.speed() (no symbolic branch, no saved activations)",
     requires=pykan.requires,
     min_versions=pykan.min_versions,
     install=INSTALL,
     notes=__doc__,
+    options=pykan.options,
+    flops=pykan.flops,
 )

@@ -33,6 +33,7 @@ from typing import Callable, Optional, Sequence
 from kanbench import results as results_mod
 from kanbench.machine import source_root
 from kanbench.runner import RowJob, _fill_samples, _worker_env, empty_record, fail
+from kanbench.stats import summarize
 from kanbench.timing import TimingConfig
 from kanbench.workload import Workload
 
@@ -172,6 +173,7 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
     sides = {"base": (base, empty_record(_job(plan, base, impl, device))), "new": (new, empty_record(_job(plan, new, impl, device)))}
     workers: dict[str, ServeWorker] = {}
     samples = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
+    round_medians = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
     started = time.monotonic()
     try:
         for key, (side, record) in sides.items():
@@ -205,12 +207,14 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                     continue
                 samples[key]["forward_ms"].extend(reply["forward_ms"])
                 samples[key]["backward_ms"].extend(reply["backward_ms"])
+                for phase in ("forward_ms", "backward_ms"):
+                    round_medians[key][phase].append(summarize(reply[phase])["median"])
         for key in alive:
             record = sides[key][1]
             if record.get("error"):
                 continue
             _fill_samples(record, samples[key]["forward_ms"], samples[key]["backward_ms"])
-            record["ab_rounds"] = plan.rounds
+            record["rounds"] = round_medians[key]
             if plan.memory:
                 try:
                     reply = workers[key].request({"cmd": "memory"}, plan.timeout_s)

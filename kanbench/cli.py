@@ -263,6 +263,7 @@ def cmd_compare(args) -> int:
         comparison = compare.compare_documents(
             base, new, threshold=args.threshold, alpha=args.alpha,
             normalize=None if args.normalize == "none" else args.normalize, impls=_split_impls(args.impl),
+            test=args.test,
         )
     except (results_mod.ResultsError, compare.CompareError) as exc:
         _err(str(exc))
@@ -331,7 +332,7 @@ def cmd_ab(args) -> int:
             results_mod.write_atomic(path, doc)
             _err(f"{key} results written to {path}")
     try:
-        comparison = compare.compare_documents(base_doc, new_doc, threshold=args.threshold, alpha=args.alpha)
+        comparison = compare.compare_documents(base_doc, new_doc, threshold=args.threshold, alpha=args.alpha, test=args.test)
     except compare.CompareError as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -433,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--threshold", type=float, default=1.10, help="ratio NEW/BASE above which a row can be 'slower' (default 1.10)")
         p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
         p.add_argument("--only-changed", action="store_true", help="list only rows that changed")
+        p.add_argument(
+            "--test", choices=["auto", "mw", "paired"], default="auto",
+            help="mw: Mann-Whitney U on the raw samples; paired: Wilcoxon on per-round ratios of an A/B run; "
+            "auto (default): paired when both sides have interleaved rounds, else mw",
+        )
 
     p = sub.add_parser(
         "compare", help="compare two results files; exit 1 when something got slower",

@@ -13,6 +13,12 @@ the forward and the backward phase, the ratio of medians NEW/BASE and a verdict:
 raw samples on either side the verdict falls back to the threshold alone, and the row
 says so.
 
+Runs of the A/B mode also carry the median of every interleaved round. With
+``test="paired"`` (the default, ``auto``, when both sides have them) the ratio is the
+median of the per-round ratios and the test is a one-sided Wilcoxon signed-rank
+test on their logarithms: a burst of load that hits a few rounds of one side moves
+neither, where it can move the medians of the pooled samples.
+
 ``normalize="mlp"`` divides every sample by the median of the MLP row measured in the
 same run on the same device and workload before comparing: a machine that is 30%
 slower today slows the MLP as much as the others, and the ratios stay put.
@@ -107,6 +113,22 @@ def _mann_whitney(new: list[float], base: list[float], alternative: str) -> Opti
     return float(mannwhitneyu(new, base, alternative=alternative).pvalue)
 
 
+def compare_paired(base_rounds: list[float], new_rounds: list[float], threshold: float, alpha: float) -> tuple:
+    """(ratio, p_value, verdict, note) from per-round medians of interleaved rounds."""
+    from scipy.stats import wilcoxon
+
+    logs = [math.log(n / b) for b, n in zip(base_rounds, new_rounds) if b and n and b > 0 and n > 0]
+    if len(logs) < 2:
+        return None, None, "unchanged", "no rounds"
+    ratio = math.exp(summarize(logs)["median"])
+    if ratio > threshold or ratio < 1.0 / threshold:
+        alternative = "greater" if ratio > 1 else "less"
+        p = float(wilcoxon(logs, alternative=alternative).pvalue) if any(logs) else 1.0
+        verdict = ("slower" if ratio > 1 else "faster") if p < alpha else "not significant"
+        return ratio, p, verdict, f"paired over {len(logs)} rounds"
+    return ratio, None, "unchanged", f"paired over {len(logs)} rounds"
+
+
 def compare_phase(base: list[float], new: list[float], threshold: float, alpha: float) -> tuple:
     """(ratio, p_value, verdict, note) for two sample lists (already normalized if wanted)."""
     b, n = summarize(base), summarize(new)
@@ -133,6 +155,7 @@ def compare_documents(
     alpha: float = 0.01,
     normalize: Optional[str] = None,
     impls: Optional[list[str]] = None,
+    test: str = "auto",
 ) -> Comparison:
     if threshold <= 1.0:
         raise CompareError(f"threshold must be above 1.0 (e.g. 1.10 for 10%), got {threshold}")
@@ -140,6 +163,8 @@ def compare_documents(
         raise CompareError(f"alpha must be between 0 and 1, got {alpha}")
     if normalize not in (None, "mlp"):
         raise CompareError(f"unknown normalization {normalize!r}; use 'mlp'")
+    if test not in ("auto", "mw", "paired"):
+        raise CompareError(f"unknown test {test!r}; use auto, mw or paired")
     base_rows = {row_key(r, base_doc): r for r in base_doc.get("results", [])}
     new_rows = {row_key(r, new_doc): r for r in new_doc.get("results", [])}
     if impls:
@@ -179,6 +204,18 @@ def compare_documents(
                     pc.verdict, pc.note = "fixed", f"failed in BASE: {b_rec['error']}"
                 else:
                     pc.verdict, pc.note = "unchanged", "failed in both"
+                out.rows.append(pc)
+                continue
+            b_rounds = (b_rec.get("rounds") or {}).get(f"{phase}_ms") or []
+            n_rounds = (n_rec.get("rounds") or {}).get(f"{phase}_ms") or []
+            paired = test != "mw" and not normalize and len(b_rounds) == len(n_rounds) >= 2
+            if test == "paired" and not paired:
+                pc.note = "no interleaved rounds to pair: Mann-Whitney on the samples"
+            if paired:
+                b, n = summarize(_samples(b_rec, phase)), summarize(_samples(n_rec, phase))
+                pc.base_median, pc.new_median = b["median"], n["median"]
+                pc.base_spread, pc.new_spread = b["iqr"], n["iqr"]
+                pc.ratio, pc.p_value, pc.verdict, pc.note = compare_paired(b_rounds, n_rounds, threshold, alpha)
                 out.rows.append(pc)
                 continue
             base_s, new_s = _samples(b_rec, phase), _samples(n_rec, phase)

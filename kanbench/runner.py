@@ -50,6 +50,10 @@ class RowJob:
     seed: int = 0
     #: discover the built-in ``implementations`` package too (A/B workers load a tree's instead)
     builtin: bool = True
+    #: build options (e.g. {"grid_size": 10}); only for implementations that declare them
+    options: dict = field(default_factory=dict)
+    #: wrap the model in torch.compile
+    compile: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -63,6 +67,8 @@ class RowJob:
             "memory": self.memory,
             "seed": self.seed,
             "builtin": self.builtin,
+            "options": dict(self.options),
+            "compile": self.compile,
         }
 
     @classmethod
@@ -78,6 +84,8 @@ class RowJob:
             memory=d.get("memory", True),
             seed=d.get("seed", 0),
             builtin=d.get("builtin", True),
+            options=dict(d.get("options") or {}),
+            compile=bool(d.get("compile", False)),
         )
 
 
@@ -109,6 +117,9 @@ def empty_record(job: RowJob) -> dict:
         "params": None,
         "trainable_params": None,
         "threads": job.threads,
+        "options": dict(job.options),
+        "compile": job.compile,
+        "flops_per_sample": None,
         "error": None,
         "error_kind": None,
     }
@@ -205,15 +216,23 @@ def open_row(job: RowJob, record: dict, registry=None, checkpoint: Optional[Call
         )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RowFailed(fail(record, "cuda-unavailable", cuda_absent_reason()))
+    unsupported = [k for k in job.options if k not in spec.options]
+    if unsupported:
+        raise RowFailed(fail(record, "unsupported", f"{spec.name} does not take {', '.join(unsupported)}"))
     torch.manual_seed(job.seed)
     dtype = workload_mod.torch_dtype(job.workload.dtype)
     stage = "build"
     try:
-        model = spec.build(tuple(job.workload.widths), device=device, dtype=dtype)
+        if spec.flops:
+            record["flops_per_sample"] = float(spec.flops(tuple(job.workload.widths), **job.options))
+        model = spec.build(tuple(job.workload.widths), device=device, dtype=dtype, **job.options)
         if not isinstance(model, torch.nn.Module):
             raise RowFailed(fail(record, "crash", f"build() returned {type(model).__name__}, not a torch.nn.Module"))
         model.train()
         record["params"], record["trainable_params"] = count_parameters(model)
+        if job.compile:
+            stage = "compile"
+            model = torch.compile(model)
         if checkpoint:
             checkpoint(record)
         stage = "data"

@@ -14,7 +14,9 @@ group) registers it by holding an ``Implementation`` at module level::
 
 ``build`` receives the network widths ``[in, hidden..., out]`` as a tuple of
 ints, a ``torch.device`` and a ``torch.dtype`` and returns the module, on that
-device and in that dtype. Optional third-party packages are named in
+device and in that dtype; implementations that take a grid size declare
+``options=("grid_size",)`` and receive it as a keyword. ``flops`` gives the
+analytic forward FLOPs per sample (:mod:`kanbench.flops`). Optional third-party packages are named in
 ``requires`` (import names); the harness imports them before calling ``build``
 and reports the row as unavailable, with ``install`` as the hint, when one is
 missing, too old or fails to import.
@@ -23,7 +25,7 @@ missing, too old or fails to import.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import re
 
@@ -45,6 +47,11 @@ class Implementation:
     devices: Sequence[str] = ("cpu", "cuda")
     #: free-form notes shown by ``kanbench list`` (parameter-parity rule, quirks)
     notes: str = ""
+    #: keyword options ``build`` accepts besides widths/device/dtype (e.g. ("grid_size",)),
+    #: which ``kanbench sweep`` varies
+    options: Sequence[str] = ()
+    #: analytic forward FLOPs per sample: ``flops(widths, **options) -> float`` (see kanbench.flops)
+    flops: Optional[Callable[..., float]] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME_RE.match(self.name):
@@ -57,3 +64,4 @@ class Implementation:
         object.__setattr__(self, "requires", tuple(self.requires))
         object.__setattr__(self, "devices", tuple(self.devices))
         object.__setattr__(self, "min_versions", dict(self.min_versions))
+        object.__setattr__(self, "options", tuple(self.options))

@@ -23,12 +23,16 @@ PYTEST_ARGS ?=
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: bench bench-large test setup clean help
+.PHONY: bench bench-large bench-check bench-pytest sweep fit test test-cuda setup clean help
 
 help:
-	@echo "make bench   - set up, measure every available implementation (CPU, and CUDA where present), print the table"
-	@echo "make test    - set up and run the test suite"
-	@echo "make setup   - only create $(VENV) and install the project"
+	@echo "make bench        - set up, measure every available implementation (CPU, and CUDA where present), print the table"
+	@echo "make test         - set up and run the test suite"
+	@echo "make bench-large  - the [1000,1000,1], batch-100 workload"
+	@echo "make bench-check  - the CI regression gate: this tree vs GATE_BASE (default HEAD~1), interleaved A/B"
+	@echo "make bench-pytest - the implementations as pytest-benchmark benchmarks"
+	@echo "make sweep        - batch/width/grid sweeps with plots; make fit - fit quality on KAN toy tasks"
+	@echo "make setup        - only create $(VENV) and install the project"
 
 setup: $(STAMP)
 
@@ -44,6 +48,25 @@ bench: $(STAMP)
 
 bench-large: $(STAMP)
 	$(PY) -m kanbench run --device all --preset large $(BENCH_ARGS)
+
+# The regression gate: interleaved A/B of this tree against GATE_BASE (a git ref or a directory).
+GATE_BASE  ?= HEAD~1
+GATE_IMPLS ?= mlp,splines-better_kan,rbf-better_kan
+bench-check: $(STAMP)
+	$(PY) -m kanbench ab --base $(GATE_BASE) --impl $(GATE_IMPLS) --preset gate $(GATE_ARGS)
+
+bench-pytest: $(STAMP)
+	$(PY) -m pytest benchmarks/test_kan_benchmarks.py --benchmark-only $(PYTEST_ARGS)
+
+sweep: $(STAMP)
+	$(PY) -m kanbench sweep --impl mlp,splines-better_kan,rbf-better_kan,inkan-eager,pykan-speed \
+		--batch 8,32,128,512 --width 16,64,256,1024 --grid 3,5,10,20 $(SWEEP_ARGS)
+
+fit: $(STAMP)
+	$(PY) -m kanbench fit $(FIT_ARGS)
+
+test-cuda: $(STAMP)
+	$(PY) -m pytest -q tests/test_cuda.py $(PYTEST_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)

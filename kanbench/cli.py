@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -232,6 +233,28 @@ def cmd_report(args) -> int:
 
     try:
         docs = results_mod.load_many(args.files)
+        modes = {d.get("config", {}).get("mode", "run") for d in docs}
+        if modes - {"run"}:
+            if len(modes) > 1:
+                _err("these files mix modes (" + ", ".join(sorted(modes)) + "); report sweeps, fits and runs separately")
+                return EXIT_USAGE
+            mode = modes.pop()
+            if mode == "sweep":
+                from kanbench.plots import sweep_report
+
+                print(sweep_report(docs, Path(args.plots) if args.plots else None))
+                if args.plots:
+                    _err(f"figures and sweep.md written to {args.plots}")
+            else:
+                from kanbench.fit import fit_table
+                from kanbench.plots import fit_figure
+
+                records = [r for d in docs for r in d["results"]]
+                print(fit_table(records))
+                if args.plots:
+                    fig = fit_figure(records, Path(args.plots) / "fit_curves.png")
+                    _err(f"loss curves written to {fig}")
+            return EXIT_OK
         if args.by == "machine":
             print(cross_hardware.machine_table(docs, strict=args.strict))
         elif args.by == "history":
@@ -287,6 +310,12 @@ def cmd_ab(args) -> int:
         work = workload_mod.resolve(args.preset, shape, batch, args.dtype)
         if args.rounds < 2:
             raise ValueError("--rounds must be at least 2")
+        needed = math.floor(math.log2(1 / args.alpha)) + 1 if 0 < args.alpha < 1 else 2
+        if args.test != "mw" and args.rounds < needed:
+            raise ValueError(
+                f"--rounds {args.rounds} is too few for the paired test at alpha {args.alpha:g}: its smallest "
+                f"p-value is 2^-rounds; use --rounds {needed} or more (or --test mw)"
+            )
         if args.chunk_time <= 0:
             raise ValueError("--chunk-time must be positive")
         base = ab.resolve_side(args.base, args.base_extra, "--base")
@@ -337,6 +366,156 @@ def cmd_ab(args) -> int:
         _err(str(exc))
         return EXIT_USAGE
     return _print_comparison(comparison, args)
+
+
+def cmd_sweep(args) -> int:
+    from kanbench import results as results_mod
+    from kanbench import runner, sweep
+    from kanbench import workload as workload_mod
+    from kanbench.discovery import discover
+    from kanbench.machine import fingerprint
+    from kanbench.plots import sweep_report
+    from kanbench.timing import TimingConfig
+
+    try:
+        shape = workload_mod.parse_shape(args.shape) if args.shape else None
+        batch = workload_mod.parse_batch(args.base_batch) if args.base_batch is not None else None
+        base = workload_mod.resolve(args.preset, shape, batch, None)
+        axes = {a: sweep.parse_axis(a, getattr(args, a)) for a in sweep.AXES}
+        shard = sweep.parse_shard(args.shard)
+        timing = TimingConfig(min_time=args.min_time, min_samples=args.min_samples, max_samples=max(2000, args.min_samples))
+    except (ValueError, sweep.SweepError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    registry = discover(args.implementations)
+    requested = _split_impls(args.impl)
+    impls = requested or [e.name for e in registry.available()]
+    unknown = [n for n in impls if n not in registry.names()]
+    if unknown:
+        _err(f"unknown implementation(s) {', '.join(unknown)}; known: {', '.join(registry.names())}")
+        return EXIT_USAGE
+    devices, note = resolve_devices(args.device)
+    if note and args.device == "all":
+        _err(note)
+    try:
+        points = sweep.plan(impls, devices, base, axes, lambda n: "grid_size" in registry.get(n).spec.options)
+    except sweep.SweepError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    i, n = shard
+    points = points[i::n]
+    machine = fingerprint(args.threads)
+    config = {
+        "mode": "sweep", "workload": base.to_dict(), "axes": {k: v for k, v in axes.items() if v},
+        "shard": f"{i}/{n}", "timing": timing.to_dict(), "threads": machine["torch"]["threads"], "devices": devices,
+        "budget_s": args.budget, "command": runner.command_line(),
+    }
+    document = results_mod.new_document(machine, config)
+    try:
+        path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"),
+                                        "sweep" + (f"-shard{i}of{n}" if n > 1 else ""))
+    except (results_mod.ResultsError, OSError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    extra = [str(Path(d).resolve()) for d in args.implementations]
+    registry_for_rows = registry
+
+    def measure(job):
+        return runner.measure_row(job, registry_for_rows) if args.in_process else runner.measure_row_isolated(job)
+
+    _err(f"sweep: {len(points)} point(s){' in shard ' + args.shard if n > 1 else ''}, base {base.key}")
+    try:
+        sweep.run(points, document, lambda d: results_mod.write_atomic(path, d), measure, timing,
+                  threads=args.threads, extra_dirs=extra, budget_s=args.budget, progress=sweep.progress_bar())
+    except KeyboardInterrupt:
+        document["interrupted"] = True
+        results_mod.write_atomic(path, document)
+        _err(f"interrupted; {len(document['results'])} point(s) kept in {path}")
+        return EXIT_INTERRUPTED
+    _err(f"results written to {path}")
+    plots = None
+    if not args.no_plots and n == 1:
+        plots = Path(args.plots) if args.plots else path.with_suffix("")
+    print(sweep_report([document], plots))
+    if plots:
+        _err(f"figures and sweep.md written to {plots}")
+    elif n > 1:
+        _err("merge the shards with: kanbench report --plots DIR <shard files>")
+    return EXIT_OK if any(not r.get("error") for r in document["results"]) else EXIT_FAILED
+
+
+def cmd_fit(args) -> int:
+    import torch
+
+    from kanbench import fit
+    from kanbench import results as results_mod
+    from kanbench import runner
+    from kanbench import workload as workload_mod
+    from kanbench.discovery import discover
+    from kanbench.machine import fingerprint
+    from kanbench.plots import fit_figure
+
+    try:
+        tasks = [fit.TASKS[t.strip()] for t in args.task.split(",") if t.strip()]
+        dtype = workload_mod.torch_dtype(args.dtype)
+        if not tasks:
+            raise ValueError("--task is empty")
+        if args.steps < 1 or args.lr <= 0:
+            raise ValueError("--steps must be positive and --lr above 0")
+    except KeyError as exc:
+        _err(f"unknown task {exc.args[0]!r}; known: {', '.join(fit.TASKS)}")
+        return EXIT_USAGE
+    except ValueError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    registry = discover(args.implementations)
+    requested = _split_impls(args.impl) or [
+        n for n in ("mlp", "splines-better_kan", "rbf-better_kan", "pykan") if n in registry.names() and registry.get(n).available
+    ]
+    specs = []
+    for name in requested:
+        if name not in registry.names():
+            _err(f"unknown implementation {name!r}; known: {', '.join(registry.names())}")
+            return EXIT_USAGE
+        if not registry.get(name).available:
+            _err(f"skipping {name}: {registry.get(name).reason}")
+            continue
+        specs.append(registry.get(name).spec)
+    devices, note = resolve_devices(args.device)
+    if "cuda" in devices and not torch.cuda.is_available():
+        _err(runner.cuda_absent_reason())
+        devices = [d for d in devices if d != "cuda"]
+    if not specs or not devices:
+        _err("nothing to fit")
+        return EXIT_FAILED
+    config = fit.FitConfig(steps=args.steps, lr=args.lr, optimizer=args.optimizer, seed=args.seed, budget_s=args.budget)
+    machine = fingerprint(args.threads)
+
+    def progress(rec):
+        status = f"{rec['error_kind']}: {rec['error']}" if rec.get("error") else (
+            f"test RMSE {rec['test_rmse']:.3g}, {rec['step_ms']:.3g} ms/step")
+        print(f"{rec['impl']}-{rec['device']} {rec['task']}: {status}", file=sys.stderr, flush=True)
+
+    records = fit.run(specs, tasks, config, devices, dtype, progress)
+    print(fit.fit_table(records))
+    if not args.no_save:
+        doc = results_mod.new_document(machine, {"mode": "fit", "fit": config.to_dict(), "tasks": [t.name for t in tasks],
+                                                  "threads": machine["torch"]["threads"], "command": runner.command_line()})
+        doc["results"] = records
+        doc["complete"] = True
+        try:
+            path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"), "fit")
+        except (results_mod.ResultsError, OSError) as exc:
+            _err(str(exc))
+            return EXIT_USAGE
+        results_mod.write_atomic(path, doc)
+        _err(f"results written to {path}")
+        fig = fit_figure(records, (Path(args.plots) if args.plots else path.with_suffix("")) / "fit_curves.png")
+        if fig:
+            _err(f"loss curves written to {fig}")
+    return EXIT_OK if any(not r.get("error") for r in records) else EXIT_FAILED
 
 
 def cmd_export(args) -> int:
@@ -428,7 +607,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="file: a table per file (default); machine: machines side by side; history: one machine over time",
     )
     p.add_argument("--strict", action="store_true", help="with --by machine: refuse files of different workloads")
+    p.add_argument("--plots", metavar="DIR", help="for sweep or fit files: write the figures (and sweep.md) to DIR")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "sweep", help="vary batch, width, grid size, torch.compile and dtype; plots and a summary",
+        description="One axis at a time from the preset's workload: --batch sets the batch, --width W sets widths "
+        "[W, W, out], --grid the grid size of implementations that take one, --compile off,on, --dtype. "
+        "Every implementation is also measured at the base point. Writes one results file, figures next to it "
+        "and a markdown summary (stdout and sweep.md).",
+    )
+    p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every available one)")
+    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    p.add_argument("--preset", default=None, help="base workload (default seed)")
+    p.add_argument("--shape", metavar="IN,HIDDEN,OUT", help="base widths (overrides the preset's)")
+    p.add_argument("--base-batch", metavar="N", help="base batch size (overrides the preset's)")
+    for axis, example in (("batch", "16,32,64,128"), ("width", "16,64,256"), ("grid", "3,5,10,20"),
+                          ("compile", "off,on"), ("dtype", "float32,float64,bfloat16")):
+        p.add_argument(f"--{axis}", metavar="LIST", help=f"values of the {axis} axis, e.g. {example}")
+    p.add_argument("--shard", metavar="I/N", help="measure only every N-th point, from the I-th (0-based)")
+    p.add_argument("--threads", type=int, metavar="N")
+    p.add_argument("--min-time", type=float, default=0.5, metavar="S", help="minimum measured seconds per point (default 0.5)")
+    p.add_argument("--min-samples", type=int, default=10, metavar="N", help="minimum samples per point (default 10)")
+    p.add_argument("--budget", type=float, default=60.0, metavar="S", help="per-point time budget in seconds (default 60)")
+    p.add_argument("--out", metavar="FILE")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument("--plots", metavar="DIR", help="where figures go (default: a directory named after the results file)")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--in-process", action="store_true")
+    _add_discovery(p)
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "fit", help="train every implementation with the same budget on KAN toy tasks; RMSE, ms/step, time to target",
+        description="Tasks: seed exp(sin(pi x1)+x2^2) [2,5,1]; xy x1*x2 [2,5,1]; bessel J0(20x) [1,5,1]; "
+        "exp4d exp((sin(pi(x1^2+x2^2))+sin(pi(x3^2+x4^2)))/2) [4,4,2,1]. 1000 train / 1000 test points in [-1,1]^d, "
+        "full-batch, fixed seeds; the target is 2% of the test targets' std.",
+    )
+    p.add_argument("--impl", action="append", metavar="A,B",
+                   help="implementations (default: mlp, splines-better_kan, rbf-better_kan, and pykan when installed)")
+    p.add_argument("--task", default="seed,xy,bessel,exp4d", metavar="A,B")
+    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--threads", type=int, metavar="N")
+    p.add_argument("--budget", type=float, default=300.0, metavar="S", help="per-fit time budget in seconds (default 300)")
+    p.add_argument("--out", metavar="FILE")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument("--plots", metavar="DIR", help="where the loss-curve figure goes (default: next to the results file)")
+    p.add_argument("--no-save", action="store_true")
+    _add_discovery(p)
+    p.set_defaults(func=cmd_fit)
 
     def add_verdict_options(p):
         p.add_argument("--threshold", type=float, default=1.10, help="ratio NEW/BASE above which a row can be 'slower' (default 1.10)")

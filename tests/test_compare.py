@@ -158,12 +158,17 @@ def test_ab_flags_a_slower_tree_and_passes_an_identical_one(tmp_path):
             "spec = Implementation(name='nap', build=lambda w, device, dtype: Nap(w[0], w[-1]))\n"
         )
     common = ["ab", "--base", ".", "--new", ".", "--impl", "nap", "--shape", "2,4,1", "--batch", "8",
-              "--rounds", "3", "--chunk-time", "0.1", "--warmup", "0", "--no-save", "--base-extra", base_dir]
+              "--rounds", "8", "--chunk-time", "0.05", "--warmup", "0", "--no-save", "--base-extra", base_dir]
     res = run_cli(*common, "--new-extra", slow_dir)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "nap-cpu" in res.stdout and "REGRESSION" in res.stdout
     res = run_cli(*common, "--new-extra", base_dir)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_ab_refuses_too_few_rounds_for_the_paired_test():
+    res = run_cli("ab", "--base", ".", "--impl", "mlp", "--rounds", "3")
+    assert res.returncode == 2 and "too few for the paired test" in res.stderr
 
 
 def test_ab_side_from_a_git_ref():

@@ -1,0 +1,255 @@
+"""Sweeps: how time and memory grow with batch, width and grid size (and what
+``torch.compile`` and the dtype change), for every implementation and device.
+
+Axes are swept one at a time from a base workload (the preset): ``batch`` sets the
+batch size, ``width`` sets widths to [W, W, out] (input and hidden width W), ``grid``
+sets the grid size G of implementations that take one (``options=("grid_size",)``),
+``compile`` is off/on (``torch.compile`` around the model) and ``dtype`` is float32,
+float64 or bfloat16 (skipped where the device cannot run it). Every implementation is
+also measured once at the base point, so that every point has an MLP to be compared
+with. A point reached from several axes is measured once and tagged with each.
+
+Points of one implementation, device and axis run in ascending order: when one runs
+out of memory, the larger ones are skipped with that reason and the sweep goes on.
+``--shard i/n`` measures every n-th point (from the i-th) of the same deterministic
+list, so n processes or machines can split a sweep; ``kanbench report`` merges their
+files again.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+from kanbench.runner import RowJob, fail, empty_record
+from kanbench.timing import TimingConfig
+from kanbench.workload import Workload, WorkloadError, parse_dtype
+
+AXES = ("batch", "width", "grid", "compile", "dtype")
+NUMERIC_AXES = ("batch", "width", "grid")
+
+
+class SweepError(ValueError):
+    """Axes that cannot be swept (empty, malformed, contradictory); exit status 2."""
+
+
+def parse_axis(axis: str, text: Optional[str]) -> list:
+    if text is None:
+        return []
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise SweepError(f"--{axis} is empty")
+    if axis in NUMERIC_AXES:
+        try:
+            values = [int(t) for t in items]
+        except ValueError:
+            raise SweepError(f"--{axis} needs positive integers, got {text!r}") from None
+        if any(v < 1 for v in values):
+            raise SweepError(f"--{axis} needs positive integers, got {text!r}")
+    elif axis == "compile":
+        mapping = {"off": False, "on": True, "false": False, "true": True, "0": False, "1": True}
+        if any(t.lower() not in mapping for t in items):
+            raise SweepError(f"--compile takes off,on; got {text!r}")
+        values = [mapping[t.lower()] for t in items]
+    elif axis == "dtype":
+        try:
+            values = [parse_dtype(t) for t in items]
+        except WorkloadError as exc:
+            raise SweepError(str(exc)) from None
+    else:
+        raise SweepError(f"unknown axis {axis!r}")
+    if len(set(values)) != len(values):
+        raise SweepError(f"--{axis} repeats a value: {text!r}")
+    return sorted(values) if axis in NUMERIC_AXES else values
+
+
+def parse_shard(text: Optional[str]) -> tuple[int, int]:
+    if not text:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise SweepError(f"--shard takes i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise SweepError(f"--shard {text}: need 0 <= i < n")
+    return i, n
+
+
+@dataclass
+class Point:
+    impl: str
+    device: str
+    workload: Workload
+    options: dict = field(default_factory=dict)
+    compile: bool = False
+    tags: list = field(default_factory=list)  # [{"axis": ..., "value": ...}]
+
+    @property
+    def key(self) -> tuple:
+        return (self.impl, self.device, self.workload.widths, self.workload.batch, self.workload.dtype,
+                tuple(sorted(self.options.items())), self.compile)
+
+
+def dtype_supported(dtype: str, device: str) -> Optional[str]:
+    """None when ``dtype`` runs on ``device``, else why not."""
+    import torch
+
+    if dtype != "bfloat16":
+        return None
+    if device == "cuda":
+        return None if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "this GPU has no bfloat16 support"
+    try:
+        a = torch.ones(4, 4, dtype=torch.bfloat16)
+        (a @ a).sum().item()
+    except Exception as exc:  # pragma: no cover - depends on the CPU build
+        return f"bfloat16 does not run on this CPU ({type(exc).__name__})"
+    return None
+
+
+def plan(
+    impls: Sequence[str],
+    devices: Sequence[str],
+    base: Workload,
+    axes: dict,
+    grid_capable: Callable[[str], bool],
+    base_grid: int = 5,
+) -> list[Point]:
+    """Every point of a one-axis-at-a-time sweep, deduplicated, in a deterministic order."""
+    if not any(axes.get(a) for a in AXES):
+        raise SweepError("nothing to sweep: give at least one of --batch, --width, --grid, --compile, --dtype")
+    points: dict[tuple, Point] = {}
+
+    def add(impl, device, workload, options, compiled, axis, value):
+        p = Point(impl, device, workload, dict(options), compiled)
+        existing = points.setdefault(p.key, p)
+        existing.tags.append({"axis": axis, "value": value})
+
+    for impl in impls:
+        for device in devices:
+            add(impl, device, base, {}, False, "base", None)
+            for b in axes.get("batch") or []:
+                add(impl, device, base.with_(batch=b, preset=None), {}, False, "batch", b)
+            for w in axes.get("width") or []:
+                add(impl, device, base.with_(widths=(w, w, base.widths[-1]), preset=None), {}, False, "width", w)
+            if grid_capable(impl):
+                for g in axes.get("grid") or []:
+                    add(impl, device, base, {} if g == base_grid else {"grid_size": g}, False, "grid", g)
+            for c in axes.get("compile") or []:
+                add(impl, device, base, {}, c, "compile", "on" if c else "off")
+            for d in axes.get("dtype") or []:
+                add(impl, device, base.with_(dtype=d, preset=None), {}, False, "dtype", d)
+    return list(points.values())
+
+
+def _sort_value(tag_value):
+    return (0, tag_value) if isinstance(tag_value, (int, float)) else (1, str(tag_value))
+
+
+def run(
+    points: list[Point],
+    document: dict,
+    write: Callable[[dict], None],
+    measure: Callable[[RowJob], dict],
+    timing: TimingConfig,
+    threads: Optional[int] = None,
+    extra_dirs: Sequence[str] = (),
+    budget_s: Optional[float] = None,
+    progress: Optional[Callable[[int, int, float, Point, dict], None]] = None,
+) -> dict:
+    """Measure the points in order; skip larger points after an out-of-memory on the same axis."""
+    oom_at: dict[tuple, object] = {}  # (impl, device, axis) -> smallest value that ran out of memory
+    started = time.monotonic()
+    for i, point in enumerate(points):
+        job = RowJob(
+            impl=point.impl, device=point.device, workload=point.workload, timing=timing, threads=threads,
+            extra_dirs=tuple(extra_dirs), budget_s=budget_s, options=point.options, compile=point.compile,
+        )
+        skip = None
+        for tag in point.tags:
+            limit = oom_at.get((point.impl, point.device, tag["axis"]))
+            if limit is not None and tag["axis"] in NUMERIC_AXES and tag["value"] > limit:
+                skip = f"skipped: {tag['axis']}={limit} already ran out of memory"
+        reason = dtype_supported(point.workload.dtype, point.device)
+        if skip:
+            record = fail(empty_record(job), "skipped", skip)
+        elif reason:
+            record = fail(empty_record(job), "unsupported", reason)
+        else:
+            record = measure(job)
+        record["sweep"] = point.tags
+        if record.get("error_kind") == "oom":
+            for tag in point.tags:
+                if tag["axis"] in NUMERIC_AXES:
+                    key = (point.impl, point.device, tag["axis"])
+                    oom_at[key] = min(oom_at.get(key, tag["value"]), tag["value"])
+        document["results"].append(record)
+        write(document)
+        if progress:
+            elapsed = time.monotonic() - started
+            eta = elapsed / (i + 1) * (len(points) - i - 1)
+            progress(i + 1, len(points), eta, point, record)
+    document["complete"] = True
+    write(document)
+    return document
+
+
+def progress_bar(stream=sys.stderr):
+    def show(i: int, n: int, eta: float, point: Point, record: dict) -> None:
+        width = 20
+        done = int(width * i / n)
+        tags = ", ".join(f"{t['axis']}={t['value']}" for t in point.tags if t["axis"] != "base") or "base"
+        status = f"{record['error_kind']}: {record['error']}" if record.get("error") else (
+            f"fwd {record['forward_ms']:.3g} ms bwd {record['backward_ms']:.3g} ms")
+        eta_text = f"{int(eta // 60)}m{int(eta % 60):02d}s"
+        print(f"[{'#' * done}{'.' * (width - done)}] {i}/{n} ETA {eta_text}  {point.impl}-{point.device} ({tags}): {status}",
+              file=stream, flush=True)
+
+    return show
+
+
+def axis_rows(docs: list[dict], axis: str) -> list[dict]:
+    """Records tagged with ``axis`` from (merged) sweep documents, with value, ratio to the MLP
+    (forward+backward, same device/workload/compile) and achieved GFLOP/s."""
+    from kanbench.flops import gflops_per_second
+
+    records = [r for d in docs for r in d.get("results", [])]
+
+    def key(r):
+        w = r.get("workload") or {}
+        return (r.get("device"), tuple(w.get("widths", [])), w.get("batch"), w.get("dtype"), bool(r.get("compile")))
+
+    mlp = {key(r): r for r in records if r.get("impl") == "mlp" and not r.get("error")}
+    rows = []
+    for r in records:
+        for tag in r.get("sweep") or []:
+            if tag["axis"] != axis:
+                continue
+            row = {"impl": r["impl"], "device": r["device"], "value": tag["value"], "record": r, "ratio": None, "gflops": None}
+            base = mlp.get(key(r))
+            if base and not r.get("error"):
+                row["ratio"] = (r["forward_ms"] + r["backward_ms"]) / (base["forward_ms"] + base["backward_ms"])
+            if r.get("flops_per_sample") and r.get("forward_ms"):
+                row["gflops"] = gflops_per_second(r["flops_per_sample"], (r.get("workload") or {}).get("batch", 1), r["forward_ms"])
+            rows.append(row)
+    rows.sort(key=lambda x: (x["impl"], x["device"], _sort_value(x["value"])))
+    return rows
+
+
+def crossings(rows: list[dict]) -> dict:
+    """Where each implementation's ratio to the MLP crosses 1 along a numeric axis (log-interpolated)."""
+    out = {}
+    by: dict = {}
+    for r in rows:
+        if r["ratio"] is not None and r["impl"] != "mlp":
+            by.setdefault((r["impl"], r["device"]), []).append((r["value"], r["ratio"]))
+    for k, pts in by.items():
+        pts.sort()
+        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+            if (y0 - 1) * (y1 - 1) < 0:
+                t = math.log(y0) / (math.log(y0) - math.log(y1))
+                out[k] = math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0)))
+                break
+    return out

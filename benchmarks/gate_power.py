@@ -60,6 +60,7 @@ def main() -> int:
     ap.add_argument("--threshold", type=float, default=1.10)
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only-unchanged", action="store_true", help="run only the unchanged-tree trials (false alarms)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     verdict = ["--threshold", str(args.threshold), "--alpha", str(args.alpha)]
@@ -77,7 +78,7 @@ def main() -> int:
         false_rows: dict = {j: [] for j in judged}
         seconds = []
         for trial in range(args.trials):
-            for variant in ("slower", "base"):
+            for variant in (("base",) if args.only_unchanged else ("slower", "base")):
                 start = time.monotonic()
                 outcomes = {}
                 if mode == "ab":
@@ -111,7 +112,8 @@ def main() -> int:
         for j in judged:
             c = counts[j]
             table.append(
-                f"| {j} | {c['slower']}/{n} | {c['candidate']}/{n} | {c['unchanged']}/{n} | "
+                f"| {j} | {'-' if args.only_unchanged else c['slower']}/{n} | "
+                f"{'-' if args.only_unchanged else c['candidate']}/{n} | {c['unchanged']}/{n} | "
                 f"{len(false_rows[j])} ({', '.join(sorted(set(false_rows[j]))) or 'none'}) | {sum(seconds) / len(seconds):.0f} |"
             )
     lines += table + ["", f"threshold {args.threshold}, alpha {args.alpha}; A/B: {args.rounds} rounds x {args.chunk_time} s per side; "

@@ -4,7 +4,7 @@
 
 - ``*-reg-<metric>``: a training step *with* the L1 + entropy regularization: the forward runs
   inside ``tracking()`` and adds ``1e-3 * regularization_loss()`` to the output, so the
-  backward goes through the per-edge statistics too.
+  backward goes through the per-edge statistics too (``-s25``: statistics on 25 rows).
 - ``splines-scaled``: pykan's separate trainable w_s (``standalone_scale=True``).
 - ``splines-coxdeboor``: the Cox--de Boor basis instead of the uniform closed form.
 """
@@ -16,20 +16,21 @@ from kanbench import Implementation
 
 
 class Regularized(nn.Module):
-    def __init__(self, kan, metric, weight=1e-3):
+    def __init__(self, kan, metric, weight=1e-3, sample=None):
         super().__init__()
         self.kan = kan
         self.metric = metric
         self.weight = weight
+        self.sample = sample
 
     def forward(self, x):
-        with self.kan.tracking(self.metric):
+        with self.kan.tracking(self.metric, sample=self.sample):
             y = self.kan(x)
         return y + self.weight * self.kan.regularization_loss()
 
 
-def _regularized(build, metric):
-    return lambda widths, device, dtype: Regularized(build(widths, device=device, dtype=dtype), metric)
+def _regularized(build, metric, sample=None):
+    return lambda widths, device, dtype: Regularized(build(widths, device=device, dtype=dtype), metric, sample=sample)
 
 
 def _cox_de_boor(widths, device, dtype):
@@ -47,6 +48,11 @@ VARIANTS = [
     Implementation(name=f"rbf-reg-{m}", build=_regularized(build_rbf_kan, m), description=f"RBF, training step with {m} L1+entropy")
     for m in ("mean_abs", "std", "coef")
 ] + [
+    Implementation(
+        name="splines-reg-mean_abs-s25",
+        build=_regularized(build_spline_kan, "mean_abs", sample=25),
+        description="splines, training step with mean_abs L1+entropy on 25 rows of the batch",
+    ),
     Implementation(
         name="splines-scaled",
         build=lambda widths, device, dtype: build_spline_kan(widths, device=device, dtype=dtype, standalone_scale=True),

@@ -35,7 +35,7 @@ inkan = Implementation(
     install=INSTALL,
     notes=__doc__,
     options=("grid_size",),
-    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3),
+    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3, per="input"),
 )
 inkan_eager = Implementation(
     name="inkan-eager",

@@ -7,11 +7,13 @@ MLP and B-spline KAN layers are counted as in "KAN or MLP: A Fairer Comparison"
 - a B-spline KAN layer of grid size G and order K:
   d_in * d_out * (9K(G + 1.5K) + 2G - 2.5K + 1)  +  F(shortcut) * d_in + 2 * d_in * d_out,
 
-with F(relu) = 1 and F(silu) = 5. These are the *nominal* FLOPs of the model: the
-same for every implementation of a B-spline KAN of the same widths, G and K,
-whatever it actually executes, so FLOPs / time compares implementations of one
-model directly. (The paper's count evaluates the basis once per edge, as pykan
-does; the one-matmul layers evaluate it once per input and execute fewer.)
+with F(relu) = 1 and F(silu) = 5. That count evaluates the basis on every *edge*,
+as pykan does (``per="edge"``). Layers that evaluate the basis once per *input* and
+then contract all edges in one matmul (ours, efficient-kan, inkan) are counted the
+same way per input (``per="input"``): the paper's bracket once per input for the
+basis, plus 2 * (G + K + 1) per edge for the contraction with the coefficients and
+the base weight. Each implementation declares the count that matches what it
+executes, so GFLOP/s is an achieved rate.
 
 The paper has no formula for RBF KAN layers. We count, per input, the kernel at
 n centres (5 FLOPs each for a gaussian: subtract, scale, square, negate, exp),
@@ -37,12 +39,19 @@ def mlp(sizes: Sequence[int], activation: str = "relu") -> float:
     return total
 
 
-def kan_bspline(widths: Sequence[int], grid_size: int = 5, spline_order: int = 3, shortcut: str = "silu") -> float:
+def kan_bspline(
+    widths: Sequence[int], grid_size: int = 5, spline_order: int = 3, shortcut: str = "silu", per: str = "edge"
+) -> float:
     g, k = grid_size, spline_order
+    bracket = 9 * k * (g + 1.5 * k) + 2 * g - 2.5 * k + 1
     total = 0.0
     for a, b in zip(widths[:-1], widths[1:]):
-        total += a * b * (9 * k * (g + 1.5 * k) + 2 * g - 2.5 * k + 1)
-        total += ACTIVATION_FLOPS[shortcut] * a + 2 * a * b
+        if per == "edge":
+            total += a * b * bracket + ACTIVATION_FLOPS[shortcut] * a + 2 * a * b
+        elif per == "input":
+            total += a * bracket + ACTIVATION_FLOPS[shortcut] * a + 2 * a * (g + k + 1) * b + b
+        else:
+            raise ValueError(f"per must be 'edge' or 'input', got {per!r}")
     return total
 
 

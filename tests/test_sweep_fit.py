@@ -87,6 +87,7 @@ def test_out_of_memory_skips_larger_points_of_that_axis():
 def test_flops_formulas():
     # "KAN or MLP: A Fairer Comparison": per edge 9K(G+1.5K)+2G-2.5K+1 = 260 for G=5, K=3
     assert flops.kan_bspline([2, 150, 1], 5, 3) == 450 * 260 + 5 * 152 + 2 * 450
+    assert flops.kan_bspline([2, 150, 1], 5, 3, per="input") == 152 * 260 + 5 * 152 + 2 * 450 * 9 + 151
     assert flops.mlp([2, 1500, 1]) == 2 * 2 * 1500 + 1500 + 2 * 1500
     assert flops.kan_rbf([2, 3], 8) == 2 * 8 * 5 + 5 * 2 + 2 * 2 * 9 * 3 + 3
     assert math.isclose(flops.gflops_per_second(1e6, 100, 10.0), 10.0)
@@ -101,7 +102,7 @@ def test_sweep_cli_writes_results_plots_and_summary(tmp_path):
     assert doc["config"]["mode"] == "sweep" and doc["complete"]
     assert all(r["error"] is None for r in doc["results"])
     grid3 = [r for r in doc["results"] if r["options"].get("grid_size") == 3]
-    assert grid3 and grid3[0]["flops_per_sample"] == flops.kan_bspline([2, 64, 1], 3, 3)
+    assert grid3 and grid3[0]["flops_per_sample"] == flops.kan_bspline([2, 64, 1], 3, 3, per="input")
     for name in ("sweep_batch.png", "sweep_grid.png", "sweep_compile.png", "sweep.md"):
         assert (tmp_path / "plots" / name).stat().st_size > 500
     assert "## batch size" in res.stdout and "GF/s" in res.stdout and "ETA" in res.stderr

@@ -35,7 +35,7 @@ splines_spec = Implementation(
     build=_build_splines,
     description="our B-spline KAN (G=5, k=3), one matmul per layer",
     options=("grid_size",),
-    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3),
+    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3, per="input"),
     notes="Per edge: 8 spline coefficients (w_s folded in) + base weight; one bias per output node.",
 )
 rbf_spec = Implementation(

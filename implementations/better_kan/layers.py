@@ -435,19 +435,7 @@ class SplineKANLayer(KANLayer):
         """
         eps = self.grid_eps if grid_eps is None else grid_eps
         old = self._spline_values(x)
-        xs = torch.sort(x.to(torch.float64), dim=0).values  # (N, in)
-        n = xs.shape[0]
-        G = self.grid_size
-        idx = torch.linspace(0, n - 1, G + 1, dtype=torch.float64, device=x.device)
-        lo_i, hi_i = idx.floor().long(), idx.ceil().long()
-        frac = (idx - lo_i).unsqueeze(1)
-        adaptive = (xs[lo_i] * (1 - frac) + xs[hi_i] * frac).T  # (in, G+1) quantiles
-        lo, hi = xs[0] - margin, xs[-1] + margin
-        span = (hi - lo).clamp_min(1e-6)
-        uniform = lo.unsqueeze(1) + torch.linspace(0, 1, G + 1, dtype=torch.float64, device=x.device) * span.unsqueeze(1)
-        inner = eps * uniform + (1 - eps) * adaptive
-        if hasattr(self, "input_groups"):
-            inner = _share_group_grids(inner, xs, self.input_groups, G, eps)
+        inner = data_grid(x, self.grid_size + 1, eps, margin, getattr(self, "input_groups", None))
         self._set_grid(basis_mod.extend_knots(inner, self.spline_order))
         self._refit(x, old)
 
@@ -488,22 +476,33 @@ def _refine_knots(inner: torch.Tensor, new_intervals: int) -> torch.Tensor:
     return inner[:, lo] * (1 - frac) + inner[:, lo + 1] * frac
 
 
-def _share_group_grids(inner, xs, groups, G, eps):
-    """Inputs of one group get one grid, from their pooled samples."""
-    inner = inner.clone()
-    by_group: dict[int, list[int]] = {}
-    for p, g in enumerate(groups):
+def _blend(xs: torch.Tensor, points: int, eps: float, margin: float) -> torch.Tensor:
+    """eps * uniform(min, max) + (1 - eps) * sample quantiles of sorted samples xs (N, C): (C, points)."""
+    n = xs.shape[0]
+    idx = torch.linspace(0, n - 1, points, dtype=torch.float64, device=xs.device)
+    lo_i, hi_i = idx.floor().long(), idx.ceil().long()
+    frac = (idx - lo_i).unsqueeze(1)
+    adaptive = (xs[lo_i] * (1 - frac) + xs[hi_i] * frac).T
+    lo, hi = xs[0] - margin, xs[-1] + margin
+    steps = torch.linspace(0, 1, points, dtype=torch.float64, device=xs.device)
+    uniform = lo.unsqueeze(1) + steps * (hi - lo).clamp_min(1e-6).unsqueeze(1)
+    return eps * uniform + (1 - eps) * adaptive
+
+
+def data_grid(x: torch.Tensor, points: int, eps: float, margin: float = 0.0, groups=None) -> torch.Tensor:
+    """Per-input grid points (in, points) following the data x (N, in), as pykan's and
+    efficient-kan's ``update_grid`` do. Inputs of one group (``tie_inputs``) share the grid
+    of their pooled samples."""
+    xs = torch.sort(x.detach().to(torch.float64), dim=0).values
+    grid = _blend(xs, points, eps, margin)
+    members: dict[int, list[int]] = {}
+    for p, g in enumerate(groups or ()):
         if g > 0:
-            by_group.setdefault(g, []).append(p)
-    for members in by_group.values():
-        pooled = torch.sort(xs[:, members].reshape(-1)).values
-        n = pooled.shape[0]
-        idx = torch.linspace(0, n - 1, G + 1, dtype=torch.float64, device=xs.device).round().long()
-        adaptive = pooled[idx]
-        uniform = torch.linspace(float(pooled[0]), float(pooled[-1]), G + 1, dtype=torch.float64, device=xs.device)
-        for p in members:
-            inner[p] = eps * uniform + (1 - eps) * adaptive
-    return inner
+            members.setdefault(g, []).append(p)
+    for ids in members.values():
+        pooled = torch.sort(xs[:, ids].reshape(-1, 1), dim=0).values
+        grid[ids] = _blend(pooled, points, eps, margin)[0]
+    return grid
 
 
 class RBFKANLayer(KANLayer):
@@ -610,17 +609,8 @@ class RBFKANLayer(KANLayer):
         """Move the centres to the data (uniform/quantile blend), refit the coefficients."""
         eps = self.grid_eps if grid_eps is None else grid_eps
         old = self._spline_values(x)
-        xs = torch.sort(x.to(torch.float64), dim=0).values
-        n, m = xs.shape[0], self.num_centers
-        idx = torch.linspace(0, n - 1, m, dtype=torch.float64, device=x.device)
-        lo_i, hi_i = idx.floor().long(), idx.ceil().long()
-        frac = (idx - lo_i).unsqueeze(1)
-        adaptive = (xs[lo_i] * (1 - frac) + xs[hi_i] * frac).T
-        lo, hi = xs[0] - margin, xs[-1] + margin
-        uniform = lo.unsqueeze(1) + torch.linspace(0, 1, m, dtype=torch.float64, device=x.device) * (hi - lo).clamp_min(1e-6).unsqueeze(1)
-        centres = eps * uniform + (1 - eps) * adaptive
-        if hasattr(self, "input_groups"):
-            centres = _share_group_grids(centres, xs, self.input_groups, m - 1, eps)
+        m = self.num_centers
+        centres = data_grid(x, m, eps, margin, getattr(self, "input_groups", None))
         # keep centres strictly increasing so widths stay positive
         centres = torch.maximum(centres, torch.cummax(centres, dim=1).values)
         gaps = torch.diff(centres, dim=1)

@@ -54,8 +54,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--modes", default="ab,normalized,absolute")
-    ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--chunk-time", type=float, default=0.25)
+    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--chunk-time", type=float, default=0.2)
+    ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--min-time", type=float, default=2.5, help="per-row seconds of the file-based runs")
     ap.add_argument("--threshold", type=float, default=1.10)
     ap.add_argument("--alpha", type=float, default=0.01)
@@ -85,6 +86,7 @@ def main() -> int:
                     out_dir = tmp / f"ab-{variant}-{trial}"
                     res = sh(KB + ["ab", "--base", ".", "--new", ".", "--impl", IMPLS, "--out-dir", str(out_dir),
                                    "--rounds", str(args.rounds), "--chunk-time", str(args.chunk_time),
+                                   "--workers", str(args.workers),
                                    "--base-extra", str(HERE / "gate_power" / "base"),
                                    "--new-extra", str(HERE / "gate_power" / variant)] + verdict)
                     outcomes["ab-paired"] = res
@@ -116,7 +118,8 @@ def main() -> int:
                 f"{'-' if args.only_unchanged else c['candidate']}/{n} | {c['unchanged']}/{n} | "
                 f"{len(false_rows[j])} ({', '.join(sorted(set(false_rows[j]))) or 'none'}) | {sum(seconds) / len(seconds):.0f} |"
             )
-    lines += table + ["", f"threshold {args.threshold}, alpha {args.alpha}; A/B: {args.rounds} rounds x {args.chunk_time} s per side; "
+    lines += table + ["", f"threshold {args.threshold}, alpha {args.alpha}; A/B: {args.rounds} rounds x {args.chunk_time} s per side, "
+                      f"{args.workers} worker process(es) per side; "
                       f"files: {args.min_time} s per row; workload preset gate ([100,100,1], batch 100); impls {IMPLS}."]
     text = "\n".join(lines)
     print(text)

@@ -151,8 +151,9 @@ class ABPlan:
     impls: list[str]
     devices: list[str]
     workload: Workload
-    rounds: int = 10
-    chunk_time: float = 0.25
+    rounds: int = 12
+    chunk_time: float = 0.2
+    workers: int = 3
     chunk_min_samples: int = 5
     warmup: TimingConfig = field(default_factory=TimingConfig)
     threads: Optional[int] = None
@@ -169,24 +170,33 @@ def _job(plan: ABPlan, side: Side, impl: str, device: str) -> RowJob:
 
 
 def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, workdir: str) -> tuple[dict, dict]:
-    """Interleaved chunks of one row on both sides: (base record, new record)."""
+    """Interleaved chunks of one row on both sides: (base record, new record).
+
+    Each side runs ``plan.workers`` worker processes and round r uses worker r mod
+    workers on both sides: a process can be a few percent faster or slower than another
+    running the same code (memory layout, address-space randomization -- why pyperf runs
+    many worker processes), and one unlucky process per side would otherwise bias every
+    round the same way."""
     sides = {"base": (base, empty_record(_job(plan, base, impl, device))), "new": (new, empty_record(_job(plan, new, impl, device)))}
-    workers: dict[str, ServeWorker] = {}
+    workers: dict[str, list[ServeWorker]] = {k: [] for k in sides}
     samples = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
     round_medians = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
     started = time.monotonic()
     try:
-        for key, (side, record) in sides.items():
-            worker = ServeWorker(_job(plan, side, impl, device), workdir, f"{key}-{impl}-{device}")
-            workers[key] = worker
-            try:
-                hello = worker.read(plan.timeout_s)
-            except Exception as exc:
-                fail(record, "crash", f"worker did not start: {exc}")
-                continue
-            record.update(hello.get("record", {}))
-            if not hello.get("ready"):
-                continue
+        # start every worker first: they build and warm up side by side (nothing is timed yet)
+        for key, (side, _) in sides.items():
+            for w in range(plan.workers):
+                workers[key].append(ServeWorker(_job(plan, side, impl, device), workdir, f"{key}{w}-{impl}-{device}"))
+        for key, (_, record) in sides.items():
+            for worker in workers[key]:
+                try:
+                    hello = worker.read(plan.timeout_s)
+                except Exception as exc:
+                    fail(record, "crash", f"worker did not start: {exc}")
+                    break
+                record.update(hello.get("record", {}))
+                if not hello.get("ready"):
+                    break
         alive = [k for k in sides if not sides[k][1].get("error")]
         for r in range(plan.rounds):
             order = alive if r % 2 == 0 else list(reversed(alive))
@@ -195,7 +205,7 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                 if record.get("error"):
                     continue
                 try:
-                    reply = workers[key].request(
+                    reply = workers[key][r % plan.workers].request(
                         {"cmd": "chunk", "min_time": plan.chunk_time, "min_samples": plan.chunk_min_samples},
                         plan.timeout_s,
                     )
@@ -215,15 +225,17 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                 continue
             _fill_samples(record, samples[key]["forward_ms"], samples[key]["backward_ms"])
             record["rounds"] = round_medians[key]
+            record["workers"] = plan.workers
             if plan.memory:
                 try:
-                    reply = workers[key].request({"cmd": "memory"}, plan.timeout_s)
+                    reply = workers[key][0].request({"cmd": "memory"}, plan.timeout_s)
                     record.update(reply.get("memory", {}))
                 except Exception as exc:
                     record["memory_method"] = f"unavailable ({exc})"
     finally:
-        for worker in workers.values():
-            worker.close()
+        for side_workers in workers.values():
+            for worker in side_workers:
+                worker.close()
     for _, record in sides.values():
         record["wall_s"] = round(time.monotonic() - started, 3)
     return sides["base"][1], sides["new"][1]
@@ -243,7 +255,8 @@ def run(
         "threads": machine.get("torch", {}).get("threads"),
         "devices": plan.devices,
         "isolation": "ab-interleaved",
-        "ab": {"base": base.name, "new": new.name, "rounds": plan.rounds, "chunk_time": plan.chunk_time},
+        "ab": {"base": base.name, "new": new.name, "rounds": plan.rounds, "chunk_time": plan.chunk_time,
+               "workers": plan.workers},
     }
     docs = {}
     for key, side in (("base", base), ("new", new)):

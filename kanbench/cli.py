@@ -318,6 +318,8 @@ def cmd_ab(args) -> int:
             )
         if args.chunk_time <= 0:
             raise ValueError("--chunk-time must be positive")
+        if not 1 <= args.workers <= args.rounds:
+            raise ValueError("--workers must be between 1 and --rounds")
         base = ab.resolve_side(args.base, args.base_extra, "--base")
         new = ab.resolve_side(args.new, args.new_extra, "--new")
     except (ValueError, ab.ABError) as exc:
@@ -333,12 +335,12 @@ def cmd_ab(args) -> int:
         if note and args.device == "all":
             _err(note)
         plan = ab.ABPlan(
-            impls=impls, devices=devices, workload=work, rounds=args.rounds, chunk_time=args.chunk_time,
+            impls=impls, devices=devices, workload=work, rounds=args.rounds, chunk_time=args.chunk_time, workers=args.workers,
             warmup=TimingConfig(warmup_time=args.warmup), threads=args.threads, common_dirs=common,
         )
         machine = fingerprint(args.threads)
         _err(f"A/B: {base.name} vs {new.name}: {len(impls)} implementation(s) x {len(devices)} device(s), "
-             f"{work.key}, {args.rounds} interleaved rounds of {args.chunk_time:g} s per side")
+             f"{work.key}, {args.rounds} interleaved rounds of {args.chunk_time:g} s per side, {args.workers} worker(s) per side")
 
         def progress(i, n, b, w):
             from kanbench.render import fmt_ms_precise, label
@@ -702,8 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", metavar="N")
     p.add_argument("--dtype")
     p.add_argument("--threads", type=int, metavar="N")
-    p.add_argument("--rounds", type=int, default=10, help="interleaved rounds per side (default 10)")
-    p.add_argument("--chunk-time", type=float, default=0.25, metavar="S", help="seconds per chunk (default 0.25)")
+    p.add_argument("--rounds", type=int, default=12, help="interleaved rounds per side (default 12)")
+    p.add_argument("--chunk-time", type=float, default=0.2, metavar="S", help="seconds per chunk (default 0.2)")
+    p.add_argument("--workers", type=int, default=3, help="worker processes per side, taking the rounds in turn (default 3)")
     p.add_argument("--warmup", type=float, default=0.25, metavar="S")
     p.add_argument("--base-extra", action="append", default=[], metavar="DIR", help="implementations for the base side only")
     p.add_argument("--new-extra", action="append", default=[], metavar="DIR", help="implementations for the new side only")

@@ -54,7 +54,7 @@ def frame(docs: list[dict]):
                     "workload_title": workload_title(w),
                     "forward_ms": r.get("forward_ms") if not r.get("error") else None,
                     "backward_ms": r.get("backward_ms") if not r.get("error") else None,
-                    "error": r.get("error"),
+                    "error": r.get("error") or "",
                 }
             )
     df = pd.DataFrame(rows)
@@ -114,7 +114,7 @@ def _table(df, columns_order: list[str], title: str) -> str:
                 line += ["-", "-", "-"]
                 continue
             r = sub.iloc[0]
-            if r["error"]:
+            if isinstance(r["error"], str) and r["error"]:
                 line += ["failed", "failed", "-"]
                 continue
             line += [_fmt(r["forward_ms"], "ms"), _fmt(r["backward_ms"], "ms"), _fmt(r["ratio"], "ratio")]
@@ -130,7 +130,7 @@ def _table(df, columns_order: list[str], title: str) -> str:
 
 
 def machine_table(docs: list[dict], strict: bool = False) -> str:
-    df = _disambiguate(frame(docs), "machine")
+    df = frame(docs)
     workloads = list(dict.fromkeys(df["workload"]))
     if strict and len(workloads) > 1:
         raise CrossHardwareError(
@@ -139,7 +139,7 @@ def machine_table(docs: list[dict], strict: bool = False) -> str:
         )
     parts = []
     for w in workloads:
-        sub = df[df["workload"] == w]
+        sub = _disambiguate(df[df["workload"] == w], "machine")
         order = list(dict.fromkeys(sub.sort_values(["device", "file"])["column"]))
         parts.append(_table(sub, order, sub["workload_title"].iloc[0]))
     legend = "Cells: median forward and backward time per step (ms) and (forward+backward) / the same machine's MLP."

@@ -86,6 +86,9 @@ def write_atomic(path: os.PathLike | str, data: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; results are meant to be shared
         with os.fdopen(fd, "w") as f:
             json.dump(_clean(data), f, indent=1, default=_json_default, allow_nan=False)
             f.write("\n")

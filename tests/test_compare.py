@@ -194,13 +194,17 @@ def test_ab_bad_side_is_a_clear_error():
 def test_machine_table_puts_machines_side_by_side():
     laptop = doc([record("mlp", 1.0, 2.0), record("kan", 3.0, 4.0)], cpu="Intel(R) Core(TM) i7-1185G7 CPU @ 3.00GHz", host="laptop", threads=4)
     server = doc([record("mlp", 0.3, 0.6, device="cuda"), record("kan", 0.6, 1.2, device="cuda"), record("gpu-only", 1.0, 1.0, device="cuda"),
-                  record("mlp", 0.8, 1.5), record("kan", 2.0, 3.0)], cpu="AMD EPYC 7763 64-Core Processor", host="srv", gpus=["NVIDIA H200"], threads=16)
+                  record("mlp", 0.8, 1.5), record("kan", 2.0, 3.0), record("broken", 1, 1, error="boom")],
+                 cpu="AMD EPYC 7763 64-Core Processor", host="srv", gpus=["NVIDIA H200"], threads=16)
     text = cross_hardware.machine_table([laptop, server])
     assert "i7-1185G7 (4t) fwd ms" in text and "H200 fwd ms" in text and "AMD EPYC 7763 (16t) fwd ms" in text
     kan_line = [l for l in text.splitlines() if l.startswith("| kan ")][0]
     assert "2.33x" in kan_line  # (3+4)/(1+2) on the laptop
     assert "gpu-only (only on: H200)" in text
     assert "geometric mean" in text
+    assert [l for l in text.splitlines() if l.startswith("| broken")][0].count("failed") == 2
+    mlp_line = [l for l in text.splitlines() if l.startswith("| mlp ")][0]
+    assert "failed" not in mlp_line and "0.8" in mlp_line
 
 
 def test_different_workloads_are_never_mixed():

@@ -160,6 +160,9 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     results.write_atomic(p, {"a": 1, "nan": float("nan")})
     assert json.loads(p.read_text()) == {"a": 1, "nan": None}
     assert [f.name for f in tmp_path.iterdir()] == ["r.json"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by others, as any file the user writes
 
 
 def test_ctrl_c_keeps_the_rows_already_measured(tmp_path):

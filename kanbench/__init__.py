@@ -2,16 +2,24 @@
 
 The harness is a handful of small modules, one job each:
 
-- :mod:`kanbench.spec`       the ``Implementation`` spec an implementation registers with
-- :mod:`kanbench.discovery`  finds specs in ``implementations/``, extra directories and entry points
-- :mod:`kanbench.workload`   network widths, batch, dtype, the data pool and the loss
-- :mod:`kanbench.timing`     warm-up, calibration, forward/backward samples (CPU clock, CUDA events)
-- :mod:`kanbench.memory`     peak memory per phase (CUDA allocator, CPU via torch.profiler)
-- :mod:`kanbench.machine`    the machine fingerprint stored with every run
-- :mod:`kanbench.runner`     measures one row (in a worker process by default) and a whole run
-- :mod:`kanbench.results`    the results-file schema, atomic writes, loading and validation
-- :mod:`kanbench.render`     markdown tables (seed format, full format)
-- :mod:`kanbench.cli`        the ``kanbench`` command
+- :mod:`kanbench.spec`            the ``Implementation`` spec an implementation registers with
+- :mod:`kanbench.discovery`       finds specs in ``implementations/``, extra directories and entry points
+- :mod:`kanbench.workload`        network widths, batch, dtype, the data pool and the loss
+- :mod:`kanbench.timing`          warm-up, calibration, forward/backward samples (CPU clock, CUDA events)
+- :mod:`kanbench.memory`          peak memory per phase (CUDA allocator, CPU via torch.profiler)
+- :mod:`kanbench.stats`           median, IQR, MAD, geometric mean
+- :mod:`kanbench.machine`         the machine fingerprint stored with every run
+- :mod:`kanbench.runner`          measures one row (in a worker process by default) and a whole run
+- :mod:`kanbench.worker`          the worker processes' entry points
+- :mod:`kanbench.results`         the results-file schema, atomic writes, loading and validation
+- :mod:`kanbench.render`          markdown tables (seed format, full format)
+- :mod:`kanbench.compare`         ratio + significance verdicts between two runs (the regression gate)
+- :mod:`kanbench.ab`              two source trees measured interleaved on one machine
+- :mod:`kanbench.cross_hardware`  machines side by side, one machine over time
+- :mod:`kanbench.export`          github-action-benchmark JSON
+- :mod:`kanbench.sweep`, :mod:`kanbench.plots`, :mod:`kanbench.flops`, :mod:`kanbench.fit`
+                                  sweeps, figures, analytic FLOPs, fit quality
+- :mod:`kanbench.cli`             the ``kanbench`` command
 """
 
 __version__ = "0.1.0"

@@ -145,9 +145,9 @@ def fit_one(spec, task: Task, config: FitConfig, device, dtype) -> dict:
             dt = time.perf_counter() - t0
             step_times.append(dt)
             trained += dt
-            if not math.isfinite(float(loss)):
+            if not math.isfinite(loss.item()):
                 record["error_kind"] = "diverged"
-                record["error"] = f"diverged at step {step}: the loss is {float(loss)}"
+                record["error"] = f"diverged at step {step}: the loss is {loss.item()}"
                 break
             if step % config.eval_every == 0 or step == config.steps:
                 evaluate(step)

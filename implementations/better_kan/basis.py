@@ -142,7 +142,10 @@ class _UniformBSpline(torch.autograd.Function):
         else:
             slope = None
             for c, (_, weight) in zip(clamped, cardinal_terms(k)):
-                term = c.pow(k - 1).mul_(weight * k)
+                # (shift - |z|)_+^(k-1): for k = 1 that is the indicator of the support,
+                # not c**0 (which is 1 everywhere, outside the support too)
+                term = (c > 0).to(c.dtype) if k == 1 else c.pow(k - 1)
+                term = term.mul_(weight * k)
                 slope = term if slope is None else slope.add_(term)
             scale = -1.0
         slope.mul_(z.sign()).mul_(grad).mul_(a)

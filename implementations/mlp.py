@@ -1,34 +1,9 @@
-"""The MLP baseline every KAN is compared against.
-
-Widths ``[in, hidden, ..., out]`` become ``Linear(in, 10*hidden) -> ReLU ->
-... -> Linear(10*hidden, out)``: hidden widths are multiplied by
-``HIDDEN_FACTOR`` (10), as the harness behind the seed's table did, so that
-the MLP has about as many parameters as a KAN with 5 grid intervals and cubic
-splines (6001 vs 4500-6300 at [2,150,1]; 10.0M vs 9.0-10.0M at [1000,1000,1]).
-"""
+"""The MLP baseline's spec (the model is :class:`kanbench.baseline.MLP`)."""
 
 from __future__ import annotations
 
-from typing import Sequence
-
-import torch
-from torch import nn
-
 from kanbench import Implementation, flops
-
-HIDDEN_FACTOR = 10
-
-
-class MLP(nn.Sequential):
-    def __init__(self, widths: Sequence[int], hidden_factor: float = HIDDEN_FACTOR):
-        widths = list(widths)
-        sizes = [widths[0]] + [int(round(w * hidden_factor)) for w in widths[1:-1]] + [widths[-1]]
-        layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers.append(nn.Linear(a, b))
-            if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
-        super().__init__(*layers)
+from kanbench.baseline import BASELINE, HIDDEN_FACTOR, MLP
 
 
 def build(widths, device, dtype) -> MLP:
@@ -41,7 +16,7 @@ def forward_flops(widths) -> float:
 
 
 spec = Implementation(
-    name="mlp",
+    name=BASELINE,
     build=build,
     flops=forward_flops,
     description=f"baseline: Linear-ReLU-Linear, hidden widths x{HIDDEN_FACTOR} for parameter parity",

@@ -1,4 +1,4 @@
-"""Finding implementations: the built-in ``implementations`` package, extra
+"""Finding implementations: the repository's ``implementations/`` directory, extra
 directories (``--implementations DIR``) and the ``kanbench.implementations``
 entry-point group.
 
@@ -14,7 +14,6 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
-import pkgutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,26 +107,23 @@ def _directory_items(directory: Path) -> list[Path]:
 
 
 def builtin_directory() -> Optional[Path]:
-    try:
-        import implementations  # the package shipped next to kanbench
-    except ImportError:
-        return None
-    return Path(implementations.__file__).parent
+    """The repository's ``implementations/`` directory, next to the ``kanbench`` package.
+
+    It is found by path and imported under a private name (as ``--implementations``
+    directories are), so no generic top-level ``implementations`` package is ever
+    installed; None when kanbench runs from an installation without the repository."""
+    directory = Path(__file__).resolve().parent.parent / "implementations"
+    return directory if (directory / "__init__.py").is_file() else None
 
 
 def _builtin_modules() -> Iterable[tuple[str, "ModuleType | BaseException"]]:
-    try:
-        import implementations
-    except ImportError:
+    directory = builtin_directory()
+    if directory is None:
         return
-    for info in pkgutil.iter_modules(implementations.__path__):
-        if info.name.startswith("_"):
-            continue
-        qualified = f"implementations.{info.name}"
-        try:
-            yield qualified, importlib.import_module(qualified)
-        except Exception as exc:  # a broken module must not stop discovery
-            yield qualified, exc
+    root = directory.parent
+    for origin, obj in _directory_modules(directory):
+        path = Path(origin)
+        yield (str(path.relative_to(root)) if path.is_absolute() and root in path.parents else origin), obj
 
 
 def _directory_modules(directory: Path) -> Iterable[tuple[str, "ModuleType | BaseException"]]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.interpolate import BSpline
 
-from implementations.better_kan import (
+from better_kan import (
     KAN,
     RBFKANLayer,
     SplineKANLayer,
@@ -15,8 +15,8 @@ from implementations.better_kan import (
     build_rbf_kan,
     build_spline_kan,
 )
-from implementations.better_kan import basis as B
-from implementations.better_kan import regularization as reg
+from better_kan import basis as B
+from better_kan import regularization as reg
 
 D = torch.float64
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from implementations.better_kan import build_rbf_kan, build_spline_kan
+from better_kan import build_rbf_kan, build_spline_kan
 from kanbench.discovery import discover
 from kanbench.runner import RowJob, measure_row, measure_row_isolated
 from kanbench.timing import TimingConfig

@@ -14,8 +14,8 @@ there; the finite difference of a k = 0 step would see the jump).
 import pytest
 import torch
 
-from implementations.better_kan import RBFKANLayer, SplineKANLayer
-from implementations.better_kan import basis as B
+from better_kan import RBFKANLayer, SplineKANLayer
+from better_kan import basis as B
 
 D = torch.float64
 

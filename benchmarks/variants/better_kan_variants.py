@@ -11,7 +11,7 @@
 
 from torch import nn
 
-from implementations.better_kan import build_rbf_kan, build_spline_kan
+from better_kan import build_rbf_kan, build_spline_kan
 from kanbench import Implementation
 
 

@@ -1,6 +1,6 @@
 """The power experiment's candidate, unchanged: exactly the MLP baseline (hidden x10)."""
 
-from implementations.mlp import MLP
+from kanbench.baseline import MLP
 from kanbench import Implementation
 
 spec = Implementation(

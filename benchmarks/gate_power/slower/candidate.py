@@ -5,7 +5,7 @@ multiply-adds. At the gate workload ([100,100,1], batch 100) that measured
 1.24x the MLP's forward+backward time on 2 CPU threads.
 """
 
-from implementations.mlp import MLP
+from kanbench.baseline import MLP
 from kanbench import Implementation
 
 spec = Implementation(

@@ -1,0 +1,36 @@
+"""kanbench specs for our own layers (the :mod:`better_kan` package next to this file).
+
+The relative import keeps an A/B run honest: each side's specs build that side's
+``better_kan``, not whichever copy is installed.
+"""
+
+from kanbench import Implementation, flops
+
+from .better_kan import build_rbf_kan, build_spline_kan
+
+
+def _build_splines(widths, device, dtype, grid_size=5):
+    return build_spline_kan(widths, device=device, dtype=dtype, grid_size=grid_size)
+
+
+def _build_rbf(widths, device, dtype, grid_size=5):
+    # G + k centres for G grid intervals: the B-spline layer's number of basis functions
+    return build_rbf_kan(widths, device=device, dtype=dtype, num_centers=grid_size + 3)
+
+
+splines_spec = Implementation(
+    name="splines-better_kan",
+    build=_build_splines,
+    description="our B-spline KAN (G=5, k=3), one matmul per layer",
+    options=("grid_size",),
+    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3, per="input"),
+    notes="Per edge: 8 spline coefficients (w_s folded in) + base weight; one bias per output node.",
+)
+rbf_spec = Implementation(
+    name="rbf-better_kan",
+    build=_build_rbf,
+    description="our RBF KAN (8 gaussian centres per input), one matmul per layer",
+    options=("grid_size",),
+    flops=lambda widths, grid_size=5: flops.kan_rbf(widths, grid_size + 3),
+    notes="Per edge: 8 RBF coefficients + base weight (parity with the B-spline layer); centres and widths are buffers.",
+)

@@ -1,0 +1,1 @@
+"""One module per ``kanbench`` subcommand (see :mod:`kanbench.cli`)."""

@@ -14,7 +14,7 @@ def _build_splines(widths, device, dtype, grid_size=5):
 
 
 def _build_rbf(widths, device, dtype, grid_size=5):
-    # G + k centres for G grid intervals: the B-spline layer's number of basis functions
+    # G + k centers for G grid intervals: the B-spline layer's number of basis functions
     return build_rbf_kan(widths, device=device, dtype=dtype, num_centers=grid_size + 3)
 
 
@@ -29,8 +29,8 @@ splines_spec = Implementation(
 rbf_spec = Implementation(
     name="rbf-better_kan",
     build=_build_rbf,
-    description="our RBF KAN (8 gaussian centres per input), one matmul per layer",
+    description="our RBF KAN (8 gaussian centers per input), one matmul per layer",
     options=("grid_size",),
     flops=lambda widths, grid_size=5: flops.kan_rbf(widths, grid_size + 3),
-    notes="Per edge: 8 RBF coefficients + base weight (parity with the B-spline layer); centres and widths are buffers.",
+    notes="Per edge: 8 RBF coefficients + base weight (parity with the B-spline layer); centers and widths are buffers.",
 )

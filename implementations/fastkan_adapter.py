@@ -3,7 +3,7 @@
 Not on PyPI: ``pip install git+https://github.com/ZiyaoLi/fast-kan.git`` (imports as ``fastkan``).
 
 Parity: ``FastKAN(widths, num_grids=8)`` -- 8 RBFs per input, as our RBF layer's 8
-centres (KAN-benchmarking used 9 grid points; 8 keeps the per-edge count equal to
+centers (KAN-benchmarking used 9 grid points; 8 keeps the per-edge count equal to
 ours and to a G=5 cubic spline's 8 basis functions). Counting quirks: each layer's
 RBF grid is a frozen ``Parameter`` (counted in "num params", not "trainable"), and
 each layer has a LayerNorm on its input (2*in parameters): 4521 / 4505 at [2,150,1].

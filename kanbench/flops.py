@@ -16,7 +16,7 @@ the base weight. Each implementation declares the count that matches what it
 executes, so GFLOP/s is an achieved rate.
 
 The paper has no formula for RBF KAN layers. We count, per input, the kernel at
-n centres (5 FLOPs each for a gaussian: subtract, scale, square, negate, exp),
+n centers (5 FLOPs each for a gaussian: subtract, scale, square, negate, exp),
 the shortcut (F(silu) * d_in) and the contraction 2 * d_in * (n + 1) * d_out, plus
 d_out for the bias -- what our RBF layer and fast-kan execute.
 """
@@ -55,10 +55,10 @@ def kan_bspline(
     return total
 
 
-def kan_rbf(widths: Sequence[int], n_centres: int = 8, kernel_flops: int = 5, shortcut: str = "silu") -> float:
+def kan_rbf(widths: Sequence[int], n_centers: int = 8, kernel_flops: int = 5, shortcut: str = "silu") -> float:
     total = 0.0
     for a, b in zip(widths[:-1], widths[1:]):
-        total += a * n_centres * kernel_flops + ACTIVATION_FLOPS[shortcut] * a + 2 * a * (n_centres + 1) * b + b
+        total += a * n_centers * kernel_flops + ACTIVATION_FLOPS[shortcut] * a + 2 * a * (n_centers + 1) * b + b
     return total
 
 

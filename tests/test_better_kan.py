@@ -474,3 +474,20 @@ def test_regularized_training_sparsifies():
         assert all(torch.isfinite(s).all() for s in scores)
         totals.append(float(sum(s.sum() for s in scores)))
     assert totals[1] < 0.8 * totals[0], totals
+
+
+def test_better_kan_imports_without_the_harness():
+    """The layer package needs torch only: importing it pulls in none of kanbench's dependencies."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for name in ('kanbench', 'pandas', 'tabulate', 'scipy', 'psutil', 'matplotlib', 'implementations'):\n"
+        "    sys.modules[name] = None  # importing any of them now raises\n"
+        "import torch, better_kan\n"
+        "m = better_kan.build_spline_kan([2, 3, 1])\n"
+        "assert m(torch.rand(4, 2)).shape == (4, 1)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr

@@ -14,7 +14,9 @@ The package lives in the kanbench repository under ``implementations/better_kan`
 for it are in ``implementations/better_kan_specs.py``.
 """
 
-from .layers import KANLayer, RBFKANLayer, SplineKANLayer
+from .layers import KANLayer
+from .rbf_layer import RBFKANLayer
+from .spline_layer import SplineKANLayer
 from .network import KAN, build_kan, build_rbf_kan, build_spline_kan
 
 __all__ = [

@@ -12,7 +12,7 @@ B-splines
 ``bspline_uniform`` evaluates the same functions on *uniform* knots in closed
 form. On a uniform grid with spacing h every basis function is the cardinal
 B-spline M_k, shifted and scaled: B_i(x) = M_k((x - c_i) / h) with c_i the
-centre of its support. The centred cardinal B-spline of degree k has the
+center of its support. The centered cardinal B-spline of degree k has the
 symmetric truncated-power form
 
     M_k(z) = 1/k! * sum_{j=0}^{ceil((k+1)/2)-1} (-1)^j C(k+1, j) ((k+1)/2 - j - |z|)_+^k
@@ -92,14 +92,14 @@ def cardinal_terms(k: int) -> list[tuple[float, float]]:
 
 
 def uniform_affine(grid: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(a, b) with z = x * a + b the scaled distance of x to each basis centre, for uniform knots.
+    """(a, b) with z = x * a + b the scaled distance of x to each basis center, for uniform knots.
 
     ``grid``: (in, n_knots) uniform per input. Returns (in, n_basis) tensors.
     """
     h = (grid[:, -1] - grid[:, 0]) / (grid.shape[1] - 1)
-    centres = (grid[:, : -(k + 1)] + grid[:, k + 1 :]) / 2
-    a = (1.0 / h).unsqueeze(-1).expand_as(centres).contiguous()
-    return a, (-centres * a).contiguous()
+    centers = (grid[:, : -(k + 1)] + grid[:, k + 1 :]) / 2
+    a = (1.0 / h).unsqueeze(-1).expand_as(centers).contiguous()
+    return a, (-centers * a).contiguous()
 
 
 class _UniformBSpline(torch.autograd.Function):
@@ -313,8 +313,8 @@ class _RBF(torch.autograd.Function):
 
 
 def rbf_basis(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, kernel: str) -> torch.Tensor:
-    """phi((x_p - g_{p,i}) / h_{p,i}) with a = 1/h, b = -g/h: (batch, in, n_centres)."""
+    """phi((x_p - g_{p,i}) / h_{p,i}) with a = 1/h, b = -g/h: (batch, in, n_centers)."""
     if a.requires_grad or b.requires_grad or not (x.requires_grad and torch.is_grad_enabled()):
-        # trainable centres (autograd differentiates everything) or nothing to differentiate
+        # trainable centers (autograd differentiates everything) or nothing to differentiate
         return KERNELS[kernel](torch.addcmul(b, x.unsqueeze(-1), a))
     return _RBF.apply(x, a, b, kernel)

@@ -1,4 +1,4 @@
-"""KAN layers: B-spline and RBF, one matmul per layer.
+"""KAN layers: the machinery shared by the B-spline and RBF layers, one matmul per layer.
 
 Every edge (q, p) -- from input p to output q -- carries a learnable univariate
 function
@@ -35,7 +35,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import basis as basis_mod
 from . import regularization as reg
 
 BASE_ACTIVATIONS = {
@@ -144,6 +143,7 @@ class KANLayer(nn.Module):
         return w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, in) -> (batch, out): one ``F.linear`` of the (batch, in * (n_basis + 1)) features."""
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_features}), got {tuple(x.shape)}")
         feats = self.features(x)
@@ -274,8 +274,26 @@ class KANLayer(nn.Module):
         self._copy_grid_to(new, in_ids_t)
         return new
 
-    def _empty_like(self, in_features: int, out_features: int) -> "KANLayer":  # pragma: no cover
+    def _empty_like(self, in_features: int, out_features: int) -> "KANLayer":
+        """A fresh layer of this type and options with other widths (for :meth:`subset`)."""
+        return type(self)(
+            in_features, out_features, **self._basis_options(),
+            bias=self.bias is not None, base_activation=self.base_activation,
+            standalone_scale=self.spline_scale is not None, l1_metric=self.l1_metric,
+            device=self.weight.device, dtype=self.weight.dtype,
+        )
+
+    def _basis_options(self) -> dict:  # pragma: no cover - per subclass
+        """The subclass's constructor arguments that describe its basis."""
         raise NotImplementedError
+
+    def _resize_basis(self, n_basis: int) -> None:
+        """A new (uninitialized) weight for ``n_basis`` basis functions per edge, keeping the base weights."""
+        w = self.weight.detach()
+        self.n_basis = n_basis
+        weight = torch.empty(self.out_features, self.in_features, n_basis + 1, device=w.device, dtype=w.dtype)
+        weight[..., -1] = w[..., -1]
+        self.weight = nn.Parameter(weight)
 
     def _copy_grid_to(self, new: "KANLayer", in_ids: torch.Tensor):  # pragma: no cover
         raise NotImplementedError
@@ -316,337 +334,3 @@ class KANLayer(nn.Module):
         if self.bias is None:
             parts.append("bias=False")
         return ", ".join(parts)
-
-
-def _fit_points(layer: KANLayer, n: int, x: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """n points per input spread uniformly over the layer's grid range, plus the data ``x``
-    when given: (n [+ N], in)."""
-    lo, hi = layer.grid_range()
-    t = torch.linspace(0, 1, n, dtype=lo.dtype, device=lo.device).unsqueeze(1)
-    pts = lo.unsqueeze(0) + t * (hi - lo).unsqueeze(0)
-    if x is not None:
-        pts = torch.cat([pts, x.detach().to(pts.dtype)], dim=0)
-    return pts
-
-
-def _covering_range(layer: KANLayer, x: Optional[torch.Tensor]):
-    """The layer's grid range per input, widened to cover ``x`` when given."""
-    lo, hi = layer.grid_range()
-    if x is not None:
-        lo = torch.minimum(lo, x.detach().amin(0).to(lo.dtype))
-        hi = torch.maximum(hi, x.detach().amax(0).to(hi.dtype))
-    return lo, hi
-
-
-class SplineKANLayer(KANLayer):
-    """B-spline KAN layer (pykan's KANLayer, on the one-matmul fast path).
-
-    Args:
-        grid_size: G, the number of grid intervals (default 5).
-        spline_order: k, the spline degree (default 3).
-        grid_range: (lo, hi) of the initial uniform grid (default (-1, 1)).
-        grid_eps: blend of uniform (1) and data-adaptive (0) grids in :meth:`update_grid` (pykan's 0.02).
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        grid_size: int = 5,
-        spline_order: int = 3,
-        grid_range: Sequence[float] = (-1.0, 1.0),
-        grid_eps: float = 0.02,
-        **kwargs,
-    ):
-        if grid_size < 1 or spline_order < 0:
-            raise ValueError(f"need grid_size >= 1 and spline_order >= 0, got {grid_size}, {spline_order}")
-        self.grid_size = grid_size
-        self.spline_order = spline_order
-        self.grid_eps = grid_eps
-        super().__init__(in_features, out_features, grid_size + spline_order, **kwargs)
-        device, dtype = self.weight.device, self.weight.dtype
-        grid = basis_mod.uniform_grid(in_features, grid_size, spline_order, grid_range[0], grid_range[1], device, dtype)
-        self.register_buffer("grid", grid)
-        self.register_buffer("affine_a", torch.empty(0, device=device, dtype=dtype))
-        self.register_buffer("affine_b", torch.empty(0, device=device, dtype=dtype))
-        self._set_grid(grid)
-
-    @torch.no_grad()
-    def _set_grid(self, grid: torch.Tensor):
-        self.grid = grid.to(self.weight.dtype)
-        self.uniform = basis_mod.is_uniform(grid.to(torch.float64))
-        if self.uniform:
-            a, b = basis_mod.uniform_affine(grid.to(torch.float64), self.spline_order)
-            self.affine_a = a.to(self.weight.dtype)
-            self.affine_b = b.to(self.weight.dtype)
-        else:
-            self.affine_a = self.affine_a.new_empty(0)
-            self.affine_b = self.affine_b.new_empty(0)
-        self._cox_tables = None if self.uniform else basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        for name in ("affine_a", "affine_b"):
-            key = prefix + name
-            if key in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[key]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self.uniform = self.affine_a.numel() > 0
-        self._cox_tables = None if self.uniform else basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
-
-    def _apply(self, fn, *args, **kwargs):
-        out = super()._apply(fn, *args, **kwargs)
-        if getattr(self, "_cox_tables", None) is not None:  # follow .to(device/dtype)
-            self._cox_tables = basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
-        return out
-
-    def basis(self, x: torch.Tensor) -> torch.Tensor:
-        if self.uniform:
-            return basis_mod.bspline_uniform(x, self.affine_a, self.affine_b, self.spline_order)
-        if self._cox_tables is None:
-            self._cox_tables = basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
-        return basis_mod.bspline_cox_de_boor(x, self.grid, self.spline_order, self._cox_tables)
-
-    def grid_range(self):
-        k = self.spline_order
-        return self.grid[:, k], self.grid[:, -k - 1]
-
-    def _copy_input_grid(self, src: int, dst: int):
-        grid = self.grid.clone()
-        grid[dst] = grid[src]
-        self._set_grid(grid)
-
-    def _empty_like(self, in_features: int, out_features: int) -> "SplineKANLayer":
-        return SplineKANLayer(
-            in_features, out_features, self.grid_size, self.spline_order, grid_eps=self.grid_eps,
-            bias=self.bias is not None, base_activation=self.base_activation,
-            standalone_scale=self.spline_scale is not None, l1_metric=self.l1_metric,
-            device=self.weight.device, dtype=self.weight.dtype,
-        )
-
-    def _copy_grid_to(self, new: "SplineKANLayer", in_ids: torch.Tensor):
-        new._set_grid(self.grid[in_ids].clone())
-
-    @torch.no_grad()
-    def update_grid(self, x: torch.Tensor, grid_eps: Optional[float] = None, margin: float = 0.0):
-        """Refit the grid to the data ``x`` (N, in) keeping the learned functions (least squares).
-
-        New knots per input = eps * uniform(min, max) + (1 - eps) * sample quantiles (pykan and
-        efficient-kan's blend), extended by k knots on each side.
-        """
-        eps = self.grid_eps if grid_eps is None else grid_eps
-        old = self._spline_values(x)
-        inner = data_grid(x, self.grid_size + 1, eps, margin, getattr(self, "input_groups", None))
-        self._set_grid(basis_mod.extend_knots(inner, self.spline_order))
-        self._refit(x, old)
-
-    @torch.no_grad()
-    def extend_grid(self, new_grid_size: int, x: Optional[torch.Tensor] = None, samples: int = 0):
-        """Move to a uniform grid of ``new_grid_size`` intervals, refitting the functions on points
-        spread over the grid and on ``x`` when given. The range stays the same unless ``x`` reaches
-        beyond it (then it is widened to cover ``x``). Exact when the old knots are a subset of the
-        new ones (same range, e.g. G -> 2G)."""
-        if new_grid_size < 1:
-            raise ValueError("new_grid_size must be at least 1")
-        n = samples or max(4 * (new_grid_size + self.spline_order), 64)
-        xs = _fit_points(self, n, x)
-        lo, hi = _covering_range(self, x)
-        old = self._spline_values(xs)
-        w = self.weight.detach()
-        self.grid_size = new_grid_size
-        self.n_basis = new_grid_size + self.spline_order
-        weight = torch.empty(self.out_features, self.in_features, self.n_basis + 1, device=w.device, dtype=w.dtype)
-        weight[..., -1] = w[..., -1]
-        self.weight = nn.Parameter(weight)
-        if self.uniform or x is not None:
-            grid = basis_mod.uniform_grid(self.in_features, new_grid_size, self.spline_order, lo, hi, w.device, w.dtype)
-        else:
-            old_inner = self.grid[:, self.spline_order : -self.spline_order].to(torch.float64)
-            inner = _refine_knots(old_inner, new_grid_size)
-            grid = basis_mod.extend_knots(inner, self.spline_order)
-        self._set_grid(grid)
-        self._refit(xs, old)
-
-
-def _refine_knots(inner: torch.Tensor, new_intervals: int) -> torch.Tensor:
-    """Piecewise-linear resampling of per-input knots (in, G+1) to (in, G'+1) keeping the ends."""
-    G = inner.shape[1] - 1
-    pos = torch.linspace(0, G, new_intervals + 1, dtype=inner.dtype, device=inner.device)
-    lo = pos.floor().long().clamp(max=G - 1)
-    frac = pos - lo
-    return inner[:, lo] * (1 - frac) + inner[:, lo + 1] * frac
-
-
-def _blend(xs: torch.Tensor, points: int, eps: float, margin: float) -> torch.Tensor:
-    """eps * uniform(min, max) + (1 - eps) * sample quantiles of sorted samples xs (N, C): (C, points)."""
-    n = xs.shape[0]
-    idx = torch.linspace(0, n - 1, points, dtype=torch.float64, device=xs.device)
-    lo_i, hi_i = idx.floor().long(), idx.ceil().long()
-    frac = (idx - lo_i).unsqueeze(1)
-    adaptive = (xs[lo_i] * (1 - frac) + xs[hi_i] * frac).T
-    lo, hi = xs[0] - margin, xs[-1] + margin
-    steps = torch.linspace(0, 1, points, dtype=torch.float64, device=xs.device)
-    uniform = lo.unsqueeze(1) + steps * (hi - lo).clamp_min(1e-6).unsqueeze(1)
-    return eps * uniform + (1 - eps) * adaptive
-
-
-def data_grid(x: torch.Tensor, points: int, eps: float, margin: float = 0.0, groups=None) -> torch.Tensor:
-    """Per-input grid points (in, points) following the data x (N, in), as pykan's and
-    efficient-kan's ``update_grid`` do. Inputs of one group (``tie_inputs``) share the grid
-    of their pooled samples."""
-    xs = torch.sort(x.detach().to(torch.float64), dim=0).values
-    grid = _blend(xs, points, eps, margin)
-    members: dict[int, list[int]] = {}
-    for p, g in enumerate(groups or ()):
-        if g > 0:
-            members.setdefault(g, []).append(p)
-    for ids in members.values():
-        pooled = torch.sort(xs[:, ids].reshape(-1, 1), dim=0).values
-        grid[ids] = _blend(pooled, points, eps, margin)[0]
-    return grid
-
-
-class RBFKANLayer(KANLayer):
-    """RBF KAN layer: phi_{q,p}(x) = w_b silu(x) + sum_i c[q,p,i] phi(|x - g_{p,i}| / h_{p,i}).
-
-    Centres g_{p,i} are per input (the KAN paper's sum of univariate functions);
-    widths h_{p,i} come from the grid spacing (times ``width_scale``).
-
-    Args:
-        num_centers: centres per input (default 8: with the base weight, 9 parameters per edge,
-            as the default B-spline layer's G + k + 1).
-        grid_range: (lo, hi) of the initial uniform centres (default (-1, 1)); centres include both ends.
-        kernel: gaussian (default), inverse_quadratic, multiquadric, inverse_multiquadric, matern32, matern52.
-        trainable_centers: learn the centres (and keep widths from their spacing at init).
-        width_scale: h = width_scale * spacing (default 1).
-    """
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        num_centers: int = 8,
-        grid_range: Sequence[float] = (-1.0, 1.0),
-        kernel: str = "gaussian",
-        trainable_centers: bool = False,
-        width_scale: float = 1.0,
-        grid_eps: float = 0.02,
-        **kwargs,
-    ):
-        if kernel not in basis_mod.KERNELS:
-            raise ValueError(f"unknown kernel {kernel!r}; use one of {', '.join(basis_mod.KERNELS)}")
-        if num_centers < 2:
-            raise ValueError("num_centers must be at least 2")
-        self.kernel = kernel
-        self.num_centers = num_centers
-        self.width_scale = width_scale
-        self.grid_eps = grid_eps
-        super().__init__(in_features, out_features, num_centers, **kwargs)
-        device, dtype = self.weight.device, self.weight.dtype
-        lo, hi = float(grid_range[0]), float(grid_range[1])
-        centres = torch.linspace(lo, hi, num_centers, device=device, dtype=torch.float64).expand(in_features, -1)
-        self.trainable_centers = trainable_centers
-        if trainable_centers:
-            self.centers = nn.Parameter(centres.to(dtype).clone())
-        else:
-            self.register_buffer("centers", centres.to(dtype).clone())
-        self.register_buffer("widths", _widths_from(centres, width_scale).to(dtype))
-        self.register_buffer("affine_a", torch.empty(0, device=device, dtype=dtype))
-        self.register_buffer("affine_b", torch.empty(0, device=device, dtype=dtype))
-        self._refresh_affine()
-
-    @torch.no_grad()
-    def _refresh_affine(self):
-        if not self.trainable_centers:
-            self.affine_a = (1.0 / self.widths).contiguous()
-            self.affine_b = (-self.centers / self.widths).contiguous()
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self._refresh_affine()
-
-    def basis(self, x: torch.Tensor) -> torch.Tensor:
-        if self.trainable_centers:
-            a = 1.0 / self.widths
-            return basis_mod.rbf_basis(x, a, -self.centers * a, self.kernel)
-        return basis_mod.rbf_basis(x, self.affine_a, self.affine_b, self.kernel)
-
-    def grid_range(self):
-        return self.centers[:, 0].detach(), self.centers[:, -1].detach()
-
-    @torch.no_grad()
-    def _set_centers(self, centres: torch.Tensor):
-        centres = centres.to(self.weight.dtype)
-        if self.trainable_centers:
-            self.centers.copy_(centres) if self.centers.shape == centres.shape else setattr(
-                self, "centers", nn.Parameter(centres.clone())
-            )
-        else:
-            self.centers = centres.clone()
-        self.widths = _widths_from(centres.to(torch.float64), self.width_scale).to(self.weight.dtype)
-        self._refresh_affine()
-
-    def _copy_input_grid(self, src: int, dst: int):
-        c = self.centers.detach().clone()
-        c[dst] = c[src]
-        self._set_centers(c)
-
-    def _empty_like(self, in_features: int, out_features: int) -> "RBFKANLayer":
-        return RBFKANLayer(
-            in_features, out_features, self.num_centers, kernel=self.kernel,
-            trainable_centers=self.trainable_centers, width_scale=self.width_scale, grid_eps=self.grid_eps,
-            bias=self.bias is not None, base_activation=self.base_activation,
-            standalone_scale=self.spline_scale is not None, l1_metric=self.l1_metric,
-            device=self.weight.device, dtype=self.weight.dtype,
-        )
-
-    def _copy_grid_to(self, new: "RBFKANLayer", in_ids: torch.Tensor):
-        new._set_centers(self.centers.detach()[in_ids].clone())
-        new.widths = self.widths[in_ids].clone()
-        new._refresh_affine()
-
-    @torch.no_grad()
-    def update_grid(self, x: torch.Tensor, grid_eps: Optional[float] = None, margin: float = 0.0):
-        """Move the centres to the data (uniform/quantile blend), refit the coefficients."""
-        eps = self.grid_eps if grid_eps is None else grid_eps
-        old = self._spline_values(x)
-        m = self.num_centers
-        centres = data_grid(x, m, eps, margin, getattr(self, "input_groups", None))
-        # keep centres strictly increasing so widths stay positive
-        centres = torch.maximum(centres, torch.cummax(centres, dim=1).values)
-        gaps = torch.diff(centres, dim=1)
-        floor = 1e-3 * (centres[:, -1:] - centres[:, :1]).clamp_min(1e-6) / m
-        centres = torch.cat([centres[:, :1], centres[:, :1] + torch.cumsum(torch.maximum(gaps, floor), dim=1)], dim=1)
-        self._set_centers(centres)
-        self._refit(x, old)
-
-    @torch.no_grad()
-    def extend_grid(self, new_num_centers: int, x: Optional[torch.Tensor] = None, samples: int = 0):
-        """Use ``new_num_centers`` centres, refitting the functions (least squares) on points spread
-        over the centres' range and on ``x`` when given. The centres span the old range, widened to
-        cover ``x``: narrower kernels have shorter tails, so data beyond the outer centres could
-        not be fitted otherwise."""
-        if new_num_centers < 2:
-            raise ValueError("new_num_centers must be at least 2")
-        n = samples or max(8 * new_num_centers, 128)
-        xs = _fit_points(self, n, x)
-        old = self._spline_values(xs)
-        lo, hi = _covering_range(self, x)
-        w = self.weight.detach()
-        self.num_centers = self.n_basis = new_num_centers
-        weight = torch.empty(self.out_features, self.in_features, new_num_centers + 1, device=w.device, dtype=w.dtype)
-        weight[..., -1] = w[..., -1]
-        self.weight = nn.Parameter(weight)
-        t = torch.linspace(0, 1, new_num_centers, dtype=torch.float64, device=w.device)
-        centres = lo.to(torch.float64).unsqueeze(1) + t * (hi - lo).to(torch.float64).unsqueeze(1)
-        if self.trainable_centers:
-            self.centers = nn.Parameter(centres.to(w.dtype))
-        self._set_centers(centres)
-        self._refit(xs, old, ridge=1e-10)
-
-
-def _widths_from(centres: torch.Tensor, scale: float) -> torch.Tensor:
-    """h_{p,i}: the mean distance to the neighbouring centres (the spacing, on a uniform grid)."""
-    gaps = torch.diff(centres, dim=1)
-    left = torch.cat([gaps[:, :1], gaps], dim=1)
-    right = torch.cat([gaps, gaps[:, -1:]], dim=1)
-    return ((left + right) / 2 * scale).clamp_min(1e-6)

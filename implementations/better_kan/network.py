@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from . import regularization as reg
-from .layers import KANLayer, RBFKANLayer, SplineKANLayer
+from .layers import KANLayer
+from .rbf_layer import RBFKANLayer
+from .spline_layer import SplineKANLayer
 
 LAYER_TYPES = {"spline": SplineKANLayer, "rbf": RBFKANLayer}
 
@@ -30,6 +32,17 @@ _RBF_ONLY = {"num_centers", "kernel", "trainable_centers", "width_scale"}
 
 
 class KAN(nn.Module):
+    """A stack of KAN layers: x (batch, widths[0]) -> (batch, widths[-1]).
+
+    Any mix of :class:`SplineKANLayer` and :class:`RBFKANLayer` whose widths chain.
+    Besides the forward it carries pykan's tools, each applied layer by layer:
+    per-edge statistics inside :meth:`tracking` and the L1 + entropy
+    :meth:`regularization_loss`, :meth:`update_grid` and :meth:`extend_grid`
+    (the learned functions are kept by a least-squares refit), :meth:`prune`,
+    edge locks, input masks and :meth:`plot`. Build one with :func:`build_kan`,
+    :func:`build_spline_kan` or :func:`build_rbf_kan`.
+    """
+
     def __init__(self, layers: Sequence[KANLayer]):
         super().__init__()
         if not layers:
@@ -44,6 +57,7 @@ class KAN(nn.Module):
         return [self.layers[0].in_features] + [l.out_features for l in self.layers]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, widths[0]) -> (batch, widths[-1])."""
         for layer in self.layers:
             x = layer(x)
         return x
@@ -101,7 +115,7 @@ class KAN(nn.Module):
 
     @torch.no_grad()
     def extend_grid(self, new_size: int, x: Optional[torch.Tensor] = None):
-        """Finer grids everywhere (grid intervals for spline layers, centres for RBF layers), the
+        """Finer grids everywhere (grid intervals for spline layers, centers for RBF layers), the
         functions refitted on each layer's grid range and, when ``x`` is given, on the activations
         that reach it (as pykan's ``refine`` does). Parameters are replaced: build the optimizer
         again afterwards."""
@@ -196,7 +210,7 @@ def _layer_kwargs(kind: str, kwargs: dict) -> dict:
     drop = _RBF_ONLY if kind == "spline" else _SPLINE_ONLY
     out = {k: v for k, v in kwargs.items() if k not in drop}
     if kind == "rbf" and "grid_size" in kwargs and "num_centers" not in kwargs:
-        # an RBF layer with the B-spline layer's parameter count: G + k centres
+        # an RBF layer with the B-spline layer's parameter count: G + k centers
         out["num_centers"] = kwargs["grid_size"] + kwargs.get("spline_order", 3)
     return out
 

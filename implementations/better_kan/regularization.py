@@ -124,8 +124,8 @@ class EdgeQuadraticForm(torch.autograd.Function):
 
 def std_ratio(x: torch.Tensor, feats: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     n = feats.shape[0]
-    centred = feats - feats.mean(0, keepdim=True)
-    cov = torch.bmm(centred.permute(1, 2, 0), centred.permute(1, 0, 2)) / max(n - 1, 1)  # (in, J, J)
+    centered = feats - feats.mean(0, keepdim=True)
+    cov = torch.bmm(centered.permute(1, 2, 0), centered.permute(1, 0, 2)) / max(n - 1, 1)  # (in, J, J)
     std = EdgeQuadraticForm.apply(weight, cov).clamp_min(1e-30).sqrt()  # sqrt(w^T Cov w): (out, in)
     return std / (x.std(0) + 0.1).unsqueeze(0)
 

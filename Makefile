@@ -23,11 +23,11 @@ PYTEST_ARGS ?=
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: bench bench-large bench-check bench-pytest sweep fit test test-cuda setup clean help
+.PHONY: bench bench-large bench-check bench-pytest sweep fit lint test test-cuda setup clean help
 
 help:
 	@echo "make bench        - set up, measure every available implementation (CPU, and CUDA where present), print the table"
-	@echo "make test         - set up and run the test suite"
+	@echo "make test         - set up, lint (ruff) and run the test suite"
 	@echo "make bench-large  - the [1000,1000,1], batch-100 workload"
 	@echo "make bench-check  - the CI regression gate: this tree vs GATE_BASE (default HEAD~1), interleaved A/B"
 	@echo "make bench-pytest - the implementations as pytest-benchmark benchmarks"
@@ -68,7 +68,12 @@ fit: $(STAMP)
 test-cuda: $(STAMP)
 	$(PY) -m pytest -q tests/test_cuda.py $(PYTEST_ARGS)
 
-test: $(STAMP)
+# lint first (seconds): ruff's checks and formatting, configured in pyproject.toml
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:

@@ -43,8 +43,25 @@ def flagged_rows(stdout: str) -> list[str]:
 
 def run_file(tmp: Path, variant: str, name: str, min_time: float) -> Path:
     out = tmp / f"{name}.json"
-    res = sh(KB + ["run", "--preset", "gate", "--impl", IMPLS, "--device", "cpu", "--min-time", str(min_time),
-                   "--implementations", str(HERE / "gate_power" / variant), "--out", str(out), "--no-memory"])
+    res = sh(
+        KB
+        + [
+            "run",
+            "--preset",
+            "gate",
+            "--impl",
+            IMPLS,
+            "--device",
+            "cpu",
+            "--min-time",
+            str(min_time),
+            "--implementations",
+            str(HERE / "gate_power" / variant),
+            "--out",
+            str(out),
+            "--no-memory",
+        ]
+    )
     if res.returncode != 0:
         raise SystemExit(res.stderr)
     return out
@@ -65,10 +82,16 @@ def main() -> int:
     args = ap.parse_args()
     modes = args.modes.split(",")
     verdict = ["--threshold", str(args.threshold), "--alpha", str(args.alpha)]
-    lines = [f"# Gate power experiment, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC", "",
-             f"command: `python benchmarks/gate_power.py {' '.join(sys.argv[1:])}`", ""]
-    table = ["| mode | regressed tree flagged | candidate flagged | unchanged tree flagged | rows falsely flagged | s per gate run |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Gate power experiment, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"command: `python benchmarks/gate_power.py {' '.join(sys.argv[1:])}`",
+        "",
+    ]
+    table = [
+        "| mode | regressed tree flagged | candidate flagged | unchanged tree flagged | rows falsely flagged | s per gate run |",
+        "|---|---|---|---|---|---|",
+    ]
     tmp = Path(tempfile.mkdtemp(prefix="kanbench-power-"))
     baseline = None
     if {"normalized", "absolute"} & set(modes):
@@ -79,16 +102,36 @@ def main() -> int:
         false_rows: dict = {j: [] for j in judged}
         seconds = []
         for trial in range(args.trials):
-            for variant in (("base",) if args.only_unchanged else ("slower", "base")):
+            for variant in ("base",) if args.only_unchanged else ("slower", "base"):
                 start = time.monotonic()
                 outcomes = {}
                 if mode == "ab":
                     out_dir = tmp / f"ab-{variant}-{trial}"
-                    res = sh(KB + ["ab", "--base", ".", "--new", ".", "--impl", IMPLS, "--out-dir", str(out_dir),
-                                   "--rounds", str(args.rounds), "--chunk-time", str(args.chunk_time),
-                                   "--workers", str(args.workers),
-                                   "--base-extra", str(HERE / "gate_power" / "base"),
-                                   "--new-extra", str(HERE / "gate_power" / variant)] + verdict)
+                    res = sh(
+                        KB
+                        + [
+                            "ab",
+                            "--base",
+                            ".",
+                            "--new",
+                            ".",
+                            "--impl",
+                            IMPLS,
+                            "--out-dir",
+                            str(out_dir),
+                            "--rounds",
+                            str(args.rounds),
+                            "--chunk-time",
+                            str(args.chunk_time),
+                            "--workers",
+                            str(args.workers),
+                            "--base-extra",
+                            str(HERE / "gate_power" / "base"),
+                            "--new-extra",
+                            str(HERE / "gate_power" / variant),
+                        ]
+                        + verdict
+                    )
                     outcomes["ab-paired"] = res
                     base_file = next(out_dir.glob("*ab-base*.json"))
                     new_file = next(out_dir.glob("*ab-new*.json"))
@@ -118,9 +161,12 @@ def main() -> int:
                 f"{'-' if args.only_unchanged else c['candidate']}/{n} | {c['unchanged']}/{n} | "
                 f"{len(false_rows[j])} ({', '.join(sorted(set(false_rows[j]))) or 'none'}) | {sum(seconds) / len(seconds):.0f} |"
             )
-    lines += table + ["", f"threshold {args.threshold}, alpha {args.alpha}; A/B: {args.rounds} rounds x {args.chunk_time} s per side, "
-                      f"{args.workers} worker process(es) per side; "
-                      f"files: {args.min_time} s per row; workload preset gate ([100,100,1], batch 100); impls {IMPLS}."]
+    lines += table + [
+        "",
+        f"threshold {args.threshold}, alpha {args.alpha}; A/B: {args.rounds} rounds x {args.chunk_time} s per side, "
+        f"{args.workers} worker process(es) per side; "
+        f"files: {args.min_time} s per row; workload preset gate ([100,100,1], batch 100); impls {IMPLS}.",
+    ]
     text = "\n".join(lines)
     print(text)
     if args.out:

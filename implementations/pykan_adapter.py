@@ -33,8 +33,13 @@ def build_pykan(widths, device, dtype, speed: bool = False, grid_size: int = 5):
 
     with default_dtype(dtype):
         model = KAN(
-            width=list(widths), grid=grid_size, k=3, seed=0, auto_save=False,
-            ckpt_path=f"{_CKPT_DIR}/kanbench-pykan-ckpt", device=device,
+            width=list(widths),
+            grid=grid_size,
+            k=3,
+            seed=0,
+            auto_save=False,
+            ckpt_path=f"{_CKPT_DIR}/kanbench-pykan-ckpt",
+            device=device,
         )
     model = model.to(device)
     if speed:

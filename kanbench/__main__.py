@@ -1,3 +1,5 @@
+"""``python -m kanbench``."""
+
 import sys
 
 from kanbench.cli import main

@@ -17,12 +17,8 @@ implementations to one side only (used for the gate's power experiments).
 from __future__ import annotations
 
 import io
-import json
-import os
-import select
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -32,9 +28,11 @@ from typing import Callable, Optional, Sequence
 
 from kanbench import results as results_mod
 from kanbench.machine import source_root
-from kanbench.runner import RowJob, _fill_samples, _worker_env, empty_record, fail
+from kanbench.records import ResultsDocument, RowResult
+from kanbench.runner import RowJob, empty_record, fail, fill_samples
 from kanbench.stats import summarize
 from kanbench.timing import TimingConfig
+from kanbench.worker import ServeWorker
 from kanbench.workload import Workload
 
 
@@ -44,6 +42,8 @@ class ABError(ValueError):
 
 @dataclass
 class Side:
+    """One side of an A/B run: the implementations directory of a source tree (and extras)."""
+
     name: str
     implementations: Path
     extra_dirs: list[str] = field(default_factory=list)
@@ -90,64 +90,10 @@ def resolve_side(spec: Optional[str], extra: Sequence[str] = (), role: str = "si
     return Side(f"{spec} ({commit[:8]})", Path(tmp) / "implementations", extra, _tmp=tmp)
 
 
-class ServeWorker:
-    """A ``kanbench.worker --serve`` process for one side of one row."""
-
-    def __init__(self, job: RowJob, directory: str, tag: str):
-        self.job_path = Path(directory) / f"{tag}.json"
-        self.log_path = Path(directory) / f"{tag}.log"
-        self.job_path.write_text(json.dumps(job.to_dict()))
-        read_fd, write_fd = os.pipe()
-        env = _worker_env()
-        env["KANBENCH_RESULT_FD"] = str(write_fd)
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kanbench.worker", "--serve", str(self.job_path)],
-            stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT, env=env, pass_fds=(write_fd,),
-        )
-        os.close(write_fd)
-        self._reader = os.fdopen(read_fd, "r")
-
-    def read(self, timeout: float) -> dict:
-        ready, _, _ = select.select([self._reader], [], [], timeout)
-        if not ready:
-            raise TimeoutError(f"no answer within {timeout:.0f} s")
-        line = self._reader.readline()
-        if not line:
-            rc = self.proc.poll()
-            tail = self.log_tail()
-            raise RuntimeError(f"worker process ended (status {rc}){': ' + tail if tail else ''}")
-        return json.loads(line)
-
-    def request(self, message: dict, timeout: float) -> dict:
-        self.proc.stdin.write((json.dumps(message) + "\n").encode())
-        self.proc.stdin.flush()
-        return self.read(timeout)
-
-    def log_tail(self) -> str:
-        try:
-            lines = [l for l in self.log_path.read_text(errors="replace").splitlines() if l.strip()]
-        except OSError:
-            return ""
-        return lines[-1][:300] if lines else ""
-
-    def close(self) -> None:
-        try:
-            if self.proc.poll() is None:
-                self.proc.stdin.write(b'{"cmd": "quit"}\n')
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=10)
-        except Exception:
-            pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self._reader.close()
-        self._log.close()
-
-
 @dataclass
 class ABPlan:
+    """What an A/B run measures and how: rows, rounds, chunk length, workers per side."""
+
     impls: list[str]
     devices: list[str]
     workload: Workload
@@ -164,12 +110,19 @@ class ABPlan:
 
 def _job(plan: ABPlan, side: Side, impl: str, device: str) -> RowJob:
     return RowJob(
-        impl=impl, device=device, workload=plan.workload, timing=plan.warmup, threads=plan.threads,
-        extra_dirs=tuple(side.dirs(plan.common_dirs)), budget_s=None, memory=plan.memory, builtin=False,
+        impl=impl,
+        device=device,
+        workload=plan.workload,
+        timing=plan.warmup,
+        threads=plan.threads,
+        extra_dirs=tuple(side.dirs(plan.common_dirs)),
+        budget_s=None,
+        memory=plan.memory,
+        builtin=False,
     )
 
 
-def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, workdir: str) -> tuple[dict, dict]:
+def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, workdir: str) -> tuple[RowResult, RowResult]:
     """Interleaved chunks of one row on both sides: (base record, new record).
 
     Each side runs ``plan.workers`` worker processes and round r uses worker r mod
@@ -177,7 +130,10 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
     running the same code (memory layout, address-space randomization -- why pyperf runs
     many worker processes), and one unlucky process per side would otherwise bias every
     round the same way."""
-    sides = {"base": (base, empty_record(_job(plan, base, impl, device))), "new": (new, empty_record(_job(plan, new, impl, device)))}
+    sides = {
+        "base": (base, empty_record(_job(plan, base, impl, device))),
+        "new": (new, empty_record(_job(plan, new, impl, device))),
+    }
     workers: dict[str, list[ServeWorker]] = {k: [] for k in sides}
     samples = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
     round_medians = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
@@ -197,12 +153,12 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                 record.update(hello.get("record", {}))
                 if not hello.get("ready"):
                     break
-        alive = [k for k in sides if not sides[k][1].get("error")]
+        alive = [k for k in sides if not sides[k][1].failed]
         for r in range(plan.rounds):
             order = alive if r % 2 == 0 else list(reversed(alive))
             for key in order:
                 record = sides[key][1]
-                if record.get("error"):
+                if record.failed:
                     continue
                 try:
                     reply = workers[key][r % plan.workers].request(
@@ -221,23 +177,23 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                     round_medians[key][phase].append(summarize(reply[phase])["median"])
         for key in alive:
             record = sides[key][1]
-            if record.get("error"):
+            if record.failed:
                 continue
-            _fill_samples(record, samples[key]["forward_ms"], samples[key]["backward_ms"])
-            record["rounds"] = round_medians[key]
-            record["workers"] = plan.workers
+            fill_samples(record, samples[key]["forward_ms"], samples[key]["backward_ms"])
+            record.rounds = round_medians[key]
+            record.workers = plan.workers
             if plan.memory:
                 try:
                     reply = workers[key][0].request({"cmd": "memory"}, plan.timeout_s)
                     record.update(reply.get("memory", {}))
                 except Exception as exc:
-                    record["memory_method"] = f"unavailable ({exc})"
+                    record.memory_method = f"unavailable ({exc})"
     finally:
         for side_workers in workers.values():
             for worker in side_workers:
                 worker.close()
     for _, record in sides.values():
-        record["wall_s"] = round(time.monotonic() - started, 3)
+        record.wall_s = round(time.monotonic() - started, 3)
     return sides["base"][1], sides["new"][1]
 
 
@@ -246,8 +202,8 @@ def run(
     base: Side,
     new: Side,
     machine: dict,
-    progress: Optional[Callable[[int, int, dict, dict], None]] = None,
-) -> tuple[dict, dict]:
+    progress: Optional[Callable[[int, int, RowResult, RowResult], None]] = None,
+) -> tuple[ResultsDocument, ResultsDocument]:
     """Both sides' results documents (same machine, same minutes)."""
     config = {
         "workload": plan.workload.to_dict(),
@@ -255,22 +211,21 @@ def run(
         "threads": machine.get("torch", {}).get("threads"),
         "devices": plan.devices,
         "isolation": "ab-interleaved",
-        "ab": {"base": base.name, "new": new.name, "rounds": plan.rounds, "chunk_time": plan.chunk_time,
-               "workers": plan.workers},
+        "ab": {"base": base.name, "new": new.name, "rounds": plan.rounds, "chunk_time": plan.chunk_time, "workers": plan.workers},
     }
     docs = {}
     for key, side in (("base", base), ("new", new)):
         doc = results_mod.new_document(machine, dict(config, side=key, implementations_dirs=side.dirs(plan.common_dirs)))
-        doc["_name"] = side.name
+        doc.name = side.name
         docs[key] = doc
     pairs = [(i, d) for i in plan.impls for d in plan.devices]
     with tempfile.TemporaryDirectory(prefix="kanbench-ab-run-") as workdir:
         for n, (impl, device) in enumerate(pairs):
             b, w = measure_pair(plan, base, new, impl, device, workdir)
-            docs["base"]["results"].append(b)
-            docs["new"]["results"].append(w)
+            docs["base"].results.append(b)
+            docs["new"].results.append(w)
             if progress:
                 progress(n + 1, len(pairs), b, w)
     for doc in docs.values():
-        doc["complete"] = True
+        doc.complete = True
     return docs["base"], docs["new"]

@@ -30,8 +30,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-from kanbench.render import BASELINE, label
-from kanbench.results import record_workload
+from kanbench.baseline import BASELINE
+from kanbench.records import (
+    ResultsDocument,
+    RowResult,
+    row_label,
+    workload_key,  # noqa: F401  (re-exported)
+)
 from kanbench.stats import summarize
 
 PHASES = ("forward", "backward")
@@ -42,31 +47,19 @@ class CompareError(ValueError):
     """Inputs that cannot be compared (the message says why); exit status 2."""
 
 
-def workload_key(w: dict) -> str:
-    widths = "x".join(str(v) for v in w.get("widths", [])) or "?"
-    return f"{widths}-b{w.get('batch', '?')}-{w.get('dtype', 'float32')}"
-
-
-def row_key(record: dict, doc: dict) -> tuple:
-    return (record.get("impl"), "cuda" if str(record.get("device", "")).startswith("cuda") else "cpu", workload_key(record_workload(record, doc)))
-
-
-def _samples(record: dict, phase: str) -> list[float]:
-    return [float(v) for v in (record.get("samples") or {}).get(f"{phase}_ms") or [] if v is not None]
-
-
-def _baseline_medians(doc: dict) -> dict:
-    """{(device, workload): {phase: MLP median}} for normalization."""
+def _baseline_medians(doc: ResultsDocument) -> dict:
+    """{(cpu|gpu, workload key): {phase: MLP median}} for normalization."""
     out: dict = {}
-    for r in doc.get("results", []):
-        if r.get("impl") == BASELINE and not r.get("error"):
-            k = row_key(r, doc)
-            out[(k[1], k[2])] = {p: r.get(f"{p}_ms") for p in PHASES}
+    for r in doc.rows():
+        if r.is_baseline and not r.failed:
+            out[r.key[1:]] = {p: r.median(p) for p in PHASES}
     return out
 
 
 @dataclass
 class PhaseComparison:
+    """The verdict for one row and phase: both medians and spreads, the ratio, the p-value."""
+
     impl: str
     device: str
     workload: str
@@ -88,6 +81,8 @@ class PhaseComparison:
 
 @dataclass
 class Comparison:
+    """All verdicts of comparing two documents, with the options that produced them."""
+
     rows: list[PhaseComparison] = field(default_factory=list)
     only_base: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
@@ -149,24 +144,25 @@ def compare_phase(base: list[float], new: list[float], threshold: float, alpha: 
 
 
 def compare_documents(
-    base_doc: dict,
-    new_doc: dict,
+    base_doc: ResultsDocument,
+    new_doc: ResultsDocument,
     threshold: float = 1.10,
     alpha: float = 0.01,
     normalize: Optional[str] = None,
     impls: Optional[list[str]] = None,
     test: str = "auto",
 ) -> Comparison:
-    if threshold <= 1.0:
-        raise CompareError(f"threshold must be above 1.0 (e.g. 1.10 for 10%), got {threshold}")
-    if not 0 < alpha < 1:
-        raise CompareError(f"alpha must be between 0 and 1, got {alpha}")
-    if normalize not in (None, "mlp"):
-        raise CompareError(f"unknown normalization {normalize!r}; use 'mlp'")
-    if test not in ("auto", "mw", "paired"):
-        raise CompareError(f"unknown test {test!r}; use auto, mw or paired")
-    base_rows = {row_key(r, base_doc): r for r in base_doc.get("results", [])}
-    new_rows = {row_key(r, new_doc): r for r in new_doc.get("results", [])}
+    """Every row present in both documents, each phase judged by the first step that applies:
+
+    1. :func:`_failed_verdict` -- a row that failed on either side;
+    2. :func:`_paired_verdict` -- interleaved rounds on both sides (A/B runs): Wilcoxon on per-round ratios;
+    3. :func:`_threshold_only_verdict` -- no raw samples on a side: the ratio of medians alone;
+    4. :func:`_sampled_verdict` -- Mann-Whitney U on the raw samples, first divided by each
+       run's MLP median with ``normalize="mlp"`` (:func:`_normalized_samples`).
+    """
+    _check_options(threshold, alpha, normalize, test)
+    base_rows = {r.key: r for r in base_doc.rows()}
+    new_rows = {r.key: r for r in new_doc.rows()}
     if impls:
         base_rows = {k: v for k, v in base_rows.items() if k[0] in impls}
         new_rows = {k: v for k, v in new_rows.items() if k[0] in impls}
@@ -185,85 +181,133 @@ def compare_documents(
             "no rows to compare: BASE and NEW share no (implementation, device, workload); "
             f"BASE has {', '.join(out.only_base) or 'nothing'}; NEW has {', '.join(out.only_new) or 'nothing'}"
         )
-    base_norm = _baseline_medians(base_doc) if normalize else {}
-    new_norm = _baseline_medians(new_doc) if normalize else {}
+    norms = (_baseline_medians(base_doc), _baseline_medians(new_doc)) if normalize else None
     for key in common:
         b_rec, n_rec = base_rows[key], new_rows[key]
         if normalize and key[0] == BASELINE:
             continue  # the MLP normalized by itself is 1.0
         for phase in PHASES:
             pc = PhaseComparison(
-                impl=key[0], device=key[1], workload=key[2], phase=phase,
-                base_median=None, new_median=None, base_spread=None, new_spread=None,
-                ratio=None, p_value=None, verdict="unchanged", label=_key_label(key),
+                impl=key[0],
+                device=key[1],
+                workload=key[2],
+                phase=phase,
+                base_median=None,
+                new_median=None,
+                base_spread=None,
+                new_spread=None,
+                ratio=None,
+                p_value=None,
+                verdict="unchanged",
+                label=_key_label(key),
             )
-            if b_rec.get("error") or n_rec.get("error") or b_rec.get(f"{phase}_ms") is None or n_rec.get(f"{phase}_ms") is None:
-                if n_rec.get("error") and not b_rec.get("error"):
-                    pc.verdict, pc.note = "failed", f"fails in NEW: {n_rec['error']}"
-                elif b_rec.get("error") and not n_rec.get("error"):
-                    pc.verdict, pc.note = "fixed", f"failed in BASE: {b_rec['error']}"
-                else:
-                    pc.verdict, pc.note = "unchanged", "failed in both"
-                out.rows.append(pc)
-                continue
-            b_rounds = (b_rec.get("rounds") or {}).get(f"{phase}_ms") or []
-            n_rounds = (n_rec.get("rounds") or {}).get(f"{phase}_ms") or []
-            paired = test != "mw" and not normalize and len(b_rounds) == len(n_rounds) >= 2
-            if test == "paired" and not paired:
-                pc.note = "no interleaved rounds to pair: Mann-Whitney on the samples"
-            if paired:
-                b, n = summarize(_samples(b_rec, phase)), summarize(_samples(n_rec, phase))
-                pc.base_median, pc.new_median = b["median"], n["median"]
-                pc.base_spread, pc.new_spread = b["iqr"], n["iqr"]
-                pc.ratio, pc.p_value, pc.verdict, pc.note = compare_paired(b_rounds, n_rounds, threshold, alpha)
-                out.rows.append(pc)
-                continue
-            base_s, new_s = _samples(b_rec, phase), _samples(n_rec, phase)
-            note = ""
-            if not base_s or not new_s:
-                base_s = base_s or [b_rec[f"{phase}_ms"]]
-                new_s = new_s or [n_rec[f"{phase}_ms"]]
-                note = "raw samples missing: threshold-only verdict"
-            if normalize:
-                bm = base_norm.get((key[1], key[2]), {}).get(phase)
-                nm = new_norm.get((key[1], key[2]), {}).get(phase)
-                if not bm or not nm:
-                    pc.verdict = "unchanged"
-                    pc.note = "no MLP row in the same run to normalize by"
-                    out.rows.append(pc)
-                    continue
-                base_s = [v / bm for v in base_s]
-                new_s = [v / nm for v in new_s]
-            b, n = summarize(base_s), summarize(new_s)
-            pc.base_median, pc.new_median = b["median"], n["median"]
-            pc.base_spread, pc.new_spread = b["iqr"], n["iqr"]
-            if note:
-                ratio = pc.new_median / pc.base_median if pc.base_median else None
-                if ratio is None:
-                    verdict = "unchanged"
-                elif ratio > threshold:
-                    verdict = "slower"
-                elif ratio < 1 / threshold:
-                    verdict = "faster"
-                else:
-                    verdict = "unchanged"
-                pc.ratio, pc.verdict, pc.note = ratio, verdict, note
-            else:
-                pc.ratio, pc.p_value, pc.verdict, pc.note = compare_phase(base_s, new_s, threshold, alpha)
+            if not (
+                _failed_verdict(pc, b_rec, n_rec)
+                or _paired_verdict(pc, b_rec, n_rec, test, normalize, threshold, alpha)
+                or _threshold_only_verdict(pc, b_rec, n_rec, norms, threshold)
+            ):
+                _sampled_verdict(pc, b_rec, n_rec, norms, threshold, alpha)
             out.rows.append(pc)
     return out
 
 
-def _doc_name(doc: dict, default: str) -> str:
-    m = doc.get("machine", {})
-    commit = (m.get("kanbench") or {}).get("commit")
-    name = doc.get("_name") or (commit[:8] + ("+" if m["kanbench"].get("dirty") else "") if commit else None)
-    return name or default
+def _check_options(threshold: float, alpha: float, normalize: Optional[str], test: str) -> None:
+    if threshold <= 1.0:
+        raise CompareError(f"threshold must be above 1.0 (e.g. 1.10 for 10%), got {threshold}")
+    if not 0 < alpha < 1:
+        raise CompareError(f"alpha must be between 0 and 1, got {alpha}")
+    if normalize not in (None, "mlp"):
+        raise CompareError(f"unknown normalization {normalize!r}; use 'mlp'")
+    if test not in ("auto", "mw", "paired"):
+        raise CompareError(f"unknown test {test!r}; use auto, mw or paired")
+
+
+def _failed_verdict(pc: PhaseComparison, b_rec: RowResult, n_rec: RowResult) -> bool:
+    """failed (newly failing), fixed, or failed in both; False when both sides measured the phase."""
+    if not (b_rec.failed or n_rec.failed or b_rec.median(pc.phase) is None or n_rec.median(pc.phase) is None):
+        return False
+    if n_rec.failed and not b_rec.failed:
+        pc.verdict, pc.note = "failed", f"fails in NEW: {n_rec.error}"
+    elif b_rec.failed and not n_rec.failed:
+        pc.verdict, pc.note = "fixed", f"failed in BASE: {b_rec.error}"
+    else:
+        pc.verdict, pc.note = "unchanged", "failed in both"
+    return True
+
+
+def _set_medians(pc: PhaseComparison, base: list[float], new: list[float]) -> None:
+    b, n = summarize(base), summarize(new)
+    pc.base_median, pc.new_median = b["median"], n["median"]
+    pc.base_spread, pc.new_spread = b["iqr"], n["iqr"]
+
+
+def _paired_verdict(pc, b_rec: RowResult, n_rec: RowResult, test, normalize, threshold, alpha) -> bool:
+    """Interleaved rounds on both sides (same count): the paired test. False when not applicable."""
+    b_rounds, n_rounds = b_rec.round_medians(pc.phase), n_rec.round_medians(pc.phase)
+    paired = test != "mw" and not normalize and len(b_rounds) == len(n_rounds) >= 2
+    if not paired:
+        if test == "paired":
+            pc.note = "no interleaved rounds to pair: Mann-Whitney on the samples"
+        return False
+    _set_medians(pc, b_rec.raw(pc.phase), n_rec.raw(pc.phase))
+    pc.ratio, pc.p_value, pc.verdict, pc.note = compare_paired(b_rounds, n_rounds, threshold, alpha)
+    return True
+
+
+def _normalized_samples(pc, b_rec: RowResult, n_rec: RowResult, norms) -> Optional[tuple[list, list]]:
+    """Both sides' samples (or medians when samples are missing), divided by their run's MLP median
+    when ``norms`` is given; None (with the row's note set) when a side has no MLP row."""
+    base_s = b_rec.raw(pc.phase) or [b_rec.median(pc.phase)]
+    new_s = n_rec.raw(pc.phase) or [n_rec.median(pc.phase)]
+    if norms is None:
+        return base_s, new_s
+    bm = norms[0].get(b_rec.key[1:], {}).get(pc.phase)
+    nm = norms[1].get(n_rec.key[1:], {}).get(pc.phase)
+    if not bm or not nm:
+        pc.verdict, pc.note = "unchanged", "no MLP row in the same run to normalize by"
+        return None
+    return [v / bm for v in base_s], [v / nm for v in new_s]
+
+
+def _threshold_only_verdict(pc, b_rec: RowResult, n_rec: RowResult, norms, threshold) -> bool:
+    """A side without raw samples: the ratio of medians against the threshold, no test."""
+    if b_rec.raw(pc.phase) and n_rec.raw(pc.phase):
+        return False
+    pair = _normalized_samples(pc, b_rec, n_rec, norms)
+    if pair is None:
+        return True
+    _set_medians(pc, *pair)
+    ratio = pc.new_median / pc.base_median if pc.base_median else None
+    if ratio is None:
+        verdict = "unchanged"
+    elif ratio > threshold:
+        verdict = "slower"
+    elif ratio < 1 / threshold:
+        verdict = "faster"
+    else:
+        verdict = "unchanged"
+    pc.ratio, pc.verdict, pc.note = ratio, verdict, "raw samples missing: threshold-only verdict"
+    return True
+
+
+def _sampled_verdict(pc, b_rec: RowResult, n_rec: RowResult, norms, threshold, alpha) -> None:
+    """Mann-Whitney U on both sides' raw samples (normalized when ``norms``)."""
+    pair = _normalized_samples(pc, b_rec, n_rec, norms)
+    if pair is None:
+        return
+    _set_medians(pc, *pair)
+    note = pc.note
+    pc.ratio, pc.p_value, pc.verdict, pc.note = compare_phase(pair[0], pair[1], threshold, alpha)
+    pc.note = pc.note or note
+
+
+def _doc_name(doc: ResultsDocument, default: str) -> str:
+    return doc.name or doc.short_commit or default
 
 
 def _key_label(key: tuple) -> str:
     impl, device, workload = key
-    return f"{label({'impl': impl, 'device': device})} [{workload}]"
+    return f"{row_label(impl, device)} [{workload}]"
 
 
 def _fmt_value(median: Optional[float], spread: Optional[float], normalized: bool) -> str:

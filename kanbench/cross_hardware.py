@@ -17,44 +17,42 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from kanbench.compare import workload_key
+from kanbench.baseline import BASELINE
 from kanbench.machine import machine_label
-from kanbench.render import BASELINE, workload_title
-from kanbench.results import record_workload
+from kanbench.records import ResultsDocument, device_kind
+from kanbench.render import workload_title
 from kanbench.stats import geometric_mean
 
 
 class CrossHardwareError(ValueError):
+    """Files that cannot be put side by side (the message says why); exit status 2."""
+
     pass
 
 
-def frame(docs: list[dict]):
+def frame(docs: list[ResultsDocument]):
     """One pandas row per measured record: machine label, impl, device, workload, times, ratio."""
     import pandas as pd
 
     rows = []
     for i, doc in enumerate(docs):
-        m = doc.get("machine", {})
-        threads = doc.get("config", {}).get("threads")
-        commit = (m.get("kanbench") or {}).get("commit") or ""
-        for r in doc.get("results", []):
-            device = "cuda" if str(r.get("device", "")).startswith("cuda") else "cpu"
-            w = record_workload(r, doc)
+        for r in doc.rows():
+            device = "cuda" if device_kind(r.device) == "gpu" else "cpu"
             rows.append(
                 {
                     "file": i,
-                    "path": doc.get("_path", f"#{i}"),
-                    "machine": machine_label(m, device, r.get("threads") or threads),
-                    "host": m.get("hostname", "?"),
-                    "timestamp": m.get("timestamp", ""),
-                    "commit": commit[:8] + ("+" if (m.get("kanbench") or {}).get("dirty") else ""),
-                    "impl": r.get("impl"),
+                    "path": doc.path or f"#{i}",
+                    "machine": machine_label(doc.machine, device, r.threads or doc.threads),
+                    "host": doc.machine.get("hostname", "?"),
+                    "timestamp": doc.machine.get("timestamp", ""),
+                    "commit": doc.short_commit,
+                    "impl": r.impl,
                     "device": device,
-                    "workload": workload_key(w),
-                    "workload_title": workload_title(w),
-                    "forward_ms": r.get("forward_ms") if not r.get("error") else None,
-                    "backward_ms": r.get("backward_ms") if not r.get("error") else None,
-                    "error": r.get("error") or "",
+                    "workload": r.workload_key,
+                    "workload_title": workload_title(r.workload),
+                    "forward_ms": r.forward_ms if not r.failed else None,
+                    "backward_ms": r.backward_ms if not r.failed else None,
+                    "error": r.error or "",
                 }
             )
     df = pd.DataFrame(rows)
@@ -129,7 +127,7 @@ def _table(df, columns_order: list[str], title: str) -> str:
     return f"### {title}\n\n" + tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True)
 
 
-def machine_table(docs: list[dict], strict: bool = False) -> str:
+def machine_table(docs: list[ResultsDocument], strict: bool = False) -> str:
     df = frame(docs)
     workloads = list(dict.fromkeys(df["workload"]))
     if strict and len(workloads) > 1:
@@ -146,16 +144,20 @@ def machine_table(docs: list[dict], strict: bool = False) -> str:
     return "\n\n".join(parts + [legend])
 
 
-def history_table(docs: list[dict]) -> str:
+def history_table(docs: list[ResultsDocument]) -> str:
     df = frame(docs)
     machines = df["machine"].unique()
     if len(set(df["host"])) > 1:
         raise CrossHardwareError(
-            "history needs files from one machine; these come from " + ", ".join(sorted(set(df["host"]))) +
-            " (use --by machine to put machines side by side)"
+            "history needs files from one machine; these come from "
+            + ", ".join(sorted(set(df["host"])))
+            + " (use --by machine to put machines side by side)"
         )
     df = df.copy()
-    df["column"] = [f"{c or 'no-git'} {t[:16]}" + (" gpu" if d == "cuda" and len(machines) > 1 else "") for c, t, d in zip(df["commit"], df["timestamp"], df["device"])]
+    df["column"] = [
+        f"{c or 'no-git'} {t[:16]}" + (" gpu" if d == "cuda" and len(machines) > 1 else "")
+        for c, t, d in zip(df["commit"], df["timestamp"], df["device"])
+    ]
     parts = []
     for w in dict.fromkeys(df["workload"]):
         sub = df[df["workload"] == w]

@@ -26,6 +26,8 @@ ENTRY_POINT_GROUP = "kanbench.implementations"
 
 
 class UnknownImplementation(KeyError):
+    """A requested implementation name that no source defines."""
+
     def __init__(self, name: str, known: Sequence[str]):
         self.name = name
         self.known = list(known)
@@ -77,9 +79,7 @@ def _load_path_module(path: Path) -> ModuleType:
     if modname in sys.modules:
         return sys.modules[modname]
     if path.is_dir():
-        spec = importlib.util.spec_from_file_location(
-            modname, path / "__init__.py", submodule_search_locations=[str(path)]
-        )
+        spec = importlib.util.spec_from_file_location(modname, path / "__init__.py", submodule_search_locations=[str(path)])
     else:
         spec = importlib.util.spec_from_file_location(modname, path)
     if spec is None or spec.loader is None:
@@ -264,9 +264,7 @@ def discover(
     seen: set[int] = set()
     for origin, obj in sources:
         if isinstance(obj, BaseException):
-            load_errors.append(
-                Entry(name=origin, origin=origin, available=False, reason=f"failed to load: {_one_line(obj)}")
-            )
+            load_errors.append(Entry(name=origin, origin=origin, available=False, reason=f"failed to load: {_one_line(obj)}"))
             continue
         try:
             specs = _specs_from_object(obj)

@@ -7,31 +7,26 @@ of ``{"name", "unit", "value", "range", "extra"}``, one entry per row and phase.
 
 from __future__ import annotations
 
-from kanbench.compare import workload_key
-from kanbench.render import label
-from kanbench.results import record_workload
+from kanbench.records import ResultsDocument
 
 
-def github_action_benchmark(doc: dict) -> list[dict]:
+def github_action_benchmark(doc: ResultsDocument) -> list[dict]:
     entries = []
-    machine = doc.get("machine", {})
-    commit = (machine.get("kanbench") or {}).get("commit", "")
-    for r in doc.get("results", []):
-        if r.get("error"):
+    for r in doc.rows():
+        if r.failed:
             continue
-        w = workload_key(record_workload(r, doc))
         for phase in ("forward", "backward"):
-            value = r.get(f"{phase}_ms")
+            value = r.median(phase)
             if value is None:
                 continue
-            spread = r.get(f"{phase}_iqr_ms")
+            spread = r.spread(phase)
             entries.append(
                 {
-                    "name": f"{label(r)} {phase} [{w}]",
+                    "name": f"{r.label} {phase} [{r.workload_key}]",
                     "unit": "ms",
                     "value": round(float(value), 6),
                     "range": f"±{float(spread) / 2:.4g}" if spread is not None else "",
-                    "extra": f"median of {r.get('n_samples')} samples; IQR {spread}; commit {commit[:8]}",
+                    "extra": f"median of {r.n_samples} samples; IQR {spread}; commit {doc.commit[:8]}",
                 }
             )
     return entries

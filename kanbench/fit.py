@@ -23,9 +23,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
+from kanbench.records import FitResult
+
 
 @dataclass(frozen=True)
 class Task:
+    """A toy regression task of the KAN paper: target function, input dimension, network widths."""
+
     name: str
     dim: int
     widths: tuple
@@ -71,6 +75,8 @@ TASKS = {
 
 @dataclass
 class FitConfig:
+    """The training budget of a fit run: steps, optimizer, learning rate, seed, time budget."""
+
     steps: int = 1000
     lr: float = 1e-2
     optimizer: str = "adam"
@@ -100,19 +106,23 @@ def fit_one(spec, task: Task, config: FitConfig, device, dtype) -> dict:
     """Train one implementation on one task; never raises for the implementation's own failures."""
     import torch
 
-    record = {
-        "impl": spec.name, "device": str(device), "task": task.name, "formula": task.formula,
-        "widths": list(task.widths), "steps": config.steps, "optimizer": config.optimizer, "lr": config.lr,
-        "train_rmse": None, "test_rmse": None, "best_test_rmse": None, "step_ms": None,
-        "time_to_target_s": None, "target_rmse": None, "curve": [], "params": None, "error": None, "error_kind": None,
-    }
+    record = FitResult(
+        impl=spec.name,
+        device=str(device),
+        task=task.name,
+        formula=task.formula,
+        widths=list(task.widths),
+        steps=config.steps,
+        optimizer=config.optimizer,
+        lr=config.lr,
+    )
     xtr, ytr, xte, yte = make_data(task, config, device, dtype)
     target = config.target_fraction * float(yte.std())
-    record["target_rmse"] = target
+    record.target_rmse = target
     torch.manual_seed(config.seed)
     try:
         model = spec.build(task.widths, device=torch.device(device), dtype=dtype).train()
-        record["params"] = sum(p.numel() for p in model.parameters())
+        record.params = sum(p.numel() for p in model.parameters())
         params = [p for p in model.parameters() if p.requires_grad]
         if config.optimizer == "adam":
             opt = torch.optim.Adam(params, lr=config.lr)
@@ -128,9 +138,9 @@ def fit_one(spec, task: Task, config: FitConfig, device, dtype) -> dict:
         def evaluate(step):
             with torch.no_grad():
                 rmse = float(torch.sqrt(torch.mean((model(xte) - yte) ** 2)))
-            record["curve"].append([step, rmse])
-            if record["time_to_target_s"] is None and rmse <= target:
-                record["time_to_target_s"] = round(trained, 4)
+            record.curve.append([step, rmse])
+            if record.time_to_target_s is None and rmse <= target:
+                record.time_to_target_s = round(trained, 4)
             return rmse
 
         evaluate(0)
@@ -146,63 +156,35 @@ def fit_one(spec, task: Task, config: FitConfig, device, dtype) -> dict:
             step_times.append(dt)
             trained += dt
             if not math.isfinite(loss.item()):
-                record["error_kind"] = "diverged"
-                record["error"] = f"diverged at step {step}: the loss is {loss.item()}"
+                record.fail("diverged", f"diverged at step {step}: the loss is {loss.item()}")
                 break
             if step % config.eval_every == 0 or step == config.steps:
                 evaluate(step)
             if config.budget_s and time.monotonic() - started > config.budget_s:
-                record["error_kind"] = "budget"
-                record["error"] = f"stopped after {step} of {config.steps} steps: exceeded the {config.budget_s:g} s budget"
+                record.fail("budget", f"stopped after {step} of {config.steps} steps: exceeded the {config.budget_s:g} s budget")
                 break
         step_times.sort()
-        record["step_ms"] = step_times[len(step_times) // 2] * 1e3 if step_times else None
+        record.step_ms = step_times[len(step_times) // 2] * 1e3 if step_times else None
         with torch.no_grad():
-            record["train_rmse"] = float(torch.sqrt(torch.mean((model(xtr) - ytr) ** 2)))
-        finite = [c[1] for c in record["curve"] if math.isfinite(c[1])]
-        record["test_rmse"] = record["curve"][-1][1] if record["curve"] else None
-        record["best_test_rmse"] = min(finite) if finite else None
-        if record["test_rmse"] is not None and not math.isfinite(record["test_rmse"]) and not record["error"]:
-            record["error_kind"] = "diverged"
-            record["error"] = "diverged: the test error is not finite"
+            record.train_rmse = float(torch.sqrt(torch.mean((model(xtr) - ytr) ** 2)))
+        finite = [c[1] for c in record.curve if math.isfinite(c[1])]
+        record.test_rmse = record.curve[-1][1] if record.curve else None
+        record.best_test_rmse = min(finite) if finite else None
+        if record.test_rmse is not None and not math.isfinite(record.test_rmse) and not record.error:
+            record.fail("diverged", "diverged: the test error is not finite")
     except Exception as exc:
-        record["error_kind"] = "crash"
-        record["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        record.fail("crash", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     return record
 
 
-def fit_table(records: list[dict]) -> str:
-    from tabulate import tabulate
-
-    tasks = list(dict.fromkeys(r["task"] for r in records))
-    impls = sorted(dict.fromkeys((r["impl"], r["device"]) for r in records), key=lambda k: (k[0] != "mlp", k))
-    headers = ["", *[f"{t} RMSE" for t in tasks], *[f"{t} ms/step" for t in tasks], *[f"{t} to target (s)" for t in tasks]]
-    body = []
-    cells = {(r["impl"], r["device"], r["task"]): r for r in records}
-    for impl, device in impls:
-        line = [f"{impl}-{'gpu' if device.startswith('cuda') else 'cpu'}"]
-        for what in ("rmse", "ms", "target"):
-            for t in tasks:
-                r = cells.get((impl, device, t))
-                if r is None:
-                    line.append("")
-                elif r.get("error") and what == "rmse":
-                    line.append(r["error_kind"] + (f" ({r['test_rmse']:.3g})" if r.get("test_rmse") is not None and math.isfinite(r["test_rmse"]) else ""))
-                elif what == "rmse":
-                    line.append(f"{r['test_rmse']:.3g}")
-                elif what == "ms":
-                    line.append("-" if r.get("step_ms") is None else f"{r['step_ms']:.3g}")
-                else:
-                    line.append("not reached" if r.get("time_to_target_s") is None else f"{r['time_to_target_s']:.3g}")
-        body.append(line)
-    text = tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True)
-    errors = [f"- {r['impl']}-{r['device']} on {r['task']}: {r['error']}" for r in records if r.get("error")]
-    targets = ", ".join(f"{t} {next(r['target_rmse'] for r in records if r['task'] == t):.3g}" for t in tasks)
-    return "\n".join([text, "", f"Targets (2% of the test targets' std): {targets}.", *errors])
-
-
-def run(specs: Sequence, tasks: Sequence[Task], config: FitConfig, devices: Sequence[str], dtype,
-        progress: Optional[Callable[[dict], None]] = None) -> list[dict]:
+def run(
+    specs: Sequence,
+    tasks: Sequence[Task],
+    config: FitConfig,
+    devices: Sequence[str],
+    dtype,
+    progress: Optional[Callable[[FitResult], None]] = None,
+) -> list[FitResult]:
     out = []
     for spec in specs:
         for device in devices:

@@ -174,7 +174,6 @@ def _quiet_native_stderr():
 
 
 def cpu_phase_peaks(model, pool: DataPool) -> dict:
-    import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
     model.zero_grad(set_to_none=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from kanbench.sweep import AXES, NUMERIC_AXES, axis_rows, crossings
+from kanbench.records import FitResult, ResultsDocument, row_label
+from kanbench.render import sweep_table
+from kanbench.sweep import AXES, NUMERIC_AXES, AxisPoint, axis_rows, crossings
 
 AXIS_LABELS = {
     "batch": "batch size",
@@ -25,35 +27,35 @@ def _plt():
     return plt
 
 
-def _series(rows: list[dict]) -> dict:
+def _series(rows: list[AxisPoint]) -> dict:
     out: dict = {}
     for r in rows:
-        out.setdefault(f"{r['impl']}-{'gpu' if str(r['device']).startswith('cuda') else 'cpu'}", []).append(r)
+        out.setdefault(r.record.label, []).append(r)
     return out
 
 
-def sweep_figure(rows: list[dict], axis: str, path: Path) -> Optional[Path]:
-    ok = [r for r in rows if not r["record"].get("error")]
+def sweep_figure(rows: list[AxisPoint], axis: str, path: Path) -> Optional[Path]:
+    ok = [r for r in rows if not r.record.failed]
     if not ok:
         return None
     plt = _plt()
     fig, axes = plt.subplots(2, 2, figsize=(12, 9), dpi=100)
     panels = [
-        ("forward time (ms)", lambda r: r["record"]["forward_ms"]),
-        ("backward time (ms)", lambda r: r["record"]["backward_ms"]),
-        ("peak memory, backward (MiB)", lambda r: (r["record"].get("backward_peak_bytes") or float("nan")) / 2**20),
-        ("(forward+backward) / MLP", lambda r: r["ratio"] if r["ratio"] is not None else float("nan")),
+        ("forward time (ms)", lambda r: r.record.forward_ms),
+        ("backward time (ms)", lambda r: r.record.backward_ms),
+        ("peak memory, backward (MiB)", lambda r: (r.record.backward_peak_bytes or float("nan")) / 2**20),
+        ("(forward+backward) / MLP", lambda r: r.ratio if r.ratio is not None else float("nan")),
     ]
     numeric = axis in NUMERIC_AXES
     series = _series(ok)
-    categories = list(dict.fromkeys(str(r["value"]) for r in ok))
+    categories = list(dict.fromkeys(str(r.value) for r in ok))
     for ax, (title, get) in zip(axes.flat, panels):
         for i, (name, pts) in enumerate(sorted(series.items())):
             if numeric:
-                ax.plot([p["value"] for p in pts], [get(p) for p in pts], marker="o", label=name)
+                ax.plot([p.value for p in pts], [get(p) for p in pts], marker="o", label=name)
             else:
                 width = 0.8 / max(len(series), 1)
-                xs = [categories.index(str(p["value"])) + i * width for p in pts]
+                xs = [categories.index(str(p.value)) + i * width for p in pts]
                 ax.bar(xs, [get(p) for p in pts], width=width, label=name)
         if numeric:
             ax.set_xscale("log")
@@ -75,38 +77,14 @@ def sweep_figure(rows: list[dict], axis: str, path: Path) -> Optional[Path]:
     return path
 
 
-def sweep_table(rows: list[dict]) -> str:
-    from tabulate import tabulate
-
-    values = list(dict.fromkeys(r["value"] for r in rows))
-    by = _series(rows)
-    body = []
-    for name, pts in sorted(by.items()):
-        cells = {p["value"]: p for p in pts}
-        line = [name]
-        for v in values:
-            p = cells.get(v)
-            if p is None:
-                line.append("")
-            elif p["record"].get("error"):
-                line.append(p["record"]["error_kind"])
-            else:
-                rec = p["record"]
-                text = f"{rec['forward_ms']:.3g} / {rec['backward_ms']:.3g}"
-                if p["ratio"] is not None:
-                    text += f" ({p['ratio']:.2f}x)"
-                if p["gflops"] is not None:
-                    text += f" {p['gflops']:.2g} GF/s"
-                line.append(text)
-        body.append(line)
-    return tabulate(body, headers=["", *[str(v) for v in values]], tablefmt="pipe", disable_numparse=True)
-
-
-def sweep_report(docs: list[dict], out_dir: Optional[Path] = None) -> str:
+def sweep_report(docs: list[ResultsDocument], out_dir: Optional[Path] = None) -> str:
     """Markdown: per axis a table (and, with ``out_dir``, a figure written there and linked)."""
-    parts = ["# kanbench sweep", "",
-             "Cells: forward / backward median ms, (forward+backward) relative to the MLP at the same point, "
-             "and achieved GFLOP/s of the forward (analytic FLOPs, see kanbench/flops.py)."]
+    parts = [
+        "# kanbench sweep",
+        "",
+        "Cells: forward / backward median ms, (forward+backward) relative to the MLP at the same point, "
+        "and achieved GFLOP/s of the forward (analytic FLOPs, see kanbench/flops.py).",
+    ]
     for axis in AXES:
         rows = axis_rows(docs, axis)
         if not rows:
@@ -120,11 +98,14 @@ def sweep_report(docs: list[dict], out_dir: Optional[Path] = None) -> str:
         if axis in NUMERIC_AXES:
             cross = crossings(rows)
             if cross:
-                parts += ["", "Crosses the MLP (ratio 1) at: " + ", ".join(
-                    f"{impl}-{dev} ~{v:.3g}" for (impl, dev), v in sorted(cross.items()))]
-        errors = [r for r in rows if r["record"].get("error")]
+                parts += [
+                    "",
+                    "Crosses the MLP (ratio 1) at: "
+                    + ", ".join(f"{impl}-{dev} ~{v:.3g}" for (impl, dev), v in sorted(cross.items())),
+                ]
+        errors = [r for r in rows if r.record.failed]
         if errors:
-            parts += [""] + [f"- {r['impl']}-{r['device']} at {axis}={r['value']}: {r['record']['error']}" for r in errors]
+            parts += [""] + [f"- {r.impl}-{r.device} at {axis}={r.value}: {r.record.error}" for r in errors]
     text = "\n".join(parts) + "\n"
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -132,18 +113,17 @@ def sweep_report(docs: list[dict], out_dir: Optional[Path] = None) -> str:
     return text
 
 
-def fit_figure(records: list[dict], path: Path) -> Optional[Path]:
-    tasks = list(dict.fromkeys(r["task"] for r in records))
+def fit_figure(records: list[FitResult], path: Path) -> Optional[Path]:
+    tasks = list(dict.fromkeys(r.task for r in records))
     if not tasks:
         return None
     plt = _plt()
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), dpi=100, squeeze=False)
     for ax, task in zip(axes.flat, tasks):
         for r in records:
-            if r["task"] != task or not r.get("curve"):
+            if r.task != task or not r.curve:
                 continue
-            steps = [c[0] for c in r["curve"]]
-            ax.plot(steps, [c[1] for c in r["curve"]], label=f"{r['impl']}-{'gpu' if str(r['device']).startswith('cuda') else 'cpu'}")
+            ax.plot([c[0] for c in r.curve], [c[1] for c in r.curve], label=row_label(r.impl, r.device))
         ax.set_yscale("log")
         ax.set_title(task)
         ax.set_xlabel("step")

@@ -19,9 +19,8 @@ from typing import Iterable, Optional
 
 from tabulate import DataRow, Line, TableFormat, tabulate
 
-from kanbench.results import record_workload
-
-BASELINE = "mlp"
+from kanbench.baseline import BASELINE
+from kanbench.records import FitResult, ResultsDocument, RowResult, row_label
 
 SEED_TABLE = TableFormat(
     lineabove=None,
@@ -76,53 +75,42 @@ def fmt_ratio(value) -> str:
     return f"{value:.2f}x"
 
 
-def sort_key(record: dict):
-    device = str(record.get("device", ""))
-    return (record.get("impl", ""), 0 if device == "cpu" else 1, device)
+def sort_key(record: RowResult):
+    return (record.impl, 0 if record.device == "cpu" else 1, record.device)
 
 
-def label(record: dict) -> str:
-    if record.get("label"):
-        return record["label"]
-    device = str(record.get("device", ""))
-    return f"{record.get('impl')}-{'gpu' if device.startswith('cuda') else 'cpu'}"
+def label(record: RowResult) -> str:
+    return record.label
 
 
-def baseline_ratios(records: list[dict], phase: str) -> dict[int, Optional[float]]:
+def baseline_ratios(records: list[RowResult], phase: str) -> dict[int, Optional[float]]:
     """Each record's median divided by the MLP's on the same device (same workload)."""
-    base = {}
-    for r in records:
-        if r.get("impl") == BASELINE and r.get(f"{phase}_ms") and not r.get("error"):
-            base[r.get("device")] = r[f"{phase}_ms"]
+    base = {r.device: r.median(phase) for r in records if r.is_baseline and r.median(phase) and not r.failed}
     out = {}
     for r in records:
-        b = base.get(r.get("device"))
-        v = r.get(f"{phase}_ms")
-        out[id(r)] = (v / b) if (b and v is not None and not r.get("error")) else None
+        b = base.get(r.device)
+        v = r.median(phase)
+        out[id(r)] = (v / b) if (b and v is not None and not r.failed) else None
     return out
 
 
-def _errors_block(records: Iterable[dict]) -> list[str]:
-    lines = []
-    for r in records:
-        if r.get("error"):
-            lines.append(f"- {label(r)}: {r['error']}")
-    return lines
+def _errors_block(records: Iterable[RowResult]) -> list[str]:
+    return [f"- {r.label}: {r.error}" for r in records if r.error]
 
 
-def seed_table(records: list[dict]) -> str:
+def seed_table(records: list[RowResult]) -> str:
     rows = []
     for r in sorted(records, key=sort_key):
-        failed = bool(r.get("error")) and r.get("forward_ms") is None
+        failed = r.failed and r.forward_ms is None
         rows.append(
             [
-                label(r),
-                "failed" if failed else fmt_ms(r.get("forward_ms")),
-                "failed" if failed else fmt_ms(r.get("backward_ms")),
-                fmt_bytes(r.get("forward_peak_bytes")),
-                fmt_bytes(r.get("backward_peak_bytes")),
-                fmt_int(r.get("params")),
-                fmt_int(r.get("trainable_params")),
+                r.label,
+                "failed" if failed else fmt_ms(r.forward_ms),
+                "failed" if failed else fmt_ms(r.backward_ms),
+                fmt_bytes(r.forward_peak_bytes),
+                fmt_bytes(r.backward_peak_bytes),
+                fmt_int(r.params),
+                fmt_int(r.trainable_params),
             ]
         )
     table = tabulate(
@@ -153,7 +141,7 @@ FULL_HEADERS = [
 ]
 
 
-def full_table(records: list[dict]) -> str:
+def full_table(records: list[RowResult]) -> str:
     records = sorted(records, key=sort_key)
     fr = baseline_ratios(records, "forward")
     br = baseline_ratios(records, "backward")
@@ -161,20 +149,20 @@ def full_table(records: list[dict]) -> str:
     for r in records:
         rows.append(
             [
-                label(r),
-                fmt_ms_precise(r.get("forward_ms")),
-                fmt_ms_precise(r.get("forward_iqr_ms")),
-                fmt_ms_precise(r.get("backward_ms")),
-                fmt_ms_precise(r.get("backward_iqr_ms")),
+                r.label,
+                fmt_ms_precise(r.forward_ms),
+                fmt_ms_precise(r.forward_iqr_ms),
+                fmt_ms_precise(r.backward_ms),
+                fmt_ms_precise(r.backward_iqr_ms),
                 fmt_ratio(fr[id(r)]),
                 fmt_ratio(br[id(r)]),
-                fmt_int(r.get("n_samples")),
-                fmt_bytes(r.get("forward_peak_bytes")),
-                fmt_bytes(r.get("forward_peak_increase_bytes")),
-                fmt_bytes(r.get("backward_peak_bytes")),
-                fmt_bytes(r.get("backward_peak_increase_bytes")),
-                fmt_int(r.get("params")),
-                fmt_int(r.get("trainable_params")),
+                fmt_int(r.n_samples),
+                fmt_bytes(r.forward_peak_bytes),
+                fmt_bytes(r.forward_peak_increase_bytes),
+                fmt_bytes(r.backward_peak_bytes),
+                fmt_bytes(r.backward_peak_increase_bytes),
+                fmt_int(r.params),
+                fmt_int(r.trainable_params),
             ]
         )
     table = tabulate(rows, headers=FULL_HEADERS, tablefmt="pipe", colalign=("left",) + ("right",) * 13, disable_numparse=True)
@@ -192,40 +180,93 @@ def workload_title(workload: dict) -> str:
     return f"{text} (preset `{preset}`)" if preset else text
 
 
-def group_by_workload(doc: dict) -> "OrderedDict[str, tuple[dict, list[dict]]]":
-    groups: "OrderedDict[str, tuple[dict, list[dict]]]" = OrderedDict()
-    for r in doc.get("results", []):
-        w = record_workload(r, doc)
-        key = repr(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in w.items() if k != "preset"))
-        groups.setdefault(key, (w, []))[1].append(r)
+def group_by_workload(doc: ResultsDocument) -> "OrderedDict[str, tuple[dict, list[RowResult]]]":
+    groups: "OrderedDict[str, tuple[dict, list[RowResult]]]" = OrderedDict()
+    for r in doc.rows():
+        groups.setdefault(r.workload_key, (r.workload, []))[1].append(r)
     return groups
 
 
-def render_document(doc: dict, fmt: str = "seed", title: bool = False) -> str:
+def render_document(doc: ResultsDocument, fmt: str = "seed", title: bool = False) -> str:
     from kanbench.machine import machine_label
 
     table_fn = FORMATS[fmt]
     parts = []
     groups = group_by_workload(doc)
     if title:
-        m = doc.get("machine", {})
-        threads = doc.get("config", {}).get("threads")
-        parts.append(f"## {doc.get('_path', 'results')} -- {machine_label(m, 'cpu', threads)}, {m.get('timestamp', '')}")
+        m = doc.machine
+        parts.append(f"## {doc.path or 'results'} -- {machine_label(m, 'cpu', doc.threads)}, {m.get('timestamp', '')}")
     for w, records in groups.values():
         if title or len(groups) > 1:
             parts.append(f"### {workload_title(w)}")
         parts.append(table_fn(records))
     if not groups:
         parts.append("(no rows)")
-    skipped = doc.get("skipped") or []
-    if skipped:
-        parts.append("Skipped (not available here):\n" + "\n".join(f"- {s['impl']}: {s['reason']}" for s in skipped))
-    if doc.get("interrupted"):
+    if doc.skipped:
+        parts.append("Skipped (not available here):\n" + "\n".join(f"- {s.impl}: {s.reason}" for s in doc.skipped))
+    if doc.interrupted:
         parts.append("(run interrupted: the rows above are those measured before Ctrl-C)")
     return "\n\n".join(parts)
 
 
-def render_documents(docs: list[dict], fmt: str = "seed") -> str:
+def render_documents(docs: list[ResultsDocument], fmt: str = "seed") -> str:
     if len(docs) == 1:
         return render_document(docs[0], fmt)
     return "\n\n".join(render_document(d, fmt, title=True) for d in docs)
+
+
+def sweep_table(rows: list) -> str:
+    """One sweep axis (``kanbench.sweep.AxisPoint`` rows): a line per implementation-device, a column per value."""
+    values = list(dict.fromkeys(r.value for r in rows))
+    by: dict = {}
+    for r in rows:
+        by.setdefault(r.record.label, []).append(r)
+    body = []
+    for name, pts in sorted(by.items()):
+        cells = {p.value: p for p in pts}
+        line = [name]
+        for v in values:
+            p = cells.get(v)
+            if p is None:
+                line.append("")
+            elif p.record.failed:
+                line.append(p.record.error_kind)
+            else:
+                text = f"{p.record.forward_ms:.3g} / {p.record.backward_ms:.3g}"
+                if p.ratio is not None:
+                    text += f" ({p.ratio:.2f}x)"
+                if p.gflops is not None:
+                    text += f" {p.gflops:.2g} GF/s"
+                line.append(text)
+        body.append(line)
+    return tabulate(body, headers=["", *[str(v) for v in values]], tablefmt="pipe", disable_numparse=True)
+
+
+def fit_table(records: list[FitResult]) -> str:
+    """Fit runs: per implementation-device, test RMSE, ms per step and time to target for every task."""
+    tasks = list(dict.fromkeys(r.task for r in records))
+    impls = sorted(dict.fromkeys((r.impl, r.device) for r in records), key=lambda k: (k[0] != BASELINE, k))
+    headers = ["", *[f"{t} RMSE" for t in tasks], *[f"{t} ms/step" for t in tasks], *[f"{t} to target (s)" for t in tasks]]
+    body = []
+    cells = {(r.impl, r.device, r.task): r for r in records}
+    for impl, device in impls:
+        line = [row_label(impl, device)]
+        for what in ("rmse", "ms", "target"):
+            for t in tasks:
+                r = cells.get((impl, device, t))
+                if r is None:
+                    line.append("")
+                elif r.failed and what == "rmse":
+                    finite = r.test_rmse is not None and math.isfinite(r.test_rmse)
+                    line.append(r.error_kind + (f" ({r.test_rmse:.3g})" if finite else ""))
+                elif what == "rmse":
+                    line.append(f"{r.test_rmse:.3g}")
+                elif what == "ms":
+                    line.append("-" if r.step_ms is None else f"{r.step_ms:.3g}")
+                else:
+                    line.append("not reached" if r.time_to_target_s is None else f"{r.time_to_target_s:.3g}")
+        body.append(line)
+    text = tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True)
+    errors = [f"- {r.impl}-{r.device} on {r.task}: {r.error}" for r in records if r.failed]
+    targets = ", ".join(f"{t} {next(r.target_rmse for r in records if r.task == t):.3g}" for t in tasks)
+    return "\n".join([text, "", f"Targets (2% of the test targets' std): {targets}.", *errors])

@@ -1,24 +1,8 @@
-"""Results files: one JSON document per run.
+"""Results files: one JSON document per run -- writing atomically, reserving names, loading.
 
-Layout (``schema`` = :data:`SCHEMA_VERSION`)::
-
-    {
-      "schema": 1,
-      "kind": "kanbench-results",
-      "machine": {...fingerprint...},
-      "config": {"workload": {...}, "timing": {...}, "threads": 2, "devices": [...],
-                 "isolation": "process", "budget_s": 120, "command": "..."},
-      "results": [ {record}, ... ],
-      "skipped": [ {"impl": ..., "reason": ...}, ... ],
-      "complete": true
-    }
-
-Each record holds ``impl``, ``device``, ``workload``, ``forward_ms`` and
-``backward_ms`` (medians), their spreads (``*_iqr_ms``, ``*_mad_ms``),
-``n_samples``, ``samples`` (raw ``forward_ms``/``backward_ms`` lists),
-``forward_peak_bytes``/``backward_peak_bytes`` (and ``*_increase_bytes``),
-``params``, ``trainable_params`` and ``error`` (null, or why the row could not
-be measured) with ``error_kind``.
+The schema (every field of a row, the document, versions and migration) is
+defined and documented in :mod:`kanbench.records`; this module moves documents
+between memory and disk.
 
 Files are written atomically (a temporary file in the same directory, fsync,
 ``os.replace``), so a reader never sees half a file; a run rewrites its file
@@ -37,22 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Optional
 
-SCHEMA_VERSION = 1
-KIND = "kanbench-results"
-DEFAULT_DIR = Path("results")
+from kanbench.records import KIND, READABLE_VERSIONS, SCHEMA_VERSION, ResultsDocument, migrate
 
-RECORD_FIELDS = (
-    "impl",
-    "device",
-    "forward_ms",
-    "backward_ms",
-    "samples",
-    "forward_peak_bytes",
-    "backward_peak_bytes",
-    "params",
-    "trainable_params",
-    "error",
-)
+DEFAULT_DIR = Path("results")
 
 
 class ResultsError(ValueError):
@@ -81,7 +52,10 @@ def _clean(obj):
     return obj
 
 
-def write_atomic(path: os.PathLike | str, data: dict) -> Path:
+def write_atomic(path: os.PathLike | str, data: "dict | ResultsDocument") -> Path:
+    """Write ``data`` (a document or any JSON dict) to ``path`` so that no reader sees half of it."""
+    if isinstance(data, ResultsDocument):
+        data = data.to_dict()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -134,27 +108,21 @@ def reserve_path(out: Optional[os.PathLike | str], directory: Path, host: str, l
     raise ResultsError(f"could not find a free file name for {base} in {directory}")
 
 
-def new_document(machine: dict, config: dict) -> dict:
-    return {
-        "schema": SCHEMA_VERSION,
-        "kind": KIND,
-        "machine": machine,
-        "config": config,
-        "results": [],
-        "skipped": [],
-        "complete": False,
-    }
+def new_document(machine: dict, config: dict) -> ResultsDocument:
+    return ResultsDocument(machine=machine, config=config)
 
 
 def validate(doc: object, source: str = "results") -> dict:
+    """Check a results dict's shape and bring it to the current schema; raises :class:`ResultsError`."""
     if not isinstance(doc, dict):
         raise ResultsError(f"{source}: not a kanbench results file (top level is not an object)")
     if doc.get("kind", KIND) != KIND or "results" not in doc:
         raise ResultsError(f"{source}: not a kanbench results file (no 'results' list)")
     schema = doc.get("schema")
-    if schema != SCHEMA_VERSION:
+    if schema not in READABLE_VERSIONS:
         raise ResultsError(
-            f"{source}: schema version {schema!r} is not supported (this kanbench reads version {SCHEMA_VERSION})"
+            f"{source}: schema version {schema!r} is not supported (this kanbench reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; write version {SCHEMA_VERSION})"
         )
     if not isinstance(doc["results"], list):
         raise ResultsError(f"{source}: 'results' is not a list")
@@ -166,10 +134,10 @@ def validate(doc: object, source: str = "results") -> dict:
             raise ResultsError(f"{source}: result #{i} lacks {', '.join(missing)}")
     doc.setdefault("machine", {})
     doc.setdefault("config", {})
-    return doc
+    return migrate(doc)
 
 
-def load(path: os.PathLike | str) -> dict:
+def load(path: os.PathLike | str) -> ResultsDocument:
     path = Path(path)
     try:
         text = path.read_text()
@@ -184,14 +152,11 @@ def load(path: os.PathLike | str) -> dict:
     except json.JSONDecodeError as exc:
         raise ResultsError(f"{path}: corrupt or truncated JSON ({exc.msg} at line {exc.lineno})") from None
     doc = validate(doc, str(path))
-    doc["_path"] = str(path)
-    return doc
+    try:
+        return ResultsDocument.from_dict(doc, path=str(path))
+    except (TypeError, ValueError, AttributeError) as exc:  # a field of the wrong type
+        raise ResultsError(f"{path}: malformed results ({exc})") from None
 
 
-def load_many(paths: Iterable[os.PathLike | str]) -> list[dict]:
+def load_many(paths: Iterable[os.PathLike | str]) -> list[ResultsDocument]:
     return [load(p) for p in paths]
-
-
-def record_workload(record: dict, doc: dict) -> dict:
-    """The workload a record was measured with (records carry it; older files only in config)."""
-    return record.get("workload") or doc.get("config", {}).get("workload") or {}

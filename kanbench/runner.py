@@ -13,13 +13,9 @@ A *run* measures its rows one after another, writes the results file again
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -27,18 +23,17 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from kanbench import results as results_mod
+from kanbench.records import ResultsDocument, RowResult, row_label  # noqa: F401  (row_label: re-exported)
 from kanbench.timing import BadOutputShape, BudgetExceeded, NonFiniteOutput, TimingConfig
 from kanbench.workload import Workload
 
 DEFAULT_BUDGET_S = 120.0
-def kill_after(budget_s: float) -> float:
-    """Seconds after which a worker is killed: its budget plus time to start, import and
-    run the memory pass (one more step)."""
-    return budget_s + 15.0 + 0.25 * budget_s
 
 
 @dataclass
 class RowJob:
+    """Everything a worker needs to measure one row; serialized as JSON for worker processes."""
+
     impl: str
     device: str
     workload: Workload
@@ -89,46 +84,20 @@ class RowJob:
         )
 
 
-def row_label(impl: str, device: str) -> str:
-    """The seed's row names: <impl>-cpu, <impl>-gpu."""
-    return f"{impl}-{'gpu' if str(device).startswith('cuda') else 'cpu'}"
+def empty_record(job: RowJob) -> RowResult:
+    """The row a job fills in: identity and configuration set, nothing measured yet."""
+    return RowResult(
+        impl=job.impl,
+        device=job.device,
+        workload=job.workload.to_dict(),
+        threads=job.threads,
+        options=dict(job.options),
+        compile=job.compile,
+    )
 
 
-def empty_record(job: RowJob) -> dict:
-    return {
-        "impl": job.impl,
-        "device": job.device,
-        "label": row_label(job.impl, job.device),
-        "workload": job.workload.to_dict(),
-        "forward_ms": None,
-        "backward_ms": None,
-        "forward_iqr_ms": None,
-        "backward_iqr_ms": None,
-        "forward_mad_ms": None,
-        "backward_mad_ms": None,
-        "n_samples": 0,
-        "samples": {"forward_ms": [], "backward_ms": []},
-        "forward_peak_bytes": None,
-        "backward_peak_bytes": None,
-        "forward_peak_increase_bytes": None,
-        "backward_peak_increase_bytes": None,
-        "memory_method": None,
-        "rss_peak_bytes": None,
-        "params": None,
-        "trainable_params": None,
-        "threads": job.threads,
-        "options": dict(job.options),
-        "compile": job.compile,
-        "flops_per_sample": None,
-        "error": None,
-        "error_kind": None,
-    }
-
-
-def fail(record: dict, kind: str, message: str) -> dict:
-    record["error_kind"] = kind
-    record["error"] = " ".join(str(message).split())
-    return record
+def fail(record: RowResult, kind: str, message: str) -> RowResult:
+    return record.fail(kind, message)
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -146,16 +115,22 @@ def _round_samples(values: list) -> list:
     return [float(f"{v:.6g}") for v in values]
 
 
-def _fill_samples(record: dict, forward_ms: list, backward_ms: list) -> None:
+def fill_samples(record: RowResult, forward_ms: list, backward_ms: list) -> None:
     from kanbench.stats import summarize
 
-    record["samples"] = {"forward_ms": _round_samples(forward_ms), "backward_ms": _round_samples(backward_ms)}
-    record["n_samples"] = len(forward_ms)
+    record.samples = {"forward_ms": _round_samples(forward_ms), "backward_ms": _round_samples(backward_ms)}
+    record.n_samples = len(forward_ms)
     for phase, values in (("forward", forward_ms), ("backward", backward_ms)):
         s = summarize(values)
-        record[f"{phase}_ms"] = s["median"] if s["n"] else None
-        record[f"{phase}_iqr_ms"] = s["iqr"] if s["n"] else None
-        record[f"{phase}_mad_ms"] = s["mad"] if s["n"] else None
+        setattr(record, f"{phase}_ms", s["median"] if s["n"] else None)
+        setattr(record, f"{phase}_iqr_ms", s["iqr"] if s["n"] else None)
+        setattr(record, f"{phase}_mad_ms", s["mad"] if s["n"] else None)
+
+
+def apply_memory(record: RowResult, peaks: dict) -> None:
+    """Store :func:`kanbench.memory.phase_peaks`'s figures in the row."""
+    for key, value in peaks.items():
+        setattr(record, key, value)
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -170,8 +145,8 @@ def _is_oom(exc: BaseException) -> bool:
 class RowFailed(Exception):
     """The row cannot be measured; its record carries the reason."""
 
-    def __init__(self, record: dict):
-        super().__init__(record.get("error"))
+    def __init__(self, record: RowResult):
+        super().__init__(record.error)
         self.record = record
 
 
@@ -180,21 +155,22 @@ class Row:
     """An implementation built on a device, with its data pool: ready to be timed."""
 
     job: RowJob
-    record: dict
+    record: RowResult
     model: object
     pool: object
     device: object
 
 
-def open_row(job: RowJob, record: dict, registry=None, checkpoint: Optional[Callable[[dict], None]] = None) -> Row:
+def open_row(job: RowJob, record: RowResult, registry=None, checkpoint: Optional[Callable[[RowResult], None]] = None) -> Row:
     """Resolve the implementation, build the model and the data pool. Raises :class:`RowFailed`."""
     import torch
 
-    from kanbench import discovery, workload as workload_mod
+    from kanbench import discovery
+    from kanbench import workload as workload_mod
 
     if job.threads:
         torch.set_num_threads(int(job.threads))
-    record["threads"] = torch.get_num_threads()
+    record.threads = torch.get_num_threads()
     if registry is None:
         registry = discovery.discover(job.extra_dirs, builtin=job.builtin, check=False)
     try:
@@ -224,12 +200,12 @@ def open_row(job: RowJob, record: dict, registry=None, checkpoint: Optional[Call
     stage = "build"
     try:
         if spec.flops:
-            record["flops_per_sample"] = float(spec.flops(tuple(job.workload.widths), **job.options))
+            record.flops_per_sample = float(spec.flops(tuple(job.workload.widths), **job.options))
         model = spec.build(tuple(job.workload.widths), device=device, dtype=dtype, **job.options)
         if not isinstance(model, torch.nn.Module):
             raise RowFailed(fail(record, "crash", f"build() returned {type(model).__name__}, not a torch.nn.Module"))
         model.train()
-        record["params"], record["trainable_params"] = count_parameters(model)
+        record.params, record.trainable_params = count_parameters(model)
         if job.compile:
             stage = "compile"
             model = torch.compile(model)
@@ -244,10 +220,10 @@ def open_row(job: RowJob, record: dict, registry=None, checkpoint: Optional[Call
     return Row(job, record, model, pool, device)
 
 
-def classify_failure(record: dict, exc: BaseException, stage: str, job: RowJob) -> dict:
+def classify_failure(record: RowResult, exc: BaseException, stage: str, job: RowJob) -> RowResult:
     """Turn an exception raised while measuring into the row's one-line error."""
     if isinstance(exc, BudgetExceeded):
-        _fill_samples(record, exc.forward_ms, exc.backward_ms)
+        fill_samples(record, exc.forward_ms, exc.backward_ms)
         return fail(record, "budget", f"{exc} (budget {job.budget_s:g} s)")
     if isinstance(exc, NonFiniteOutput):
         return fail(record, "nonfinite", str(exc))
@@ -268,7 +244,7 @@ def release(row: Optional[Row]) -> None:
             pass
 
 
-def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[dict], None]] = None) -> dict:
+def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[RowResult], None]] = None) -> RowResult:
     """Measure one row in this process. Never raises for a problem of the row itself.
 
     ``checkpoint(record)`` is called with the partial record as it fills in (after the
@@ -284,25 +260,25 @@ def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[dict]
         row = open_row(job, record, registry, checkpoint)
         stage = "timing"
         samples = timing.measure(row.model, row.pool, row.device, job.timing, deadline=deadline)
-        _fill_samples(record, samples.forward_ms, samples.backward_ms)
-        record["warmup_iterations"] = samples.warmup_iterations
-        record["measured_s"] = round(samples.measured_seconds, 4)
+        fill_samples(record, samples.forward_ms, samples.backward_ms)
+        record.warmup_iterations = samples.warmup_iterations
+        record.measured_s = round(samples.measured_seconds, 4)
         if samples.cut_short:
-            record["note"] = f"stopped before min_time ({samples.cut_short})"
+            record.note = f"stopped before min_time ({samples.cut_short})"
         if checkpoint:
             checkpoint(record)
         if job.memory:
             stage = "memory"
-            record.update(memory.phase_peaks(row.model, row.pool, row.device))
+            apply_memory(record, memory.phase_peaks(row.model, row.pool, row.device))
     except RowFailed:
         pass
     except Exception as exc:
         classify_failure(record, exc, stage, job)
     finally:
         release(row)
-    if not str(job.device).startswith("cuda") and record.get("rss_peak_bytes") is None:
-        record["rss_peak_bytes"] = memory.rss_peak_bytes()
-    record["wall_s"] = round(time.monotonic() - started, 3)
+    if not str(job.device).startswith("cuda") and record.rss_peak_bytes is None:
+        record.rss_peak_bytes = memory.rss_peak_bytes()
+    record.wall_s = round(time.monotonic() - started, 3)
     return record
 
 
@@ -327,84 +303,13 @@ def cuda_absent_reason() -> str:
     return "CUDA requested but no CUDA device is available (torch.cuda.is_available() is False)"
 
 
-# ----------------------------------------------------------------------------- worker processes
-
-
-def _worker_env() -> dict:
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    # plots from implementations never need a display
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
-
-
-def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optional[str] = None) -> dict:
-    """Measure one row in a fresh worker process; a crash, kill or hang becomes the row's error."""
-    record = empty_record(job)
-    with tempfile.TemporaryDirectory(prefix="kanbench-worker-") as tmp:
-        job_path = Path(tmp) / "job.json"
-        out_path = Path(tmp) / "record.json"
-        log_path = Path(tmp) / "worker.log"
-        job_path.write_text(json.dumps(job.to_dict()))
-        cmd = [python or sys.executable, "-m", "kanbench.worker", str(job_path), str(out_path)]
-        timeout = kill_after(job.budget_s) if job.budget_s else None
-        started = time.monotonic()
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_worker_env(), cwd=cwd)
-            try:
-                rc = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                record = _partial(out_path, record)
-                return fail(
-                    record,
-                    "budget",
-                    f"worker killed after {time.monotonic() - started:.0f} s: exceeded the per-row time budget "
-                    f"of {job.budget_s:g} s (a single step is too slow for this budget; raise --budget)",
-                )
-            except BaseException:  # Ctrl-C: stop the worker too
-                proc.kill()
-                proc.wait()
-                raise
-        if rc == 0 and out_path.exists():
-            try:
-                return json.loads(out_path.read_text())
-            except json.JSONDecodeError:
-                pass
-        record = _partial(out_path, record)
-        tail = _log_tail(log_path)
-        if rc < 0:
-            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
-            hint = " (the system's out-of-memory killer?)" if -rc == signal.SIGKILL else ""
-            kind = "oom" if -rc == signal.SIGKILL else "crash"
-            return fail(record, kind, f"worker process killed by {name}{hint}{': ' + tail if tail else ''}")
-        return fail(record, "crash", f"worker process exited with status {rc}{': ' + tail if tail else ''}")
-
-
-def _partial(path: Path, fallback: dict) -> dict:
-    """What a worker had checkpointed before it died (parameter counts, samples), if anything."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return fallback
-
-
-def _log_tail(path: Path) -> str:
-    try:
-        lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
-    except OSError:
-        return ""
-    return lines[-1].strip()[:300] if lines else ""
-
-
 # ----------------------------------------------------------------------------- runs
 
 
 @dataclass
 class RunPlan:
+    """The rows of a run (implementations x devices) and how to measure them."""
+
     impls: list[str]
     devices: list[str]
     workload: Workload
@@ -433,7 +338,9 @@ class RunPlan:
 
 
 class Interrupted(Exception):
-    def __init__(self, document: dict, path: Optional[Path]):
+    """Ctrl-C during a run: carries the document with the rows measured so far."""
+
+    def __init__(self, document: ResultsDocument, path: Optional[Path]):
         super().__init__("interrupted")
         self.document = document
         self.path = path
@@ -441,13 +348,13 @@ class Interrupted(Exception):
 
 def execute(
     plan: RunPlan,
-    document: dict,
+    document: ResultsDocument,
     path: Optional[Path],
     *,
     registry=None,
-    progress: Optional[Callable[[int, int, dict], None]] = None,
-    measure: Optional[Callable[[RowJob], dict]] = None,
-) -> dict:
+    progress: Optional[Callable[[int, int, RowResult], None]] = None,
+    measure: Optional[Callable[[RowJob], RowResult]] = None,
+) -> ResultsDocument:
     """Measure every row of ``plan`` into ``document``, writing ``path`` after each row.
 
     On Ctrl-C the rows measured so far stay in the file (``complete: false``)
@@ -455,6 +362,8 @@ def execute(
     """
     if measure is None:
         if plan.isolate:
+            from kanbench.worker import measure_row_isolated
+
             measure = measure_row_isolated
         else:
             measure = lambda job: measure_row(job, registry)  # noqa: E731
@@ -465,16 +374,16 @@ def execute(
         try:
             record = measure(job)
         except KeyboardInterrupt:
-            document["interrupted"] = True
+            document.interrupted = True
             if path is not None:
                 results_mod.write_atomic(path, document)
             raise Interrupted(document, path) from None
-        document["results"].append(record)
+        document.results.append(record)
         if path is not None:
             results_mod.write_atomic(path, document)
         if progress:
             progress(i + 1, len(jobs), record)
-    document["complete"] = True
+    document.complete = True
     if path is not None:
         results_mod.write_atomic(path, document)
     return document

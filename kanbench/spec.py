@@ -24,16 +24,17 @@ missing, too old or fails to import.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence
-
-import re
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 @dataclass(frozen=True)
 class Implementation:
+    """What an implementation registers: its name, a ``build(widths, device, dtype)`` and metadata."""
+
     name: str
     build: Callable[..., "object"]
     description: str = ""

@@ -24,7 +24,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
-from kanbench.runner import RowJob, fail, empty_record
+from kanbench.baseline import BASELINE
+from kanbench.records import ResultsDocument, RowResult
+from kanbench.runner import RowJob, empty_record, fail
 from kanbench.timing import TimingConfig
 from kanbench.workload import Workload, WorkloadError, parse_dtype
 
@@ -80,6 +82,8 @@ def parse_shard(text: Optional[str]) -> tuple[int, int]:
 
 @dataclass
 class Point:
+    """One point of a sweep: an implementation on a device at a workload, with its axis tags."""
+
     impl: str
     device: str
     workload: Workload
@@ -89,8 +93,15 @@ class Point:
 
     @property
     def key(self) -> tuple:
-        return (self.impl, self.device, self.workload.widths, self.workload.batch, self.workload.dtype,
-                tuple(sorted(self.options.items())), self.compile)
+        return (
+            self.impl,
+            self.device,
+            self.workload.widths,
+            self.workload.batch,
+            self.workload.dtype,
+            tuple(sorted(self.options.items())),
+            self.compile,
+        )
 
 
 def dtype_supported(dtype: str, device: str) -> Optional[str]:
@@ -150,22 +161,29 @@ def _sort_value(tag_value):
 
 def run(
     points: list[Point],
-    document: dict,
-    write: Callable[[dict], None],
-    measure: Callable[[RowJob], dict],
+    document: ResultsDocument,
+    write: Callable[[ResultsDocument], None],
+    measure: Callable[[RowJob], RowResult],
     timing: TimingConfig,
     threads: Optional[int] = None,
     extra_dirs: Sequence[str] = (),
     budget_s: Optional[float] = None,
-    progress: Optional[Callable[[int, int, float, Point, dict], None]] = None,
-) -> dict:
+    progress: Optional[Callable[[int, int, float, Point, RowResult], None]] = None,
+) -> ResultsDocument:
     """Measure the points in order; skip larger points after an out-of-memory on the same axis."""
     oom_at: dict[tuple, object] = {}  # (impl, device, axis) -> smallest value that ran out of memory
     started = time.monotonic()
     for i, point in enumerate(points):
         job = RowJob(
-            impl=point.impl, device=point.device, workload=point.workload, timing=timing, threads=threads,
-            extra_dirs=tuple(extra_dirs), budget_s=budget_s, options=point.options, compile=point.compile,
+            impl=point.impl,
+            device=point.device,
+            workload=point.workload,
+            timing=timing,
+            threads=threads,
+            extra_dirs=tuple(extra_dirs),
+            budget_s=budget_s,
+            options=point.options,
+            compile=point.compile,
         )
         skip = None
         for tag in point.tags:
@@ -179,72 +197,89 @@ def run(
             record = fail(empty_record(job), "unsupported", reason)
         else:
             record = measure(job)
-        record["sweep"] = point.tags
-        if record.get("error_kind") == "oom":
+        record.sweep = point.tags
+        if record.error_kind == "oom":
             for tag in point.tags:
                 if tag["axis"] in NUMERIC_AXES:
                     key = (point.impl, point.device, tag["axis"])
                     oom_at[key] = min(oom_at.get(key, tag["value"]), tag["value"])
-        document["results"].append(record)
+        document.results.append(record)
         write(document)
         if progress:
             elapsed = time.monotonic() - started
             eta = elapsed / (i + 1) * (len(points) - i - 1)
             progress(i + 1, len(points), eta, point, record)
-    document["complete"] = True
+    document.complete = True
     write(document)
     return document
 
 
 def progress_bar(stream=sys.stderr):
-    def show(i: int, n: int, eta: float, point: Point, record: dict) -> None:
+    def show(i: int, n: int, eta: float, point: Point, record: RowResult) -> None:
         width = 20
         done = int(width * i / n)
         tags = ", ".join(f"{t['axis']}={t['value']}" for t in point.tags if t["axis"] != "base") or "base"
-        status = f"{record['error_kind']}: {record['error']}" if record.get("error") else (
-            f"fwd {record['forward_ms']:.3g} ms bwd {record['backward_ms']:.3g} ms")
+        status = (
+            f"{record.error_kind}: {record.error}"
+            if record.failed
+            else (f"fwd {record.forward_ms:.3g} ms bwd {record.backward_ms:.3g} ms")
+        )
         eta_text = f"{int(eta // 60)}m{int(eta % 60):02d}s"
-        print(f"[{'#' * done}{'.' * (width - done)}] {i}/{n} ETA {eta_text}  {point.impl}-{point.device} ({tags}): {status}",
-              file=stream, flush=True)
+        print(
+            f"[{'#' * done}{'.' * (width - done)}] {i}/{n} ETA {eta_text}  {point.impl}-{point.device} ({tags}): {status}",
+            file=stream,
+            flush=True,
+        )
 
     return show
 
 
-def axis_rows(docs: list[dict], axis: str) -> list[dict]:
+@dataclass
+class AxisPoint:
+    """One measured point of a sweep axis, with its ratio to the MLP and achieved GFLOP/s."""
+
+    impl: str
+    device: str
+    value: object
+    record: RowResult
+    ratio: Optional[float] = None  #: (forward+backward) / the MLP's at the same device, workload and compile
+    gflops: Optional[float] = None
+
+
+def axis_rows(docs: list[ResultsDocument], axis: str) -> list[AxisPoint]:
     """Records tagged with ``axis`` from (merged) sweep documents, with value, ratio to the MLP
     (forward+backward, same device/workload/compile) and achieved GFLOP/s."""
     from kanbench.flops import gflops_per_second
 
-    records = [r for d in docs for r in d.get("results", [])]
+    records = [r for d in docs for r in d.rows()]
 
-    def key(r):
-        w = r.get("workload") or {}
-        return (r.get("device"), tuple(w.get("widths", [])), w.get("batch"), w.get("dtype"), bool(r.get("compile")))
+    def key(r: RowResult):
+        return (r.device, r.workload_key, bool(r.compile))
 
-    mlp = {key(r): r for r in records if r.get("impl") == "mlp" and not r.get("error")}
+    mlp = {key(r): r for r in records if r.is_baseline and r.usable}
     rows = []
     for r in records:
-        for tag in r.get("sweep") or []:
+        for tag in r.sweep or []:
             if tag["axis"] != axis:
                 continue
-            row = {"impl": r["impl"], "device": r["device"], "value": tag["value"], "record": r, "ratio": None, "gflops": None}
+            row = AxisPoint(r.impl, r.device, tag["value"], r)
             base = mlp.get(key(r))
-            if base and not r.get("error"):
-                row["ratio"] = (r["forward_ms"] + r["backward_ms"]) / (base["forward_ms"] + base["backward_ms"])
-            if r.get("flops_per_sample") and r.get("forward_ms"):
-                row["gflops"] = gflops_per_second(r["flops_per_sample"], (r.get("workload") or {}).get("batch", 1), r["forward_ms"])
+            if base and r.usable:
+                row.ratio = (r.forward_ms + r.backward_ms) / (base.forward_ms + base.backward_ms)
+            if r.flops_per_sample and r.forward_ms:
+                row.gflops = gflops_per_second(r.flops_per_sample, r.workload.get("batch", 1), r.forward_ms)
             rows.append(row)
-    rows.sort(key=lambda x: (x["impl"], x["device"], _sort_value(x["value"])))
+    rows.sort(key=lambda x: (x.impl, x.device, _sort_value(x.value)))
     return rows
 
 
-def crossings(rows: list[dict]) -> dict:
+def crossings(rows: list[AxisPoint]) -> dict:
     """Where each implementation's ratio to the MLP crosses 1 along a numeric axis (log-interpolated)."""
     out = {}
     by: dict = {}
     for r in rows:
-        if r["ratio"] is not None and r["impl"] != "mlp":
-            by.setdefault((r["impl"], r["device"]), []).append((r["value"], r["ratio"]))
+        if r.ratio is not None and r.impl != BASELINE:
+            by.setdefault((r.impl, r.device), []).append((r.value, r.ratio))
     for k, pts in by.items():
         pts.sort()
         for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):

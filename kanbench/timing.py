@@ -36,14 +36,20 @@ from kanbench.workload import DataPool, loss_fn
 
 
 class NonFiniteOutput(RuntimeError):
+    """The model produced NaN or Inf: the row is reported, not timed."""
+
     pass
 
 
 class BadOutputShape(RuntimeError):
+    """The model's output does not have the workload's (batch, out) shape."""
+
     pass
 
 
 class BudgetExceeded(RuntimeError):
+    """The row ran past its time budget; carries the samples taken so far."""
+
     def __init__(self, message: str, forward_ms: list, backward_ms: list):
         super().__init__(message)
         self.forward_ms = forward_ms
@@ -52,6 +58,8 @@ class BudgetExceeded(RuntimeError):
 
 @dataclass
 class TimingConfig:
+    """Warm-up and sampling rules: minimum time and samples, maximum samples, warm-up."""
+
     min_time: float = 1.0
     min_samples: int = 20
     max_samples: int = 5000
@@ -122,6 +130,8 @@ def make_clock(device):
 
 @dataclass
 class Samples:
+    """Raw forward and backward times (ms) of one measurement, with warm-up facts."""
+
     forward_ms: list = field(default_factory=list)
     backward_ms: list = field(default_factory=list)
     warmup_iterations: int = 0
@@ -139,9 +149,7 @@ def iteration(model, pool: DataPool, clock, check_shape: bool = False) -> tuple[
     out = model(x)
     clock.mark(1)
     if check_shape and tuple(out.shape) != tuple(y.shape):
-        raise BadOutputShape(
-            f"model output has shape {tuple(out.shape)}, the workload expects {tuple(y.shape)}"
-        )
+        raise BadOutputShape(f"model output has shape {tuple(out.shape)}, the workload expects {tuple(y.shape)}")
     loss = loss_fn(out, y)
     clock.mark(2)
     loss.backward()
@@ -153,7 +161,13 @@ def iteration(model, pool: DataPool, clock, check_shape: bool = False) -> tuple[
 
 
 def collect(
-    model, pool: DataPool, clock, samples: Samples, min_time: float, min_samples: int, max_samples: int,
+    model,
+    pool: DataPool,
+    clock,
+    samples: Samples,
+    min_time: float,
+    min_samples: int,
+    max_samples: int,
     deadline: Optional[float] = None,
 ) -> tuple[float, Optional[str]]:
     """Append samples until ``min_samples`` and ``min_time`` seconds of measured iterations

@@ -1,5 +1,10 @@
 """Worker process entry points.
 
+This module owns the process plumbing: the workers' environment
+(:func:`worker_env`), one row in a fresh process (:func:`measure_row_isolated`,
+used by ``kanbench run`` and ``sweep``) and the long-lived chunk servers of the
+interleaved modes (:class:`ServeWorker`). Entry points:
+
 ``python -m kanbench.worker JOB.json RECORD.json``
     Measure one row (:func:`kanbench.runner.measure_row`) and write its record as JSON.
     Started by :func:`kanbench.runner.measure_row_isolated`.
@@ -14,9 +19,154 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import select
+import signal
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+from kanbench.records import RowResult
+from kanbench.runner import RowJob, empty_record, fail
+
+
+def kill_after(budget_s: float) -> float:
+    """Seconds after which a worker is killed: its budget plus time to start, import and
+    run the memory pass (one more step)."""
+    return budget_s + 15.0 + 0.25 * budget_s
+
+
+def worker_env() -> dict:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    # plots from implementations never need a display
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optional[str] = None) -> RowResult:
+    """Measure one row in a fresh worker process; a crash, kill or hang becomes the row's error."""
+    record = empty_record(job)
+    with tempfile.TemporaryDirectory(prefix="kanbench-worker-") as tmp:
+        job_path = Path(tmp) / "job.json"
+        out_path = Path(tmp) / "record.json"
+        log_path = Path(tmp) / "worker.log"
+        job_path.write_text(json.dumps(job.to_dict()))
+        cmd = [python or sys.executable, "-m", "kanbench.worker", str(job_path), str(out_path)]
+        timeout = kill_after(job.budget_s) if job.budget_s else None
+        started = time.monotonic()
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=worker_env(), cwd=cwd
+            )
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                record = _partial(out_path, record)
+                return fail(
+                    record,
+                    "budget",
+                    f"worker killed after {time.monotonic() - started:.0f} s: exceeded the per-row time budget "
+                    f"of {job.budget_s:g} s (a single step is too slow for this budget; raise --budget)",
+                )
+            except BaseException:  # Ctrl-C: stop the worker too
+                proc.kill()
+                proc.wait()
+                raise
+        if rc == 0 and out_path.exists():
+            try:
+                return RowResult.from_dict(json.loads(out_path.read_text()))
+            except json.JSONDecodeError:
+                pass
+        record = _partial(out_path, record)
+        tail = log_tail(log_path)
+        if rc < 0:
+            name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+            hint = " (the system's out-of-memory killer?)" if -rc == signal.SIGKILL else ""
+            kind = "oom" if -rc == signal.SIGKILL else "crash"
+            return fail(record, kind, f"worker process killed by {name}{hint}{': ' + tail if tail else ''}")
+        return fail(record, "crash", f"worker process exited with status {rc}{': ' + tail if tail else ''}")
+
+
+def _partial(path: Path, fallback: RowResult) -> RowResult:
+    """What a worker had checkpointed before it died (parameter counts, samples), if anything."""
+    try:
+        return RowResult.from_dict(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError):
+        return fallback
+
+
+def log_tail(path: Path) -> str:
+    try:
+        lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""
+
+
+class ServeWorker:
+    """A ``kanbench.worker --serve`` process for one side of one row."""
+
+    def __init__(self, job: RowJob, directory: str, tag: str):
+        self.job_path = Path(directory) / f"{tag}.json"
+        self.log_path = Path(directory) / f"{tag}.log"
+        self.job_path.write_text(json.dumps(job.to_dict()))
+        read_fd, write_fd = os.pipe()
+        env = worker_env()
+        env["KANBENCH_RESULT_FD"] = str(write_fd)
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kanbench.worker", "--serve", str(self.job_path)],
+            stdin=subprocess.PIPE,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=(write_fd,),
+        )
+        os.close(write_fd)
+        self._reader = os.fdopen(read_fd, "r")
+
+    def read(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self._reader], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"no answer within {timeout:.0f} s")
+        line = self._reader.readline()
+        if not line:
+            rc = self.proc.poll()
+            tail = self.log_tail()
+            raise RuntimeError(f"worker process ended (status {rc}){': ' + tail if tail else ''}")
+        return json.loads(line)
+
+    def request(self, message: dict, timeout: float) -> dict:
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        self.proc.stdin.flush()
+        return self.read(timeout)
+
+    def log_tail(self) -> str:
+        return log_tail(self.log_path)
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.proc.stdin.write(b'{"cmd": "quit"}\n')
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+        except Exception:
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.close()
+        self._log.close()
 
 
 def serve(job_path: str) -> int:
@@ -35,14 +185,14 @@ def serve(job_path: str) -> int:
     try:
         row = open_row(job, record)
         clock = timing.make_clock(row.device)
-        record["warmup_iterations"] = timing.warm_up(row.model, row.pool, clock, job.timing)
+        record.warmup_iterations = timing.warm_up(row.model, row.pool, clock, job.timing)
     except RowFailed:
-        reply({"ready": False, "record": record})
+        reply({"ready": False, "record": record.to_dict()})
         return 0
     except Exception as exc:
-        reply({"ready": False, "record": classify_failure(record, exc, "warm-up", job)})
+        reply({"ready": False, "record": classify_failure(record, exc, "warm-up", job).to_dict()})
         return 0
-    reply({"ready": True, "record": record})
+    reply({"ready": True, "record": record.to_dict()})
     for line in sys.stdin:
         request = json.loads(line)
         cmd = request.get("cmd")
@@ -52,8 +202,12 @@ def serve(job_path: str) -> int:
             if cmd == "chunk":
                 samples = timing.Samples()
                 timing.collect(
-                    row.model, row.pool, clock, samples,
-                    float(request.get("min_time", 0.2)), int(request.get("min_samples", 5)),
+                    row.model,
+                    row.pool,
+                    clock,
+                    samples,
+                    float(request.get("min_time", 0.2)),
+                    int(request.get("min_samples", 5)),
                     int(request.get("max_samples", 100000)),
                 )
                 reply({"forward_ms": samples.forward_ms, "backward_ms": samples.backward_ms})
@@ -62,7 +216,7 @@ def serve(job_path: str) -> int:
             else:
                 reply({"error": f"unknown command {cmd!r}"})
         except Exception as exc:
-            reply({"error": classify_failure(dict(record), exc, cmd or "?", job)["error"]})
+            reply({"error": classify_failure(dataclasses.replace(record), exc, cmd or "?", job).error})
     return 0
 
 
@@ -78,8 +232,8 @@ def main(argv=None) -> int:
 
     with open(argv[0]) as f:
         job = RowJob.from_dict(json.load(f))
-    record = measure_row(job, checkpoint=lambda partial: results.write_atomic(argv[1], partial))
-    results.write_atomic(argv[1], record)
+    record = measure_row(job, checkpoint=lambda partial: results.write_atomic(argv[1], partial.to_dict()))
+    results.write_atomic(argv[1], record.to_dict())
     return 0
 
 

@@ -34,6 +34,8 @@ class WorkloadError(ValueError):
 
 @dataclass(frozen=True)
 class Workload:
+    """Network widths, batch, dtype and the data pool: what every row is measured on."""
+
     widths: tuple[int, ...]
     batch: int
     dtype: str = "float32"
@@ -80,16 +82,12 @@ class Workload:
         return replace(self, **changes)
 
 
-
-
 def parse_dtype(text: str) -> str:
     key = str(text).strip().lower().replace("torch.", "")
     try:
         return DTYPES[key]
     except KeyError:
-        raise WorkloadError(
-            f"unknown dtype {text!r}; use one of float32, float64, bfloat16, float16"
-        ) from None
+        raise WorkloadError(f"unknown dtype {text!r}; use one of float32, float64, bfloat16, float16") from None
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -132,9 +130,7 @@ def resolve(
     if dtype is not None:
         changes["dtype"] = parse_dtype(dtype)
     if changes:
-        custom = any(
-            changes.get(k) is not None and changes[k] != getattr(w, k) for k in changes
-        )
+        custom = any(changes.get(k) is not None and changes[k] != getattr(w, k) for k in changes)
         w = replace(w, **changes, preset=None if custom else w.preset)
     return w
 

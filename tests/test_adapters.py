@@ -1,7 +1,5 @@
 """Adapters for public KAN packages: real when installed, 'unavailable' always."""
 
-import importlib
-import os
 import sys
 
 import pytest
@@ -56,7 +54,7 @@ def test_missing_package_makes_the_adapter_unavailable(registry, name, monkeypat
     reason = check_requirements(s)
     assert reason is not None and "is not installed" in reason and s.install in reason
     rec = measure_row(RowJob(impl=name, device="cpu", workload=Workload((2, 3, 1), 4), timing=QUICK), registry)
-    assert rec["error_kind"] == "unavailable"
+    assert rec.error_kind == "unavailable"
 
 
 def test_package_that_fails_to_import_is_unavailable(registry, tmp_path, monkeypatch):
@@ -98,11 +96,11 @@ def test_harness_counts_equal_the_packages_own(registry, name, tmp_path, monkeyp
     s = needs(registry, name)
     monkeypatch.chdir(tmp_path)
     rec = measure_row(RowJob(impl=name, device="cpu", workload=Workload((2, 150, 1), 8), timing=QUICK, memory=False), registry)
-    assert rec["error"] is None, rec["error"]
-    assert rec["forward_ms"] > 0 and rec["backward_ms"] > 0
+    assert rec.error is None, rec.error
+    assert rec.forward_ms > 0 and rec.backward_ms > 0
     model = s.build((2, 150, 1), device=torch.device("cpu"), dtype=torch.float32)
     direct = (sum(p.numel() for p in model.parameters()), sum(p.numel() for p in model.parameters() if p.requires_grad))
-    assert (rec["params"], rec["trainable_params"]) == direct == count_parameters(model) == PARITY[name]
+    assert (rec.params, rec.trainable_params) == direct == count_parameters(model) == PARITY[name]
     assert list(tmp_path.iterdir()) == []
 
 

@@ -8,7 +8,6 @@ import torch
 from scipy.interpolate import BSpline
 
 from better_kan import (
-    KAN,
     RBFKANLayer,
     SplineKANLayer,
     build_kan,
@@ -124,7 +123,9 @@ def test_spline_layer_matches_scipy_reference():
     ref = layer.bias.detach().clone().expand(50, 3).clone()
     for p in range(2):
         basis = torch.from_numpy(scipy_basis(x[:, p].numpy(), layer.grid[p].numpy(), 3))
-        ref += basis @ layer.coef[:, p, :].detach().T + torch.nn.functional.silu(x[:, p : p + 1]) * layer.base_weight[:, p].detach()
+        ref += (
+            basis @ layer.coef[:, p, :].detach().T + torch.nn.functional.silu(x[:, p : p + 1]) * layer.base_weight[:, p].detach()
+        )
     assert torch.allclose(layer(x), ref, atol=1e-12)
 
 

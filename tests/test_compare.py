@@ -3,15 +3,15 @@
 import copy
 import json
 import random
-import zlib
 import subprocess
 import sys
+import zlib
 
 import pytest
 
 from kanbench import compare, cross_hardware, export, results
 from kanbench.ab import ABError, resolve_side
-from tests.conftest import FIXTURES, ROOT, run_cli
+from tests.conftest import ROOT, run_cli
 
 WL = {"widths": [2, 150, 1], "batch": 32, "dtype": "float32", "pool": 1000, "seed": 0, "preset": "seed"}
 
@@ -21,31 +21,56 @@ def record(impl, fwd, bwd, n=60, noise=0.03, device="cpu", seed=0, samples=True,
     f = [fwd * (1 + rng.gauss(0, noise)) for _ in range(n)]
     b = [bwd * (1 + rng.gauss(0, noise)) for _ in range(n)]
     rec = {
-        "impl": impl, "device": device, "workload": WL,
-        "forward_ms": sorted(f)[n // 2] if not error else None, "backward_ms": sorted(b)[n // 2] if not error else None,
-        "forward_iqr_ms": fwd * noise, "backward_iqr_ms": bwd * noise, "n_samples": n,
+        "impl": impl,
+        "device": device,
+        "workload": WL,
+        "forward_ms": sorted(f)[n // 2] if not error else None,
+        "backward_ms": sorted(b)[n // 2] if not error else None,
+        "forward_iqr_ms": fwd * noise,
+        "backward_iqr_ms": bwd * noise,
+        "n_samples": n,
         "samples": {"forward_ms": f if samples else [], "backward_ms": b if samples else []},
-        "forward_peak_bytes": 1000, "backward_peak_bytes": 2000, "params": 10, "trainable_params": 10,
-        "error": error, "error_kind": "crash" if error else None,
+        "forward_peak_bytes": 1000,
+        "backward_peak_bytes": 2000,
+        "params": 10,
+        "trainable_params": 10,
+        "error": error,
+        "error_kind": "crash" if error else None,
     }
     return rec
 
 
 def doc(records, cpu="AMD EPYC", host="h1", ts="2026-11-28T10:00:00+00:00", commit="a" * 40, gpus=None, threads=2):
-    machine = {"hostname": host, "timestamp": ts, "cpu": {"model": cpu}, "torch": {"threads": threads},
-               "kanbench": {"version": "0.1.0", "commit": commit, "dirty": False}}
+    machine = {
+        "hostname": host,
+        "timestamp": ts,
+        "cpu": {"model": cpu},
+        "torch": {"threads": threads},
+        "kanbench": {"version": "0.1.0", "commit": commit, "dirty": False},
+    }
     if gpus:
         machine["gpus"] = [{"name": g} for g in gpus]
         machine["torch"]["cuda_devices"] = gpus
-    return {"schema": 1, "kind": "kanbench-results", "machine": machine, "config": {"workload": WL, "threads": threads},
-            "results": records, "skipped": [], "complete": True}
+    return {
+        "schema": 1,
+        "kind": "kanbench-results",
+        "machine": machine,
+        "config": {"workload": WL, "threads": threads},
+        "results": records,
+        "skipped": [],
+        "complete": True,
+    }
 
 
 def scaled(d, factor, impls=None, seed=1):
     out = copy.deepcopy(d)
     out["results"] = [
-        record(r["impl"], r["forward_ms"] * (factor if impls is None or r["impl"] in impls else 1),
-               r["backward_ms"] * (factor if impls is None or r["impl"] in impls else 1), seed=seed)
+        record(
+            r["impl"],
+            r["forward_ms"] * (factor if impls is None or r["impl"] in impls else 1),
+            r["backward_ms"] * (factor if impls is None or r["impl"] in impls else 1),
+            seed=seed,
+        )
         for r in d["results"]
     ]
     return out
@@ -54,13 +79,22 @@ def scaled(d, factor, impls=None, seed=1):
 BASE = doc([record("mlp", 1.0, 2.0), record("kan", 3.0, 4.0), record("other", 5.0, 5.0)])
 
 
+def typed(d):
+    """The typed document of a test's dict (the dicts stay editable in the tests)."""
+    return results.ResultsDocument.from_dict(results.validate(copy.deepcopy(d)))
+
+
+def compare_documents(base, new, **kw):
+    return compare.compare_documents(typed(base), typed(new), **kw)
+
+
 def verdicts(c):
     return {(r.impl, r.phase): r.verdict for r in c.rows}
 
 
 def test_slower_needs_ratio_and_significance():
     new = scaled(BASE, 1.25, impls={"kan"})
-    c = compare.compare_documents(BASE, new)
+    c = compare_documents(BASE, new)
     v = verdicts(c)
     assert v[("kan", "forward")] == v[("kan", "backward")] == "slower"
     assert v[("mlp", "forward")] == "unchanged"
@@ -70,11 +104,11 @@ def test_slower_needs_ratio_and_significance():
 
 def test_faster_and_unchanged():
     new = scaled(BASE, 0.7, impls={"kan"}, seed=3)
-    c = compare.compare_documents(BASE, new)
+    c = compare_documents(BASE, new)
     assert verdicts(c)[("kan", "forward")] == "faster"
     assert not c.regressed
     same = scaled(BASE, 1.0, seed=4)
-    assert not compare.compare_documents(BASE, same).regressed
+    assert not compare_documents(BASE, same).regressed
 
 
 def test_big_ratio_from_noise_is_not_significant():
@@ -83,7 +117,7 @@ def test_big_ratio_from_noise_is_not_significant():
     new["results"][0]["samples"]["forward_ms"] = [x * 1.2 for x in reversed(base["results"][0]["samples"]["forward_ms"])]
     new["results"][0]["samples"]["forward_ms"][0] *= 0.3
     new["results"][0]["forward_ms"] = base["results"][0]["forward_ms"] * 1.2
-    c = compare.compare_documents(base, new)
+    c = compare_documents(base, new)
     row = [r for r in c.rows if r.phase == "forward"][0]
     assert row.verdict in ("not significant", "unchanged")
     assert not c.regressed or row.verdict != "slower"
@@ -92,34 +126,34 @@ def test_big_ratio_from_noise_is_not_significant():
 def test_missing_samples_fall_back_to_the_threshold_and_say_so():
     base = doc([record("kan", 3.0, 4.0, samples=False)])
     new = doc([record("kan", 3.6, 4.0, samples=False)])
-    c = compare.compare_documents(base, new)
+    c = compare_documents(base, new)
     row = [r for r in c.rows if r.phase == "forward"][0]
     assert row.verdict == "slower" and "threshold-only" in row.note
 
 
 def test_newly_failing_row_is_a_regression():
     new = doc([record("mlp", 1.0, 2.0), record("kan", 3.0, 4.0, error="boom"), record("other", 5.0, 5.0)])
-    c = compare.compare_documents(BASE, new)
+    c = compare_documents(BASE, new)
     assert verdicts(c)[("kan", "forward")] == "failed" and c.regressed
 
 
 def test_normalized_mode_ignores_a_machine_that_got_slower():
     new = scaled(BASE, 1.3, seed=5)  # everything, the MLP included, 30% slower
-    assert compare.compare_documents(BASE, new).regressed
-    norm = compare.compare_documents(BASE, new, normalize="mlp")
+    assert compare_documents(BASE, new).regressed
+    norm = compare_documents(BASE, new, normalize="mlp")
     assert not norm.regressed
     assert ("mlp", "forward") not in verdicts(norm)  # the MLP is the yardstick
     # ...but a row that got slower relative to its MLP still is
     worse = scaled(new, 1.3, impls={"kan"}, seed=6)
-    assert verdicts(compare.compare_documents(BASE, worse, normalize="mlp"))[("kan", "forward")] == "slower"
+    assert verdicts(compare_documents(BASE, worse, normalize="mlp"))[("kan", "forward")] == "slower"
 
 
 def test_rows_only_on_one_side_and_no_overlap():
     new = doc([record("mlp", 1.0, 2.0), record("brand-new", 1.0, 1.0)])
-    c = compare.compare_documents(BASE, new)
+    c = compare_documents(BASE, new)
     assert any("brand-new" in x for x in c.only_new) and any(x.startswith("kan-cpu") for x in c.only_base)
     with pytest.raises(compare.CompareError, match="no rows to compare"):
-        compare.compare_documents(doc([record("a", 1, 1)]), doc([record("b", 1, 1)]))
+        compare_documents(doc([record("a", 1, 1)]), doc([record("b", 1, 1)]))
 
 
 @pytest.mark.parametrize("args", [("--threshold", "0.9"), ("--alpha", "2")])
@@ -158,8 +192,28 @@ def test_ab_flags_a_slower_tree_and_passes_an_identical_one(tmp_path):
             f"    def forward(self, x):\n        time.sleep({seconds})\n        return super().forward(x)\n"
             "spec = Implementation(name='nap', build=lambda w, device, dtype: Nap(w[0], w[-1]))\n"
         )
-    common = ["ab", "--base", ".", "--new", ".", "--impl", "nap", "--shape", "2,4,1", "--batch", "8",
-              "--rounds", "8", "--chunk-time", "0.05", "--warmup", "0", "--no-save", "--base-extra", base_dir]
+    common = [
+        "ab",
+        "--base",
+        ".",
+        "--new",
+        ".",
+        "--impl",
+        "nap",
+        "--shape",
+        "2,4,1",
+        "--batch",
+        "8",
+        "--rounds",
+        "8",
+        "--chunk-time",
+        "0.05",
+        "--warmup",
+        "0",
+        "--no-save",
+        "--base-extra",
+        base_dir,
+    ]
     res = run_cli(*common, "--new-extra", slow_dir)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "nap-cpu" in res.stdout and "REGRESSION" in res.stdout
@@ -193,11 +247,27 @@ def test_ab_bad_side_is_a_clear_error():
 
 
 def test_machine_table_puts_machines_side_by_side():
-    laptop = doc([record("mlp", 1.0, 2.0), record("kan", 3.0, 4.0)], cpu="Intel(R) Core(TM) i7-1185G7 CPU @ 3.00GHz", host="laptop", threads=4)
-    server = doc([record("mlp", 0.3, 0.6, device="cuda"), record("kan", 0.6, 1.2, device="cuda"), record("gpu-only", 1.0, 1.0, device="cuda"),
-                  record("mlp", 0.8, 1.5), record("kan", 2.0, 3.0), record("broken", 1, 1, error="boom")],
-                 cpu="AMD EPYC 7763 64-Core Processor", host="srv", gpus=["NVIDIA H200"], threads=16)
-    text = cross_hardware.machine_table([laptop, server])
+    laptop = doc(
+        [record("mlp", 1.0, 2.0), record("kan", 3.0, 4.0)],
+        cpu="Intel(R) Core(TM) i7-1185G7 CPU @ 3.00GHz",
+        host="laptop",
+        threads=4,
+    )
+    server = doc(
+        [
+            record("mlp", 0.3, 0.6, device="cuda"),
+            record("kan", 0.6, 1.2, device="cuda"),
+            record("gpu-only", 1.0, 1.0, device="cuda"),
+            record("mlp", 0.8, 1.5),
+            record("kan", 2.0, 3.0),
+            record("broken", 1, 1, error="boom"),
+        ],
+        cpu="AMD EPYC 7763 64-Core Processor",
+        host="srv",
+        gpus=["NVIDIA H200"],
+        threads=16,
+    )
+    text = cross_hardware.machine_table([typed(laptop), typed(server)])
     assert "i7-1185G7 (4t) fwd ms" in text and "H200 fwd ms" in text and "AMD EPYC 7763 (16t) fwd ms" in text
     kan_line = [l for l in text.splitlines() if l.startswith("| kan ")][0]
     lap = {r["impl"]: r for r in laptop["results"]}
@@ -218,20 +288,27 @@ def test_different_workloads_are_never_mixed():
     b["config"]["workload"] = big
     for r in b["results"]:
         r["workload"] = big
-    text = cross_hardware.machine_table([a, b])
+    text = cross_hardware.machine_table([typed(a), typed(b)])
     assert text.count("### ") == 2 and "[1000,1000,1]" in text
     with pytest.raises(cross_hardware.CrossHardwareError, match="different workloads"):
-        cross_hardware.machine_table([a, b], strict=True)
+        cross_hardware.machine_table([typed(a), typed(b)], strict=True)
 
 
 def test_history_orders_runs_by_time_and_refuses_other_machines():
-    runs = [doc([record("mlp", 1.0, 2.0), record("kan", 3.0 - i * 0.5, 4.0)], ts=f"2026-11-2{5 - i}T10:00:00+00:00", commit=f"{i}" * 40) for i in range(3)]
-    text = cross_hardware.history_table(runs)
+    runs = [
+        doc(
+            [record("mlp", 1.0, 2.0), record("kan", 3.0 - i * 0.5, 4.0)],
+            ts=f"2026-11-2{5 - i}T10:00:00+00:00",
+            commit=f"{i}" * 40,
+        )
+        for i in range(3)
+    ]
+    text = cross_hardware.history_table([typed(r) for r in runs])
     header = [l for l in text.splitlines() if l.startswith("| implementation")][0]
     assert header.index("22222222") < header.index("11111111") < header.index("00000000")
     other = doc([record("mlp", 1.0, 2.0)], host="elsewhere")
     with pytest.raises(cross_hardware.CrossHardwareError, match="one machine"):
-        cross_hardware.history_table(runs + [other])
+        cross_hardware.history_table([typed(r) for r in runs + [other]])
 
 
 def test_report_by_machine_cli(tmp_path):
@@ -249,7 +326,7 @@ def test_report_by_machine_cli(tmp_path):
 
 
 def test_github_action_benchmark_export(tmp_path):
-    entries = export.github_action_benchmark(BASE)
+    entries = export.github_action_benchmark(typed(BASE))
     assert len(entries) == 6
     e = entries[0]
     assert set(e) == {"name", "unit", "value", "range", "extra"} and e["unit"] == "ms"
@@ -263,9 +340,20 @@ def test_github_action_benchmark_export(tmp_path):
 def test_pytest_benchmark_suite_runs():
     """The pytest-benchmark suite works (run once per benchmark, timing disabled)."""
     res = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks/test_kan_benchmarks.py", "--benchmark-disable", "-q",
-         "-p", "no:cacheprovider"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "benchmarks/test_kan_benchmarks.py",
+            "--benchmark-disable",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**__import__("os").environ, "KANBENCH_IMPLS": "mlp,splines-better_kan,rbf-better_kan", "PYTHONPATH": str(ROOT)},
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]

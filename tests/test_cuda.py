@@ -5,8 +5,9 @@ import torch
 
 from better_kan import build_rbf_kan, build_spline_kan
 from kanbench.discovery import discover
-from kanbench.runner import RowJob, measure_row, measure_row_isolated
+from kanbench.runner import RowJob, measure_row
 from kanbench.timing import TimingConfig
+from kanbench.worker import measure_row_isolated
 from kanbench.workload import Workload
 from tests.conftest import TOYS
 

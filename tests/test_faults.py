@@ -11,8 +11,9 @@ import pytest
 
 from kanbench import results
 from kanbench.discovery import discover
-from kanbench.runner import RowJob, measure_row, measure_row_isolated
+from kanbench.runner import RowJob, measure_row
 from kanbench.timing import TimingConfig
+from kanbench.worker import measure_row_isolated
 from kanbench.workload import Workload
 from tests.conftest import QUICK, ROOT, TOYS, run_cli
 
@@ -39,9 +40,9 @@ def row(impl, device="cpu", **kw):
 )
 def test_row_errors(impl, kind, text):
     rec = row(impl)
-    assert rec["error_kind"] == kind
-    assert text in rec["error"]
-    assert "\n" not in rec["error"]
+    assert rec.error_kind == kind
+    assert text in rec.error
+    assert "\n" not in rec.error
 
 
 def test_cuda_absent_is_a_row_error():
@@ -50,14 +51,14 @@ def test_cuda_absent_is_a_row_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     rec = row("mlp", device="cuda")
-    assert rec["error_kind"] == "cuda-unavailable"
-    assert "CUDA requested" in rec["error"]
+    assert rec.error_kind == "cuda-unavailable"
+    assert "CUDA requested" in rec.error
 
 
 def test_budget_exceeded_is_reported_not_dropped():
     rec = row("very-slow", budget_s=1.0)
-    assert rec["error_kind"] == "budget"
-    assert "time budget" in rec["error"]
+    assert rec.error_kind == "budget"
+    assert "time budget" in rec.error
 
 
 def test_a_hanging_row_is_killed_and_reported_with_what_it_knew():
@@ -65,50 +66,89 @@ def test_a_hanging_row_is_killed_and_reported_with_what_it_knew():
     start = time.monotonic()
     rec = measure_row_isolated(job)
     assert time.monotonic() - start < 60
-    assert rec["error_kind"] == "budget"
-    assert "exceeded the per-row time budget of 0.5 s" in rec["error"]
-    assert rec["params"] == 3  # checkpointed by the worker before it was killed
+    assert rec.error_kind == "budget"
+    assert "exceeded the per-row time budget of 0.5 s" in rec.error
+    assert rec.params == 3  # checkpointed by the worker before it was killed
 
 
 def test_segfault_in_worker_is_contained():
     rec = measure_row_isolated(
         RowJob(impl="segfaults", device="cpu", workload=Workload((2, 4, 1), 8), timing=FAST, extra_dirs=[str(TOYS)])
     )
-    assert rec["error_kind"] == "crash"
-    assert "SIGSEGV" in rec["error"]
+    assert rec.error_kind == "crash"
+    assert "SIGSEGV" in rec.error
 
 
 def test_worker_measures_a_row():
     rec = measure_row_isolated(RowJob(impl="mlp", device="cpu", workload=Workload((2, 4, 1), 8), timing=FAST))
-    assert rec["error"] is None and rec["n_samples"] == 3 and rec["forward_peak_bytes"] > 0
+    assert rec.error is None and rec.n_samples == 3 and rec.forward_peak_bytes > 0
 
 
 def test_a_run_with_bad_rows_still_measures_the_rest_and_writes_the_file(tmp_path):
     out = tmp_path / "run.json"
     res = run_cli(
-        "run", "--impl", "mlp,raises,returns-nan,oom,nope,needs-missing,segfaults", "--device", "cpu",
-        "--implementations", TOYS, "--out", out, *QUICK,
+        "run",
+        "--impl",
+        "mlp,raises,returns-nan,oom,needs-missing,segfaults",
+        "--device",
+        "cpu",
+        "--implementations",
+        TOYS,
+        "--out",
+        out,
+        *QUICK,
     )
     assert res.returncode == 0, res.stderr
     doc = results.load(out)
-    by = {r["impl"]: r for r in doc["results"]}
-    assert by["mlp"]["error"] is None and by["mlp"]["forward_ms"] > 0
-    assert {k: by[k]["error_kind"] for k in by if k != "mlp"} == {
-        "raises": "crash", "returns-nan": "nonfinite", "oom": "oom", "nope": "unknown",
-        "needs-missing": "unavailable", "segfaults": "crash",
+    by = {r.impl: r for r in doc.results}
+    assert by["mlp"].error is None and by["mlp"].forward_ms > 0
+    assert {k: by[k].error_kind for k in by if k != "mlp"} == {
+        "raises": "crash",
+        "returns-nan": "nonfinite",
+        "oom": "oom",
+        "segfaults": "crash",
     }
-    assert doc["complete"] is True
+    # unavailable: skipped with its reason (stderr, the file and under the table), not measured
+    assert [(s.impl, "not installed" in s.reason) for s in doc.skipped] == [("needs-missing", True)]
+    assert "skipping needs-missing" in res.stderr and "- needs-missing: " in res.stdout
+    assert doc.complete is True
     # one clear line per problem on stderr, and each failed row listed under the table
-    assert "unknown implementation 'nope'" in res.stderr
-    for name in ("raises-cpu", "returns-nan-cpu", "oom-cpu", "nope-cpu", "segfaults-cpu"):
+    for name in ("raises-cpu", "returns-nan-cpu", "oom-cpu", "segfaults-cpu"):
         assert f"- {name}: " in res.stdout
 
 
+@pytest.mark.parametrize("command", ["run", "sweep", "fit"])
+def test_unknown_implementation_exits_2_before_measuring(tmp_path, command):
+    res = run_cli(command, "--impl", "mlp,nope", "--out", tmp_path / "x.json")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("kanbench: unknown implementation(s) nope; known: ")
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "fit", "list"])
+def test_missing_implementations_directory_exits_2(tmp_path, command):
+    res = run_cli(command, "--implementations", tmp_path / "absent")
+    assert res.returncode == 2
+    assert "--implementations" in res.stderr and "no such directory" in res.stderr
+
+
 def test_nothing_measured_exits_nonzero(tmp_path):
-    res = run_cli("run", "--impl", "raises", "--device", "cpu", "--implementations", TOYS, "--out", tmp_path / "x.json", "--in-process", *QUICK)
+    res = run_cli(
+        "run",
+        "--impl",
+        "raises",
+        "--device",
+        "cpu",
+        "--implementations",
+        TOYS,
+        "--out",
+        tmp_path / "x.json",
+        "--in-process",
+        *QUICK,
+    )
     assert res.returncode == 1
     assert "nothing could be measured" in res.stderr
-    assert results.load(tmp_path / "x.json")["results"][0]["error_kind"] == "crash"
+    assert results.load(tmp_path / "x.json").results[0].error_kind == "crash"
 
 
 def test_cuda_requested_but_absent_cli(tmp_path):
@@ -169,9 +209,32 @@ def test_ctrl_c_keeps_the_rows_already_measured(tmp_path):
     out = tmp_path / "run.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kanbench", "run", "--impl", "mlp,very-slow", "--device", "cpu",
-         "--implementations", str(TOYS), "--out", str(out), "--min-samples", "50", "--min-time", "0", "--warmup", "0"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "kanbench",
+            "run",
+            "--impl",
+            "mlp,very-slow",
+            "--device",
+            "cpu",
+            "--implementations",
+            str(TOYS),
+            "--out",
+            str(out),
+            "--min-samples",
+            "50",
+            "--min-time",
+            "0",
+            "--warmup",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -186,6 +249,6 @@ def test_ctrl_c_keeps_the_rows_already_measured(tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     doc = results.load(out)
-    assert [r["impl"] for r in doc["results"]] == ["mlp"]
-    assert doc["complete"] is False and doc["interrupted"] is True
+    assert [r.impl for r in doc.results] == ["mlp"]
+    assert doc.complete is False and doc.interrupted is True
     assert "mlp-cpu" in stdout

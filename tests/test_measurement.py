@@ -11,7 +11,7 @@ from kanbench.discovery import discover
 from kanbench.runner import RowJob, count_parameters, measure_row
 from kanbench.stats import summarize
 from kanbench.timing import TimingConfig
-from kanbench.workload import DataPool, Workload, parse_batch, parse_dtype, parse_shape, resolve, WorkloadError
+from kanbench.workload import DataPool, Workload, WorkloadError, parse_batch, parse_dtype, parse_shape, resolve
 from tests.conftest import TOYS
 
 QUICK = TimingConfig(min_time=0, min_samples=3, warmup_time=0, warmup_min=1)
@@ -24,22 +24,22 @@ def toy_registry():
 def test_timing_separates_forward_from_backward():
     job = RowJob(impl="sleepy", device="cpu", workload=Workload((2, 4, 1), 8), timing=QUICK, memory=False)
     rec = measure_row(job, toy_registry())
-    assert rec["error"] is None
-    assert rec["n_samples"] == 3
-    assert rec["forward_ms"] >= 50.0
-    assert rec["backward_ms"] < 10.0
-    assert len(rec["samples"]["forward_ms"]) == len(rec["samples"]["backward_ms"]) == 3
+    assert rec.error is None
+    assert rec.n_samples == 3
+    assert rec.forward_ms >= 50.0
+    assert rec.backward_ms < 10.0
+    assert len(rec.samples["forward_ms"]) == len(rec.samples["backward_ms"]) == 3
 
 
 def test_samples_meet_min_samples_and_min_time():
     cfg = TimingConfig(min_time=0.2, min_samples=5, warmup_time=0, warmup_min=1)
     job = RowJob(impl="mlp", device="cpu", workload=Workload((2, 8, 1), 4), timing=cfg, memory=False)
     rec = measure_row(job, toy_registry())
-    assert rec["n_samples"] >= 5
-    assert rec["measured_s"] >= 0.2
-    s = summarize(rec["samples"]["forward_ms"])
-    assert rec["forward_ms"] == pytest.approx(s["median"], rel=1e-3)
-    assert rec["forward_iqr_ms"] >= 0
+    assert rec.n_samples >= 5
+    assert rec.measured_s >= 0.2
+    s = summarize(rec.samples["forward_ms"])
+    assert rec.forward_ms == pytest.approx(s["median"], rel=1e-3)
+    assert rec.forward_iqr_ms >= 0
 
 
 def test_every_iteration_builds_a_fresh_graph_and_zeroes_gradients():
@@ -86,11 +86,11 @@ def test_parameter_counts_of_known_modules():
     rec = measure_row(
         RowJob(impl="frozen", device="cpu", workload=Workload((2, 4, 1), 8), timing=QUICK, memory=False), toy_registry()
     )
-    assert (rec["params"], rec["trainable_params"]) == (2 * 3 + 3 + 3 * 1 + 1, 2 * 3 + 3)
+    assert (rec.params, rec.trainable_params) == (2 * 3 + 3 + 3 * 1 + 1, 2 * 3 + 3)
     rec = measure_row(
         RowJob(impl="mlp", device="cpu", workload=Workload((2, 150, 1), 32), timing=QUICK, memory=False), toy_registry()
     )
-    assert rec["params"] == rec["trainable_params"] == 2 * 1500 + 1500 + 1500 + 1 == 6001
+    assert rec.params == rec.trainable_params == 2 * 1500 + 1500 + 1500 + 1 == 6001
 
 
 def test_cpu_memory_peaks_follow_the_activations():
@@ -110,11 +110,9 @@ def test_cpu_memory_peaks_follow_the_activations():
 
 
 def test_row_records_memory_and_rss():
-    rec = measure_row(
-        RowJob(impl="mlp", device="cpu", workload=Workload((2, 150, 1), 32), timing=QUICK), toy_registry()
-    )
-    assert rec["forward_peak_bytes"] > 0 and rec["backward_peak_bytes"] > 0
-    assert rec["rss_peak_bytes"] > 0
+    rec = measure_row(RowJob(impl="mlp", device="cpu", workload=Workload((2, 150, 1), 32), timing=QUICK), toy_registry())
+    assert rec.forward_peak_bytes > 0 and rec.backward_peak_bytes > 0
+    assert rec.rss_peak_bytes > 0
 
 
 @pytest.mark.parametrize(

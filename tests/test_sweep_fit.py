@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from kanbench import flops, fit, sweep
+from kanbench import fit, flops, sweep
 from kanbench.discovery import discover
+from kanbench.records import ResultsDocument
 from kanbench.runner import empty_record, fail
 from kanbench.timing import TimingConfig
 from kanbench.workload import Workload, resolve
@@ -31,8 +32,14 @@ def test_parse_axis(axis, text, expect):
 
 @pytest.mark.parametrize(
     "axis,text,msg",
-    [("batch", ",", "empty"), ("batch", "0,2", "positive"), ("width", "a", "integers"), ("grid", "3,3", "repeats"),
-     ("compile", "maybe", "off,on"), ("dtype", "int8", "unknown dtype")],
+    [
+        ("batch", ",", "empty"),
+        ("batch", "0,2", "positive"),
+        ("width", "a", "integers"),
+        ("grid", "3,3", "repeats"),
+        ("compile", "maybe", "off,on"),
+        ("dtype", "int8", "unknown dtype"),
+    ],
 )
 def test_bad_axes(axis, text, msg):
     with pytest.raises(sweep.SweepError, match=msg):
@@ -71,17 +78,17 @@ def test_out_of_memory_skips_larger_points_of_that_axis():
         rec = empty_record(job)
         if job.impl == "kan" and job.workload.batch >= 64:
             return fail(rec, "oom", "out of memory on cpu during timing: boom")
-        rec.update(forward_ms=1.0, backward_ms=1.0)
+        rec.forward_ms = rec.backward_ms = 1.0
         return rec
 
-    doc = {"results": []}
+    doc = ResultsDocument()
     sweep.run(pts, doc, lambda d: None, measure, TimingConfig())
-    kinds = {(r["impl"], r["workload"]["batch"]): r["error_kind"] for r in doc["results"]}
+    kinds = {(r.impl, r.workload["batch"]): r.error_kind for r in doc.results}
     assert kinds[("kan", 64)] == "oom"
     assert kinds[("kan", 128)] == kinds[("kan", 256)] == "skipped"
     assert kinds[("mlp", 256)] is None
-    skipped = [r for r in doc["results"] if r["error_kind"] == "skipped"][0]
-    assert "batch=64 already ran out of memory" in skipped["error"]
+    skipped = [r for r in doc.results if r.error_kind == "skipped"][0]
+    assert "batch=64 already ran out of memory" in skipped.error
 
 
 def test_flops_formulas():
@@ -95,8 +102,24 @@ def test_flops_formulas():
 
 def test_sweep_cli_writes_results_plots_and_summary(tmp_path):
     out = tmp_path / "s.json"
-    res = run_cli("sweep", "--impl", "mlp,splines-better_kan", "--preset", "quick", "--batch", "8,16", "--grid", "3",
-                  "--compile", "off", "--out", out, "--plots", tmp_path / "plots", *TINY)
+    res = run_cli(
+        "sweep",
+        "--impl",
+        "mlp,splines-better_kan",
+        "--preset",
+        "quick",
+        "--batch",
+        "8,16",
+        "--grid",
+        "3",
+        "--compile",
+        "off",
+        "--out",
+        out,
+        "--plots",
+        tmp_path / "plots",
+        *TINY,
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(out.read_text())
     assert doc["config"]["mode"] == "sweep" and doc["complete"]
@@ -121,8 +144,9 @@ def test_shards_merge_in_report(tmp_path):
     files = []
     for i in range(2):
         out = tmp_path / f"shard{i}.json"
-        res = run_cli("sweep", "--impl", "mlp", "--preset", "quick", "--batch", "4,8,16", "--shard", f"{i}/2",
-                      "--out", out, *TINY)
+        res = run_cli(
+            "sweep", "--impl", "mlp", "--preset", "quick", "--batch", "4,8,16", "--shard", f"{i}/2", "--out", out, *TINY
+        )
         assert res.returncode == 0, res.stderr
         files.append(out)
     res = run_cli("report", "--plots", tmp_path / "merged", *files)
@@ -139,16 +163,16 @@ def test_fit_one_reports_quality_speed_and_time_to_target():
     spec = discover(entry_points=False).get("splines-better_kan").spec
     cfg = fit.FitConfig(steps=200, lr=2e-2, eval_every=10)
     rec = fit.fit_one(spec, fit.TASKS["seed"], cfg, "cpu", torch.float32)
-    assert rec["error"] is None
-    assert rec["test_rmse"] < rec["curve"][0][1] / 3  # it learns
-    assert rec["step_ms"] > 0 and len(rec["curve"]) == 21
-    assert rec["target_rmse"] == pytest.approx(0.02 * float(fit.make_data(fit.TASKS["seed"], cfg, "cpu", torch.float32)[3].std()))
+    assert rec.error is None
+    assert rec.test_rmse < rec.curve[0][1] / 3  # it learns
+    assert rec.step_ms > 0 and len(rec.curve) == 21
+    assert rec.target_rmse == pytest.approx(0.02 * float(fit.make_data(fit.TASKS["seed"], cfg, "cpu", torch.float32)[3].std()))
 
 
 def test_diverging_fit_is_recorded_as_such():
     spec = discover([TOYS], entry_points=False).get("returns-nan").spec
     rec = fit.fit_one(spec, fit.TASKS["xy"], fit.FitConfig(steps=5), "cpu", torch.float32)
-    assert rec["error_kind"] == "diverged" and "step 1" in rec["error"]
+    assert rec.error_kind == "diverged" and "step 1" in rec.error
 
 
 def test_tasks_match_their_formulas():
@@ -165,8 +189,9 @@ def test_tasks_match_their_formulas():
 
 def test_fit_cli(tmp_path):
     out = tmp_path / "f.json"
-    res = run_cli("fit", "--impl", "mlp,rbf-better_kan", "--task", "xy,bessel", "--steps", "20", "--out", out,
-                  "--plots", tmp_path / "p")
+    res = run_cli(
+        "fit", "--impl", "mlp,rbf-better_kan", "--task", "xy,bessel", "--steps", "20", "--out", out, "--plots", tmp_path / "p"
+    )
     assert res.returncode == 0, res.stderr
     assert "xy RMSE" in res.stdout and "bessel ms/step" in res.stdout
     doc = json.loads(out.read_text())

@@ -41,22 +41,32 @@ def _cox_de_boor(widths, device, dtype):
     return model
 
 
-VARIANTS = [
-    Implementation(name=f"splines-reg-{m}", build=_regularized(build_spline_kan, m), description=f"splines, training step with {m} L1+entropy")
-    for m in ("mean_abs", "std", "coef")
-] + [
-    Implementation(name=f"rbf-reg-{m}", build=_regularized(build_rbf_kan, m), description=f"RBF, training step with {m} L1+entropy")
-    for m in ("mean_abs", "std", "coef")
-] + [
-    Implementation(
-        name="splines-reg-mean_abs-s25",
-        build=_regularized(build_spline_kan, "mean_abs", sample=25),
-        description="splines, training step with mean_abs L1+entropy on 25 rows of the batch",
-    ),
-    Implementation(
-        name="splines-scaled",
-        build=lambda widths, device, dtype: build_spline_kan(widths, device=device, dtype=dtype, standalone_scale=True),
-        description="splines with pykan's separate trainable w_s",
-    ),
-    Implementation(name="splines-coxdeboor", build=_cox_de_boor, description="splines evaluated by Cox-de Boor"),
-]
+VARIANTS = (
+    [
+        Implementation(
+            name=f"splines-reg-{m}",
+            build=_regularized(build_spline_kan, m),
+            description=f"splines, training step with {m} L1+entropy",
+        )
+        for m in ("mean_abs", "std", "coef")
+    ]
+    + [
+        Implementation(
+            name=f"rbf-reg-{m}", build=_regularized(build_rbf_kan, m), description=f"RBF, training step with {m} L1+entropy"
+        )
+        for m in ("mean_abs", "std", "coef")
+    ]
+    + [
+        Implementation(
+            name="splines-reg-mean_abs-s25",
+            build=_regularized(build_spline_kan, "mean_abs", sample=25),
+            description="splines, training step with mean_abs L1+entropy on 25 rows of the batch",
+        ),
+        Implementation(
+            name="splines-scaled",
+            build=lambda widths, device, dtype: build_spline_kan(widths, device=device, dtype=dtype, standalone_scale=True),
+            description="splines with pykan's separate trainable w_s",
+        ),
+        Implementation(name="splines-coxdeboor", build=_cox_de_boor, description="splines evaluated by Cox-de Boor"),
+    ]
+)

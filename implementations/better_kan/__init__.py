@@ -15,9 +15,9 @@ for it are in ``implementations/better_kan_specs.py``.
 """
 
 from .layers import KANLayer
+from .network import KAN, build_kan, build_rbf_kan, build_spline_kan
 from .rbf_layer import RBFKANLayer
 from .spline_layer import SplineKANLayer
-from .network import KAN, build_kan, build_rbf_kan, build_spline_kan
 
 __all__ = [
     "KAN",

@@ -205,8 +205,10 @@ class KANLayer(nn.Module):
         edges = [tuple(int(v) for v in e) for e in edges]
         if len(edges) < 2:
             raise ValueError("lock needs at least two edges")
-        index = self.lock_index.clone() if self.lock_index is not None else torch.arange(
-            self.out_features * self.in_features, device=self.weight.device
+        index = (
+            self.lock_index.clone()
+            if self.lock_index is not None
+            else torch.arange(self.out_features * self.in_features, device=self.weight.device)
         )
         target = int(index[self._flat(*edges[0])])
         for e in edges[1:]:
@@ -277,10 +279,15 @@ class KANLayer(nn.Module):
     def _empty_like(self, in_features: int, out_features: int) -> "KANLayer":
         """A fresh layer of this type and options with other widths (for :meth:`subset`)."""
         return type(self)(
-            in_features, out_features, **self._basis_options(),
-            bias=self.bias is not None, base_activation=self.base_activation,
-            standalone_scale=self.spline_scale is not None, l1_metric=self.l1_metric,
-            device=self.weight.device, dtype=self.weight.dtype,
+            in_features,
+            out_features,
+            **self._basis_options(),
+            bias=self.bias is not None,
+            base_activation=self.base_activation,
+            standalone_scale=self.spline_scale is not None,
+            l1_metric=self.l1_metric,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
         )
 
     def _basis_options(self) -> dict:  # pragma: no cover - per subclass

@@ -1,15 +1,15 @@
 """The KAN container: a stack of KAN layers (B-spline, RBF or mixed) with pykan's tools.
 
-    model = build_spline_kan([2, 5, 1])                  # or build_rbf_kan, build_kan(..., layers=[...])
-    y = model(x)                                         # fast path, no per-edge work
-    with model.tracking():                               # per-edge statistics recorded
-        y = model(x)
-    loss = mse(y, t) + 1e-3 * model.regularization_loss(l1=1.0, entropy=2.0)
-    model.update_grid(x)                                 # grid follows the data, functions kept
-    model.extend_grid(10)                                # finer grid, functions kept
-    small = model.prune(threshold=1e-2, x=x)             # smaller network, same outputs on kept nodes
-    model.lock(0, [(0, 0), (1, 0)])                      # edges share one function
-    model.plot("kan.png", x=x)                           # every edge's activation
+model = build_spline_kan([2, 5, 1])                  # or build_rbf_kan, build_kan(..., layers=[...])
+y = model(x)                                         # fast path, no per-edge work
+with model.tracking():                               # per-edge statistics recorded
+    y = model(x)
+loss = mse(y, t) + 1e-3 * model.regularization_loss(l1=1.0, entropy=2.0)
+model.update_grid(x)                                 # grid follows the data, functions kept
+model.extend_grid(10)                                # finer grid, functions kept
+small = model.prune(threshold=1e-2, x=x)             # smaller network, same outputs on kept nodes
+model.lock(0, [(0, 0), (1, 0)])                      # edges share one function
+model.plot("kan.png", x=x)                           # every edge's activation
 """
 
 from __future__ import annotations
@@ -80,9 +80,7 @@ class KAN(nn.Module):
         total = None
         for i, layer in enumerate(self.layers):
             if layer.stats is None:
-                raise RuntimeError(
-                    "no per-edge statistics yet: run the forward inside `with model.tracking():` first"
-                )
+                raise RuntimeError("no per-edge statistics yet: run the forward inside `with model.tracking():` first")
             term = reg.layer_penalty(layer.stats["l1"], l1, entropy)
             if coef:
                 term = term + coef * layer.coef.abs().mean(-1).sum()
@@ -215,9 +213,7 @@ def _layer_kwargs(kind: str, kwargs: dict) -> dict:
     return out
 
 
-def build_kan(
-    widths: Sequence[int], layers: Union[str, Sequence[str]] = "spline", device=None, dtype=None, **kwargs
-) -> KAN:
+def build_kan(widths: Sequence[int], layers: Union[str, Sequence[str]] = "spline", device=None, dtype=None, **kwargs) -> KAN:
     """A KAN of widths [in, h1, ..., out]; ``layers`` is 'spline', 'rbf' or one kind per layer."""
     widths = list(widths)
     if len(widths) < 2:

@@ -34,8 +34,7 @@ def plot_kan(model, path, x: Optional[torch.Tensor] = None, beta: float = 3.0, m
     n_edges = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
     if n_edges > max_edges:
         raise ValueError(
-            f"this network has {n_edges} edges; plot draws at most max_edges={max_edges} "
-            "(prune it first, or raise max_edges)"
+            f"this network has {n_edges} edges; plot draws at most max_edges={max_edges} (prune it first, or raise max_edges)"
         )
     scores = None
     ranges = []

@@ -99,8 +99,11 @@ class RBFKANLayer(KANLayer):
 
     def _basis_options(self) -> dict:
         return {
-            "num_centers": self.num_centers, "kernel": self.kernel, "trainable_centers": self.trainable_centers,
-            "width_scale": self.width_scale, "grid_eps": self.grid_eps,
+            "num_centers": self.num_centers,
+            "kernel": self.kernel,
+            "trainable_centers": self.trainable_centers,
+            "width_scale": self.width_scale,
+            "grid_eps": self.grid_eps,
         }
 
     def _copy_grid_to(self, new: "RBFKANLayer", in_ids: torch.Tensor):

@@ -1,7 +1,7 @@
 """The power experiment's candidate, unchanged: exactly the MLP baseline (hidden x10)."""
 
-from kanbench.baseline import MLP
 from kanbench import Implementation
+from kanbench.baseline import MLP
 
 spec = Implementation(
     name="candidate",

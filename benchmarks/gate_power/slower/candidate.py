@@ -5,8 +5,8 @@ multiply-adds. At the gate workload ([100,100,1], batch 100) that measured
 1.24x the MLP's forward+backward time on 2 CPU threads.
 """
 
-from kanbench.baseline import MLP
 from kanbench import Implementation
+from kanbench.baseline import MLP
 
 spec = Implementation(
     name="candidate",

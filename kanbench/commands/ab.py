@@ -1,0 +1,156 @@
+"""``kanbench ab``: two source trees measured interleaved on this machine, then compared."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from kanbench.commands.common import (
+    EXIT_USAGE,
+    UsageError,
+    add_discovery,
+    err,
+    extra_dirs,
+    resolve_devices,
+    split_impls,
+)
+from kanbench.commands.compare import add_verdict_options, print_comparison
+from kanbench.commands.run import parse_workload
+
+NAME = "ab"
+HELP = "measure two source trees interleaved on this machine and compare them"
+
+
+def setup_arguments(sub) -> None:
+    p = sub.add_parser(
+        NAME,
+        help=HELP,
+        description="A/B mode: one worker per side per row, taking turns measuring short chunks, so that drift of "
+        "the machine hits both sides alike. A side is a directory holding implementations/ or a git ref.",
+    )
+    p.add_argument("--base", required=True, metavar="REF|DIR", help="the reference tree: a git ref (e.g. HEAD~1) or a directory")
+    p.add_argument("--new", default=None, metavar="REF|DIR", help="the candidate tree (default: this working tree)")
+    p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every one available on both sides)")
+    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu", help="device(s) (default cpu)")
+    p.add_argument("--preset", default="gate", help="workload preset (default gate)")
+    p.add_argument("--shape", metavar="IN,HIDDEN,OUT")
+    p.add_argument("--batch", metavar="N")
+    p.add_argument("--dtype")
+    p.add_argument("--threads", type=int, metavar="N")
+    p.add_argument("--rounds", type=int, default=12, help="interleaved rounds per side (default 12)")
+    p.add_argument("--chunk-time", type=float, default=0.2, metavar="S", help="seconds per chunk (default 0.2)")
+    p.add_argument("--workers", type=int, default=3, help="worker processes per side, taking the rounds in turn (default 3)")
+    p.add_argument("--warmup", type=float, default=0.25, metavar="S")
+    p.add_argument("--base-extra", action="append", default=[], metavar="DIR", help="implementations for the base side only")
+    p.add_argument("--new-extra", action="append", default=[], metavar="DIR", help="implementations for the new side only")
+    p.add_argument(
+        "--out-dir", default="results/ab", metavar="DIR", help="where both sides' results files go (default results/ab)"
+    )
+    p.add_argument("--no-save", action="store_true")
+    add_verdict_options(p)
+    add_discovery(p)
+    p.set_defaults(func=run)
+
+
+def _check(args) -> None:
+    """The A/B options that cannot work together; raises ValueError with one line."""
+    if args.rounds < 2:
+        raise UsageError("--rounds must be at least 2")
+    needed = math.floor(math.log2(1 / args.alpha)) + 1 if 0 < args.alpha < 1 else 2
+    if args.test != "mw" and args.rounds < needed:
+        raise UsageError(
+            f"--rounds {args.rounds} is too few for the paired test at alpha {args.alpha:g}: its smallest "
+            f"p-value is 2^-rounds; use --rounds {needed} or more (or --test mw)"
+        )
+    if args.chunk_time <= 0:
+        raise UsageError("--chunk-time must be positive")
+    if not 1 <= args.workers <= args.rounds:
+        raise UsageError("--workers must be between 1 and --rounds")
+
+
+def _select(base, new, common, requested) -> list[str]:
+    """Implementations available on both sides (the shared policy: unknown names exit 2)."""
+    from kanbench.discovery import discover
+
+    regs = [discover(side.dirs(common), builtin=False, entry_points=False) for side in (base, new)]
+    both = [e.name for e in regs[1].available() if e.name in {x.name for x in regs[0].available()}]
+    if requested is None:
+        return both
+    known = set(regs[0].names()) | set(regs[1].names())
+    unknown = [n for n in requested if n not in known]
+    if unknown:
+        raise UsageError(f"unknown implementation(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    for name in requested:
+        if name not in both:
+            err(f"skipping {name}: not available on both sides")
+    return [n for n in requested if n in both]
+
+
+def run(args) -> int:
+    from kanbench import ab, compare
+    from kanbench import results as results_mod
+    from kanbench.machine import fingerprint
+    from kanbench.timing import TimingConfig
+
+    base = new = None
+    try:
+        work = parse_workload(args)
+        _check(args)
+        common = extra_dirs(args)
+        base = ab.resolve_side(args.base, args.base_extra, "--base")
+        new = ab.resolve_side(args.new, args.new_extra, "--new")
+        impls = _select(base, new, common, split_impls(args.impl))
+    except (ValueError, ab.ABError) as exc:
+        for side in (base, new):
+            if side is not None:
+                side.cleanup()
+        err(str(exc))
+        return EXIT_USAGE
+    try:
+        devices, note = resolve_devices(args.device)
+        if note and args.device == "all":
+            err(note)
+        plan = ab.ABPlan(
+            impls=impls,
+            devices=devices,
+            workload=work,
+            rounds=args.rounds,
+            chunk_time=args.chunk_time,
+            workers=args.workers,
+            warmup=TimingConfig(warmup_time=args.warmup),
+            threads=args.threads,
+            common_dirs=common,
+        )
+        machine = fingerprint(args.threads)
+        err(
+            f"A/B: {base.name} vs {new.name}: {len(impls)} implementation(s) x {len(devices)} device(s), "
+            f"{work.key}, {args.rounds} interleaved rounds of {args.chunk_time:g} s per side, {args.workers} worker(s) per side"
+        )
+
+        def progress(i, n, b, w):
+            from kanbench.render import fmt_ms_precise
+
+            def cell(r):
+                if r.failed:
+                    return f"{r.error_kind}: {r.error}"
+                return f"fwd {fmt_ms_precise(r.forward_ms)} bwd {fmt_ms_precise(r.backward_ms)} ms"
+
+            print(f"[{i}/{n}] {b.label:<28} base {cell(b)} | new {cell(w)}", file=sys.stderr, flush=True)
+
+        base_doc, new_doc = ab.run(plan, base, new, machine, progress)
+    finally:
+        base.cleanup()
+        new.cleanup()
+    if not args.no_save:
+        out_dir = Path(args.out_dir)
+        for key, doc in (("base", base_doc), ("new", new_doc)):
+            path = results_mod.reserve_path(None, out_dir, machine.get("hostname", "host"), f"ab-{key}-{work.preset or work.key}")
+            results_mod.write_atomic(path, doc)
+            err(f"{key} results written to {path}")
+    try:
+        comparison = compare.compare_documents(base_doc, new_doc, threshold=args.threshold, alpha=args.alpha, test=args.test)
+    except compare.CompareError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    return print_comparison(comparison, args)

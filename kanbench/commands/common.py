@@ -1,0 +1,120 @@
+"""What the subcommands share: exit codes, the one-line error, common options and the
+implementation-selection policy.
+
+Every command that measures selects its implementations through
+:func:`select_implementations`, so they all behave alike: an unknown name is one line
+listing the known ones and exit 2 before anything is measured; an unavailable one is
+skipped with its reason and install line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from kanbench.records import Skipped
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """Bad input: the command prints the message as one line and exits 2."""
+
+
+def err(message: str) -> None:
+    print(f"kanbench: {message}", file=sys.stderr, flush=True)
+
+
+def split_impls(values: Optional[Sequence[str]]) -> Optional[list[str]]:
+    """``--impl a,b --impl c`` -> [a, b, c] (order kept, duplicates dropped); None when not given."""
+    if not values:
+        return None
+    names: list[str] = []
+    for v in values:
+        names.extend(n.strip() for n in v.split(",") if n.strip())
+    return list(dict.fromkeys(names))
+
+
+def resolve_devices(choice: str) -> tuple[list[str], Optional[str]]:
+    """(devices to run, a note) for --device cpu|cuda|all."""
+    import torch
+
+    if choice == "cpu":
+        return ["cpu"], None
+    if choice == "cuda":
+        return ["cuda"], None
+    if torch.cuda.is_available():
+        return ["cpu", "cuda"], None
+    return ["cpu"], "no CUDA device here: measuring the CPU only"
+
+
+def add_discovery(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--implementations",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="also load implementation specs from DIR (every *.py file and package in it); repeatable",
+    )
+
+
+def add_output(p: argparse.ArgumentParser, no_save: bool = True) -> None:
+    p.add_argument("--out", metavar="FILE", help="results file to write (must not exist; default: a new file in --results-dir)")
+    p.add_argument(
+        "--results-dir", default="results", metavar="DIR", help="where default-named results files go (default: results/)"
+    )
+    if no_save:
+        p.add_argument("--no-save", action="store_true", help="do not write a results file")
+
+
+def extra_dirs(args) -> list[str]:
+    """The ``--implementations`` directories, resolved; a missing one is a usage error."""
+    out = []
+    for d in args.implementations:
+        path = Path(d)
+        if not path.is_dir():
+            raise UsageError(f"--implementations {d}: no such directory")
+        out.append(str(path.resolve()))
+    return out
+
+
+def discover_for(args, check: bool = True):
+    """The registry for a command's ``--implementations``; load errors are reported, one line each."""
+    from kanbench.discovery import discover
+
+    registry = discover(extra_dirs(args), check=check)
+    for e in registry.load_errors:
+        err(f"{e.name}: {e.reason}")
+    return registry
+
+
+def select_implementations(registry, requested: Optional[list[str]], default: Optional[Sequence[str]] = None):
+    """The implementations to measure and those skipped: ``(names, [Skipped])``.
+
+    ``requested`` None means ``default`` (names kept only when discovered), or every
+    discovered implementation. Unknown requested names raise :class:`UsageError`;
+    unavailable ones are skipped with their reason (printed here, one line each)."""
+    known = registry.names()
+    if requested is not None:
+        unknown = [n for n in requested if n not in known]
+        if unknown:
+            raise UsageError(f"unknown implementation(s) {', '.join(unknown)}; known: {', '.join(known) or '(none)'}")
+        candidates = requested
+    elif default is not None:
+        candidates = [n for n in default if n in known]
+    else:
+        candidates = known
+    names, skipped = [], []
+    for name in candidates:
+        entry = registry.get(name)
+        if entry.available:
+            names.append(name)
+        else:
+            skipped.append(Skipped(name, entry.reason or "unavailable"))
+            err(f"skipping {name}: {entry.reason}")
+    return names, skipped

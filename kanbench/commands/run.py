@@ -1,0 +1,221 @@
+"""``kanbench run``: measure implementations, print the table, write a results file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from kanbench.commands.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    add_discovery,
+    add_output,
+    discover_for,
+    err,
+    resolve_devices,
+    select_implementations,
+    split_impls,
+)
+
+NAME = "run"
+HELP = "measure implementations and write a results file"
+
+
+def add_workload_arguments(p, preset_default=None) -> None:
+    from kanbench.workload import PRESETS
+
+    presets = ", ".join(f"{k} ({'x'.join(map(str, w.widths))}, batch {w.batch})" for k, w in PRESETS.items())
+    p.add_argument("--preset", default=preset_default, help=f"workload preset: {presets}; default {preset_default or 'seed'}")
+    p.add_argument("--shape", metavar="IN,HIDDEN,OUT", help="network widths, e.g. 2,150,1 (overrides the preset's)")
+    p.add_argument("--batch", metavar="N", help="batch size (overrides the preset's)")
+    p.add_argument("--dtype", help="float32 (default), float64, bfloat16 or float16")
+
+
+def parse_workload(args):
+    """The workload of ``--preset/--shape/--batch/--dtype``; raises ValueError with a one-line message."""
+    from kanbench import workload as workload_mod
+
+    shape = workload_mod.parse_shape(args.shape) if args.shape else None
+    batch = workload_mod.parse_batch(args.batch) if args.batch is not None else None
+    return workload_mod.resolve(args.preset, shape, batch, args.dtype)
+
+
+def setup_arguments(sub) -> None:
+    from kanbench.runner import DEFAULT_BUDGET_S
+
+    p = sub.add_parser(
+        NAME,
+        help=HELP,
+        description="Measure forward and backward time, peak memory and parameter counts; "
+        "print a markdown table on stdout and write a JSON results file.",
+    )
+    p.add_argument("--impl", action="append", metavar="A,B", help="implementations to measure (default: every available one)")
+    p.add_argument(
+        "--device", choices=["cpu", "cuda", "all"], default="all", help="device(s); 'all' = cpu, plus cuda when present (default)"
+    )
+    add_workload_arguments(p)
+    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's own choice, recorded)")
+    add_output(p)
+    p.add_argument(
+        "--format", choices=["seed", "full"], default="seed", help="table format: seed (default) or full (spread, ratio to MLP)"
+    )
+    p.add_argument("--min-time", type=float, default=1.0, metavar="S", help="minimum measured seconds per row (default 1.0)")
+    p.add_argument("--min-samples", type=int, default=20, metavar="N", help="minimum samples per row (default 20)")
+    p.add_argument("--max-samples", type=int, default=5000, metavar="N", help="maximum samples per row (default 5000)")
+    p.add_argument(
+        "--warmup", type=float, default=0.25, metavar="S", help="warm-up seconds per row (default 0.25, at least 2 steps)"
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET_S,
+        metavar="S",
+        help=f"per-row time budget in seconds (default {DEFAULT_BUDGET_S:g}); a row over it is reported as such",
+    )
+    p.add_argument("--in-process", action="store_true", help="measure rows in this process instead of one worker process per row")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any row failed (default: only when none was measured)")
+    add_discovery(p)
+    p.set_defaults(func=run)
+
+
+def _progress(stream):
+    tty = stream.isatty()
+
+    def show(i: int, n: int, record) -> None:
+        from kanbench.render import fmt_ms_precise
+
+        width = len(str(n))
+        head = f"[{i:>{width}}/{n}] {record.label:<28}"
+        if record.failed and record.forward_ms is None:
+            line = f"{head} {record.error_kind}: {record.error}"
+        else:
+            line = (
+                f"{head} fwd {fmt_ms_precise(record.forward_ms)} ms  bwd {fmt_ms_precise(record.backward_ms)} ms"
+                f"  (n={record.n_samples}, {record.wall_s or 0:.1f} s)"
+            )
+            if record.failed:
+                line += f"  {record.error_kind}: {record.error}"
+        print(line, file=stream, flush=True)
+
+    def start(i: int, n: int, job) -> None:
+        if tty:
+            from kanbench.records import row_label
+
+            print(f"[{i}/{n}] {row_label(job.impl, job.device)} ...", end="\r", file=stream, flush=True)
+
+    return show, start
+
+
+def _options(args):
+    from kanbench.timing import TimingConfig
+
+    timing = TimingConfig(
+        min_time=args.min_time,
+        min_samples=args.min_samples,
+        max_samples=max(args.max_samples, args.min_samples),
+        warmup_time=args.warmup,
+    )
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be a positive integer, got {args.threads}")
+    if args.budget is not None and args.budget <= 0:
+        raise UsageError("--budget must be a positive number of seconds")
+    return timing
+
+
+def run(args) -> int:
+    from kanbench import results as results_mod
+    from kanbench import runner
+    from kanbench.machine import fingerprint, machine_label
+    from kanbench.render import render_document
+
+    try:
+        work = parse_workload(args)
+        timing = _options(args)
+        registry = discover_for(args)
+        impls, skipped = select_implementations(registry, split_impls(args.impl))
+    except ValueError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    if not impls:
+        err("no implementation to measure")
+        return EXIT_FAILED
+
+    devices, note = resolve_devices(args.device)
+    if note and args.device == "all":
+        err(note)
+    if "cuda" in devices:
+        import torch
+
+        if not torch.cuda.is_available():
+            err(runner.cuda_absent_reason())
+
+    machine = fingerprint(args.threads)
+    plan = runner.RunPlan(
+        impls=impls,
+        devices=devices,
+        workload=work,
+        timing=timing,
+        threads=args.threads,
+        extra_dirs=[str(Path(d).resolve()) for d in args.implementations],
+        budget_s=args.budget,
+        isolate=not args.in_process,
+        memory=not args.no_memory,
+    )
+    config = {
+        "workload": work.to_dict(),
+        "timing": timing.to_dict(),
+        "threads": machine["torch"]["threads"],
+        "devices": devices,
+        "isolation": "process" if plan.isolate else "in-process",
+        "budget_s": args.budget,
+        "command": runner.command_line(),
+        "implementations_dirs": plan.extra_dirs,
+    }
+    document = results_mod.new_document(machine, config)
+    document.skipped = skipped
+    path = None
+    if not args.no_save:
+        try:
+            label = work.preset or work.key
+            path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"), label)
+        except (results_mod.ResultsError, OSError) as exc:
+            err(str(exc))
+            return EXIT_USAGE
+
+    show, start = _progress(sys.stderr)
+    jobs = plan.jobs()
+    counter = {"i": 0}
+
+    def measure(job):
+        counter["i"] += 1
+        start(counter["i"], len(jobs), job)
+        if plan.isolate:
+            from kanbench.worker import measure_row_isolated
+
+            return measure_row_isolated(job)
+        return runner.measure_row(job, registry)
+
+    err(
+        f"measuring {len(impls)} implementation(s) x {len(devices)} device(s), {work.key}, "
+        f"{machine_label(machine, 'cpu', machine['torch']['threads'])}"
+    )
+    try:
+        runner.execute(plan, document, path, progress=show, measure=measure)
+    except runner.Interrupted:
+        print(render_document(document, args.format))
+        err(f"interrupted; {len(document.results)} row(s) kept" + (f" in {path}" if path else ""))
+        return EXIT_INTERRUPTED
+    print(render_document(document, args.format))
+    if path is not None:
+        err(f"results written to {path}")
+    measured = [r for r in document.results if not r.failed]
+    if not measured:
+        err("nothing could be measured")
+        return EXIT_FAILED
+    if args.strict and len(measured) < len(document.results):
+        return EXIT_FAILED
+    return EXIT_OK

@@ -17,6 +17,7 @@ implementations to one side only (used for the gate's power experiments).
 from __future__ import annotations
 
 import io
+import math
 import shutil
 import subprocess
 import tarfile
@@ -106,6 +107,23 @@ class ABPlan:
     common_dirs: Sequence[str] = ()
     memory: bool = False
     timeout_s: float = 300.0
+
+    def __post_init__(self):
+        if self.rounds < 2:
+            raise ValueError("--rounds must be at least 2")
+        if self.chunk_time <= 0:
+            raise ValueError("--chunk-time must be positive")
+        if not 1 <= self.workers <= self.rounds:
+            raise ValueError("--workers must be between 1 and --rounds")
+
+    def check_test(self, alpha: float, test: str) -> None:
+        """The paired test's smallest p-value is 2^-rounds: refuse a plan that could never reach ``alpha``."""
+        needed = math.floor(math.log2(1 / alpha)) + 1 if 0 < alpha < 1 else 2
+        if test != "mw" and self.rounds < needed:
+            raise ValueError(
+                f"--rounds {self.rounds} is too few for the paired test at alpha {alpha:g}: its smallest "
+                f"p-value is 2^-rounds; use --rounds {needed} or more (or --test mw)"
+            )
 
 
 def _job(plan: ABPlan, side: Side, impl: str, device: str) -> RowJob:

@@ -95,6 +95,12 @@ class Comparison:
     def count(self, verdict: str) -> int:
         return sum(1 for r in self.rows if r.verdict == verdict)
 
+    def render(self, only_changed: bool = False) -> str:
+        """Markdown (see :func:`kanbench.render.comparison_table`)."""
+        from kanbench.render import comparison_table
+
+        return comparison_table(self, only_changed)
+
     @property
     def regressed(self) -> bool:
         return any(r.verdict in ("slower", "failed") for r in self.rows)
@@ -310,59 +316,6 @@ def _key_label(key: tuple) -> str:
     return f"{row_label(impl, device)} [{workload}]"
 
 
-def _fmt_value(median: Optional[float], spread: Optional[float], normalized: bool) -> str:
-    if median is None or not math.isfinite(median):
-        return "-"
-    half = (spread or 0.0) / 2
-    if normalized:
-        return f"{median:.3g}±{half:.2g}x"
-    return f"{median:.3g}±{half:.2g}ms"
-
-
 def render(comparison: Comparison, only_changed: bool = False) -> str:
-    """Markdown in the style of ``asv compare``: a mark per row, then a summary line."""
-    from tabulate import tabulate
-
-    normalized = comparison.normalize is not None
-    rows = []
-    order = {"slower": 0, "failed": 1, "faster": 2, "not significant": 3, "fixed": 4, "unchanged": 5}
-    for r in sorted(comparison.rows, key=lambda r: (order[r.verdict], r.label, r.phase)):
-        if only_changed and r.verdict in ("unchanged", "fixed"):
-            continue
-        rows.append(
-            [
-                r.mark,
-                _fmt_value(r.base_median, r.base_spread, normalized),
-                _fmt_value(r.new_median, r.new_spread, normalized),
-                "-" if r.ratio is None else f"{r.ratio:.2f}",
-                "-" if r.p_value is None else f"{r.p_value:.2g}",
-                f"{r.label} {r.phase}",
-                r.note,
-            ]
-        )
-    unit = " (x MLP)" if normalized else ""
-    headers = [
-        "Change",
-        f"Before [{comparison.base_name}]{unit}",
-        f"After [{comparison.new_name}]{unit}",
-        "Ratio",
-        "p",
-        "Benchmark (phase)",
-        "Note",
-    ]
-    parts = [tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True)] if rows else ["(no changes)"]
-    for title, items in (("Only in BASE", comparison.only_base), ("Only in NEW", comparison.only_new)):
-        if items:
-            parts.append(f"{title}: {', '.join(items)}")
-    parts.append(summary_line(comparison))
-    return "\n\n".join(parts)
-
-
-def summary_line(c: Comparison) -> str:
-    mode = "normalized by the MLP of each run" if c.normalize else "absolute times"
-    verdict = "REGRESSION" if c.regressed else "OK"
-    return (
-        f"{verdict}: {c.count('slower')} slower, {c.count('failed')} newly failing, {c.count('faster')} faster, "
-        f"{c.count('not significant')} not significant, {c.count('unchanged') + c.count('fixed')} unchanged "
-        f"(threshold {c.threshold:.2f}, alpha {c.alpha:g}, {mode})"
-    )
+    """Markdown in the style of ``asv compare`` (kept for callers of ``compare.render``)."""
+    return comparison.render(only_changed)

@@ -14,14 +14,10 @@ run (commit and date), the same cells.
 
 from __future__ import annotations
 
-import math
-from typing import Optional
-
 from kanbench.baseline import BASELINE
 from kanbench.machine import machine_label
 from kanbench.records import ResultsDocument, device_kind
-from kanbench.render import workload_title
-from kanbench.stats import geometric_mean
+from kanbench.render import machine_columns_table, workload_title
 
 
 class CrossHardwareError(ValueError):
@@ -87,46 +83,6 @@ def _disambiguate(df, by: str):
     return df
 
 
-def _fmt(v: Optional[float], kind: str) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    if kind == "ratio":
-        return f"{v:.2f}x"
-    return f"{v:.3g}"
-
-
-def _table(df, columns_order: list[str], title: str) -> str:
-    from tabulate import tabulate
-
-    impls = sorted(df["impl"].unique(), key=lambda s: (s != BASELINE, s))
-    headers = ["implementation"]
-    for c in columns_order:
-        headers += [f"{c} fwd ms", f"{c} bwd ms", f"{c} /mlp"]
-    body = []
-    present = {impl: set(df[df["impl"] == impl]["column"]) for impl in impls}
-    for impl in impls:
-        line = [impl]
-        for c in columns_order:
-            sub = df[(df["impl"] == impl) & (df["column"] == c)]
-            if sub.empty:
-                line += ["-", "-", "-"]
-                continue
-            r = sub.iloc[0]
-            if isinstance(r["error"], str) and r["error"]:
-                line += ["failed", "failed", "-"]
-                continue
-            line += [_fmt(r["forward_ms"], "ms"), _fmt(r["backward_ms"], "ms"), _fmt(r["ratio"], "ratio")]
-        if len(present[impl]) < len(columns_order):
-            line[0] = f"{impl} (only on: {', '.join(sorted(present[impl]))})"
-        body.append(line)
-    geo = ["geometric mean (/mlp)"]
-    for c in columns_order:
-        ratios = df[(df["column"] == c) & (df["impl"] != BASELINE)]["ratio"].dropna().tolist()
-        geo += ["", "", _fmt(geometric_mean(ratios), "ratio")]
-    body.append(geo)
-    return f"### {title}\n\n" + tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True)
-
-
 def machine_table(docs: list[ResultsDocument], strict: bool = False) -> str:
     df = frame(docs)
     workloads = list(dict.fromkeys(df["workload"]))
@@ -139,7 +95,7 @@ def machine_table(docs: list[ResultsDocument], strict: bool = False) -> str:
     for w in workloads:
         sub = _disambiguate(df[df["workload"] == w], "machine")
         order = list(dict.fromkeys(sub.sort_values(["device", "file"])["column"]))
-        parts.append(_table(sub, order, sub["workload_title"].iloc[0]))
+        parts.append(machine_columns_table(sub, order, sub["workload_title"].iloc[0]))
     legend = "Cells: median forward and backward time per step (ms) and (forward+backward) / the same machine's MLP."
     return "\n\n".join(parts + [legend])
 
@@ -162,5 +118,5 @@ def history_table(docs: list[ResultsDocument]) -> str:
     for w in dict.fromkeys(df["workload"]):
         sub = df[df["workload"] == w]
         order = list(dict.fromkeys(sub.sort_values(["timestamp", "file"])["column"]))
-        parts.append(_table(sub, order, sub["workload_title"].iloc[0] + f" on {', '.join(machines)}"))
+        parts.append(machine_columns_table(sub, order, sub["workload_title"].iloc[0] + f" on {', '.join(machines)}"))
     return "\n\n".join(parts)

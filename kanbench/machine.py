@@ -83,8 +83,13 @@ def cpu_identity() -> dict:
     two CPUs with the same marketing name apart (e.g. two "AMD EPYC" VMs of different generations)."""
     fields = _cpuinfo_fields()
     out: dict = {}
-    for key, name in (("vendor_id", "vendor"), ("cpu family", "family"), ("model", "model_number"),
-                      ("stepping", "stepping"), ("microcode", "microcode")):
+    for key, name in (
+        ("vendor_id", "vendor"),
+        ("cpu family", "family"),
+        ("model", "model_number"),
+        ("stepping", "stepping"),
+        ("microcode", "microcode"),
+    ):
         if fields.get(key):
             out[name] = fields[key]
     flags = (fields.get("flags") or fields.get("features") or "").split()
@@ -250,8 +255,13 @@ def _cuda_properties() -> list[dict]:
     out = []
     for i in range(torch.cuda.device_count()):
         p = torch.cuda.get_device_properties(i)
-        entry = {"index": i, "name": p.name, "memory_bytes": int(p.total_memory), "capability": f"{p.major}.{p.minor}",
-                 "multiprocessors": p.multi_processor_count}
+        entry = {
+            "index": i,
+            "name": p.name,
+            "memory_bytes": int(p.total_memory),
+            "capability": f"{p.major}.{p.minor}",
+            "multiprocessors": p.multi_processor_count,
+        }
         uuid = getattr(p, "uuid", None)
         if uuid is not None:
             text = str(uuid)

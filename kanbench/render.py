@@ -21,6 +21,7 @@ from tabulate import DataRow, Line, TableFormat, tabulate
 
 from kanbench.baseline import BASELINE
 from kanbench.records import FitResult, ResultsDocument, RowResult, row_label
+from kanbench.stats import geometric_mean
 
 SEED_TABLE = TableFormat(
     lineabove=None,
@@ -270,3 +271,106 @@ def fit_table(records: list[FitResult]) -> str:
     errors = [f"- {r.impl}-{r.device} on {r.task}: {r.error}" for r in records if r.failed]
     targets = ", ".join(f"{t} {next(r.target_rmse for r in records if r.task == t):.3g}" for t in tasks)
     return "\n".join([text, "", f"Targets (2% of the test targets' std): {targets}.", *errors])
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+
+def _fmt_value(median: Optional[float], spread: Optional[float], normalized: bool) -> str:
+    if median is None or not math.isfinite(median):
+        return "-"
+    half = (spread or 0.0) / 2
+    if normalized:
+        return f"{median:.3g}±{half:.2g}x"
+    return f"{median:.3g}±{half:.2g}ms"
+
+
+def comparison_table(comparison, only_changed: bool = False) -> str:
+    """A :class:`kanbench.compare.Comparison` as markdown in the style of ``asv compare``:
+    a mark per row and phase, then a summary line."""
+    normalized = comparison.normalize is not None
+    rows = []
+    order = {"slower": 0, "failed": 1, "faster": 2, "not significant": 3, "fixed": 4, "unchanged": 5}
+    for r in sorted(comparison.rows, key=lambda r: (order[r.verdict], r.label, r.phase)):
+        if only_changed and r.verdict in ("unchanged", "fixed"):
+            continue
+        rows.append(
+            [
+                r.mark,
+                _fmt_value(r.base_median, r.base_spread, normalized),
+                _fmt_value(r.new_median, r.new_spread, normalized),
+                "-" if r.ratio is None else f"{r.ratio:.2f}",
+                "-" if r.p_value is None else f"{r.p_value:.2g}",
+                f"{r.label} {r.phase}",
+                r.note,
+            ]
+        )
+    unit = " (x MLP)" if normalized else ""
+    headers = [
+        "Change",
+        f"Before [{comparison.base_name}]{unit}",
+        f"After [{comparison.new_name}]{unit}",
+        "Ratio",
+        "p",
+        "Benchmark (phase)",
+        "Note",
+    ]
+    parts = [tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True)] if rows else ["(no changes)"]
+    for title, items in (("Only in BASE", comparison.only_base), ("Only in NEW", comparison.only_new)):
+        if items:
+            parts.append(f"{title}: {', '.join(items)}")
+    parts.append(summary_line(comparison))
+    return "\n\n".join(parts)
+
+
+def summary_line(c) -> str:
+    mode = "normalized by the MLP of each run" if c.normalize else "absolute times"
+    verdict = "REGRESSION" if c.regressed else "OK"
+    return (
+        f"{verdict}: {c.count('slower')} slower, {c.count('failed')} newly failing, {c.count('faster')} faster, "
+        f"{c.count('not significant')} not significant, {c.count('unchanged') + c.count('fixed')} unchanged "
+        f"(threshold {c.threshold:.2f}, alpha {c.alpha:g}, {mode})"
+    )
+
+
+# ----------------------------------------------------------------------------- machines and history
+
+
+def _fmt_cell(v: Optional[float], kind: str) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if kind == "ratio":
+        return f"{v:.2f}x"
+    return f"{v:.3g}"
+
+
+def machine_columns_table(df, columns_order: list[str], title: str) -> str:
+    """Cross-hardware and history tables: a row per implementation, a column group per machine or run
+    (``df`` from :func:`kanbench.cross_hardware.frame` with a ``column`` label), a geometric-mean row."""
+    impls = sorted(df["impl"].unique(), key=lambda s: (s != BASELINE, s))
+    headers = ["implementation"]
+    for c in columns_order:
+        headers += [f"{c} fwd ms", f"{c} bwd ms", f"{c} /mlp"]
+    body = []
+    present = {impl: set(df[df["impl"] == impl]["column"]) for impl in impls}
+    for impl in impls:
+        line = [impl]
+        for c in columns_order:
+            sub = df[(df["impl"] == impl) & (df["column"] == c)]
+            if sub.empty:
+                line += ["-", "-", "-"]
+                continue
+            r = sub.iloc[0]
+            if isinstance(r["error"], str) and r["error"]:
+                line += ["failed", "failed", "-"]
+                continue
+            line += [_fmt_cell(r["forward_ms"], "ms"), _fmt_cell(r["backward_ms"], "ms"), _fmt_cell(r["ratio"], "ratio")]
+        if len(present[impl]) < len(columns_order):
+            line[0] = f"{impl} (only on: {', '.join(sorted(present[impl]))})"
+        body.append(line)
+    geo = ["geometric mean (/mlp)"]
+    for c in columns_order:
+        ratios = df[(df["column"] == c) & (df["impl"] != BASELINE)]["ratio"].dropna().tolist()
+        geo += ["", "", _fmt_cell(geometric_mean(ratios), "ratio")]
+    body.append(geo)
+    return f"### {title}\n\n" + tabulate(body, headers=headers, tablefmt="pipe", disable_numparse=True)

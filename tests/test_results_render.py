@@ -119,7 +119,10 @@ def test_fingerprint_tells_cpus_and_gpus_apart():
         assert f"{fp['cpu']['family']}/{fp['cpu']['model_number']}" in machine.machine_label(fp)
     assert fp["torch"]["cpu_capability"] in machine.machine_label(fp)
     zen3 = {"cpu": {"model": "AMD EPYC", "family": "25", "model_number": "1"}, "torch": {"threads": 2, "cpu_capability": "AVX2"}}
-    zen4 = {"cpu": {"model": "AMD EPYC", "family": "25", "model_number": "17"}, "torch": {"threads": 2, "cpu_capability": "AVX512"}}
+    zen4 = {
+        "cpu": {"model": "AMD EPYC", "family": "25", "model_number": "17"},
+        "torch": {"threads": 2, "cpu_capability": "AVX512"},
+    }
     assert machine.machine_label(zen3) != machine.machine_label(zen4)
     # NVML numbers every GPU of the node; torch sees only CUDA_VISIBLE_DEVICES: matched by UUID
     nvml = [{"index": 0, "name": "A100", "uuid": "GPU-a"}, {"index": 1, "name": "H100", "uuid": "GPU-h", "driver": "550"}]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 
@@ -53,22 +52,6 @@ def setup_arguments(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _check(args) -> None:
-    """The A/B options that cannot work together; raises ValueError with one line."""
-    if args.rounds < 2:
-        raise UsageError("--rounds must be at least 2")
-    needed = math.floor(math.log2(1 / args.alpha)) + 1 if 0 < args.alpha < 1 else 2
-    if args.test != "mw" and args.rounds < needed:
-        raise UsageError(
-            f"--rounds {args.rounds} is too few for the paired test at alpha {args.alpha:g}: its smallest "
-            f"p-value is 2^-rounds; use --rounds {needed} or more (or --test mw)"
-        )
-    if args.chunk_time <= 0:
-        raise UsageError("--chunk-time must be positive")
-    if not 1 <= args.workers <= args.rounds:
-        raise UsageError("--workers must be between 1 and --rounds")
-
-
 def _select(base, new, common, requested) -> list[str]:
     """Implementations available on both sides (the shared policy: unknown names exit 2)."""
     from kanbench.discovery import discover
@@ -96,11 +79,21 @@ def run(args) -> int:
     base = new = None
     try:
         work = parse_workload(args)
-        _check(args)
-        common = extra_dirs(args)
+        plan = ab.ABPlan(
+            impls=[],
+            devices=[],
+            workload=work,
+            rounds=args.rounds,
+            chunk_time=args.chunk_time,
+            workers=args.workers,
+            warmup=TimingConfig(warmup_time=args.warmup),
+            threads=args.threads,
+            common_dirs=extra_dirs(args),
+        )
+        plan.check_test(args.alpha, args.test)
         base = ab.resolve_side(args.base, args.base_extra, "--base")
         new = ab.resolve_side(args.new, args.new_extra, "--new")
-        impls = _select(base, new, common, split_impls(args.impl))
+        plan.impls = _select(base, new, plan.common_dirs, split_impls(args.impl))
     except (ValueError, ab.ABError) as exc:
         for side in (base, new):
             if side is not None:
@@ -111,20 +104,10 @@ def run(args) -> int:
         devices, note = resolve_devices(args.device)
         if note and args.device == "all":
             err(note)
-        plan = ab.ABPlan(
-            impls=impls,
-            devices=devices,
-            workload=work,
-            rounds=args.rounds,
-            chunk_time=args.chunk_time,
-            workers=args.workers,
-            warmup=TimingConfig(warmup_time=args.warmup),
-            threads=args.threads,
-            common_dirs=common,
-        )
+        plan.devices = devices
         machine = fingerprint(args.threads)
         err(
-            f"A/B: {base.name} vs {new.name}: {len(impls)} implementation(s) x {len(devices)} device(s), "
+            f"A/B: {base.name} vs {new.name}: {len(plan.impls)} implementation(s) x {len(devices)} device(s), "
             f"{work.key}, {args.rounds} interleaved rounds of {args.chunk_time:g} s per side, {args.workers} worker(s) per side"
         )
 

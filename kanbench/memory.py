@@ -37,11 +37,11 @@ FORWARD_RANGE = "kanbench::forward"
 BACKWARD_RANGE = "kanbench::backward"
 
 
-def _storage_bytes(tensors) -> int:
+def _storage_bytes(tensors, device_type: str = "cpu") -> int:
     seen: set[int] = set()
     total = 0
     for t in tensors:
-        if t is None or t.device.type != "cpu":
+        if t is None or t.device.type != device_type:
             continue
         try:
             storage = t.untyped_storage()
@@ -56,14 +56,14 @@ def _storage_bytes(tensors) -> int:
     return total
 
 
-def model_state_bytes(model) -> int:
-    """Bytes of the model's parameters, their gradients and its buffers (each storage once)."""
+def model_state_bytes(model, device_type: str = "cpu") -> int:
+    """Bytes of the model's parameters, their gradients and its buffers on ``device_type`` (each storage once)."""
     tensors = []
     for p in model.parameters():
         tensors.append(p)
         tensors.append(p.grad)
     tensors.extend(model.buffers())
-    return _storage_bytes(tensors)
+    return _storage_bytes(tensors, device_type)
 
 
 def rss_peak_bytes() -> Optional[int]:
@@ -76,10 +76,19 @@ def rss_peak_bytes() -> Optional[int]:
 
 
 def cuda_phase_peaks(model, pool: DataPool, device) -> dict:
+    """Peaks from the caching allocator, made comparable with the CPU figures.
+
+    ``max_memory_allocated`` also counts what the allocator holds for the library
+    (cuBLAS workspaces, allocator rounding of earlier blocks): the absolute figure
+    here is, as on the CPU, the tensors alive when the phase starts (model state,
+    gradients, data pool and batch, counted from their storages) plus the allocator's
+    peak increase since the forward began. The raw allocator peaks are kept in
+    ``*_allocator_peak_bytes``."""
     import torch
 
     model.zero_grad(set_to_none=True)
     x, y = pool.batch()
+    resident = model_state_bytes(model, "cuda") + pool.nbytes() + _storage_bytes([x, y], "cuda")
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     f_start = torch.cuda.memory_allocated(device)
@@ -94,10 +103,12 @@ def cuda_phase_peaks(model, pool: DataPool, device) -> dict:
     torch.cuda.synchronize(device)
     b_peak = torch.cuda.max_memory_allocated(device)
     return {
-        "forward_peak_bytes": int(f_peak),
+        "forward_peak_bytes": int(resident + f_peak - f_start),
         "forward_peak_increase_bytes": int(f_peak - f_start),
-        "backward_peak_bytes": int(b_peak),
+        "backward_peak_bytes": int(resident + b_peak - f_start),
         "backward_peak_increase_bytes": int(b_peak - b_start),
+        "forward_allocator_peak_bytes": int(f_peak),
+        "backward_allocator_peak_bytes": int(b_peak),
         "memory_method": "cuda-allocator",
     }
 
@@ -122,7 +133,9 @@ def _profiler_memory_timeline(prof):
                 allocations.append((event.start_time_ns, int(fields.ptr), int(fields.alloc_size)))
         elif event.name in (FORWARD_RANGE, BACKWARD_RANGE):
             ranges[event.name] = (event.start_time_ns, event.end_time_ns)
-    allocations.sort(key=lambda a: a[0])
+    # frees before allocations at equal timestamps: a block freed and reused in the same
+    # tick must not count twice
+    allocations.sort(key=lambda a: (a[0], a[2] > 0))
     live: dict[int, int] = {}
     deltas = []
     for t, ptr, size in allocations:

@@ -40,8 +40,14 @@ PHASES = ("forward", "backward")
 
 
 def device_kind(device: str) -> str:
-    """``cpu`` or ``gpu``: the suffix of the seed's row labels (``cuda:1`` -> ``gpu``)."""
-    return "gpu" if str(device).startswith(("cuda", "gpu")) else "cpu"
+    """The suffix of the seed's row labels: ``cpu``, ``gpu`` (``cuda``, ``cuda:0``), ``gpu1`` (``cuda:1``), ...
+
+    The index is kept so two GPUs in one file never share a label or a compare key."""
+    device = str(device)
+    if device.startswith("cuda"):
+        index = device.partition(":")[2]
+        return f"gpu{index}" if index not in ("", "0") else "gpu"
+    return device if device.startswith("gpu") else "cpu"
 
 
 def row_label(impl: str, device: str) -> str:
@@ -113,8 +119,11 @@ class RowResult(_Record):
     backward_peak_bytes: Optional[int] = None
     forward_peak_increase_bytes: Optional[int] = None  #: the peak minus what was allocated before the phase
     backward_peak_increase_bytes: Optional[int] = None
+    forward_allocator_peak_bytes: Optional[int] = None  #: CUDA: the allocator's raw peak (workspaces included)
+    backward_allocator_peak_bytes: Optional[int] = None
     memory_method: Optional[str] = None  #: how memory was measured (CUDA allocator, CPU profiler replay)
-    rss_peak_bytes: Optional[int] = None  #: the worker's resident-set high-water mark (CPU rows)
+    rss_peak_bytes: Optional[int] = None  #: the worker's resident-set high-water mark (CPU rows; imports included)
+    rss_increase_bytes: Optional[int] = None  #: how much that high-water mark rose while the row was measured
     params: Optional[int] = None  #: parameters of the model (``model.parameters()``)
     trainable_params: Optional[int] = None  #: of which ``requires_grad``
     threads: Optional[int] = None  #: torch intra-op threads the row ran with

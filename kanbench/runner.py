@@ -192,6 +192,10 @@ def open_row(job: RowJob, record: RowResult, registry=None, checkpoint: Optional
         )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RowFailed(fail(record, "cuda-unavailable", cuda_absent_reason()))
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise RowFailed(
+            fail(record, "cuda-unavailable", f"{job.device} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+        )
     unsupported = [k for k in job.options if k not in spec.options]
     if unsupported:
         raise RowFailed(fail(record, "unsupported", f"{spec.name} does not take {', '.join(unsupported)}"))
@@ -229,6 +233,8 @@ def classify_failure(record: RowResult, exc: BaseException, stage: str, job: Row
         return fail(record, "nonfinite", str(exc))
     if isinstance(exc, BadOutputShape):
         return fail(record, "bad-output", str(exc))
+    if job.compile and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+        return fail(record, "compile", f"torch.compile failed during {stage}: {_first_line(exc)}")
     if _is_oom(exc):
         return fail(record, "oom", f"out of memory on {job.device} during {stage}: {_first_line(exc)}")
     return fail(record, "crash", f"{type(exc).__name__} during {stage}: {_first_line(exc)}{_implementation_frame(exc)}")
@@ -253,6 +259,7 @@ def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[RowRe
 
     record = empty_record(job)
     started = time.monotonic()
+    rss_before = memory.rss_peak_bytes()  # imports done: what follows is the row's own
     deadline = started + job.budget_s if job.budget_s else None
     row = None
     stage = "setup"
@@ -278,6 +285,9 @@ def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[RowRe
         release(row)
     if not str(job.device).startswith("cuda") and record.rss_peak_bytes is None:
         record.rss_peak_bytes = memory.rss_peak_bytes()
+        if record.rss_peak_bytes is not None and rss_before is not None:
+            # the high-water mark's rise during this row (in one process it only rises past earlier rows' peaks)
+            record.rss_increase_bytes = record.rss_peak_bytes - rss_before
     record.wall_s = round(time.monotonic() - started, 3)
     return record
 

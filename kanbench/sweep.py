@@ -110,8 +110,14 @@ def dtype_supported(dtype: str, device: str) -> Optional[str]:
 
     if dtype != "bfloat16":
         return None
-    if device == "cuda":
-        return None if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "this GPU has no bfloat16 support"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return "CUDA is not available"
+        try:  # emulated bfloat16 (pre-Ampere GPUs) runs, slowly: it is not support worth measuring
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch before 2.3 has no including_emulation and never counted emulation
+            native = torch.cuda.is_bf16_supported()
+        return None if native else "this GPU has no native bfloat16 support (only emulation)"
     try:
         a = torch.ones(4, 4, dtype=torch.bfloat16)
         (a @ a).sum().item()

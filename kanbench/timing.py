@@ -98,20 +98,27 @@ class CpuClock:
 
 
 class CudaClock:
-    """Phase timer on CUDA: events on the current stream, synchronized per iteration."""
+    """Phase timer on CUDA: events recorded on the current stream *of the model's device*,
+    the device synchronized before each iteration.
+
+    ``Event.record()`` without a stream records on the current device's stream; with the
+    model on ``cuda:1`` and the current device ``cuda:0`` that stream is idle and the
+    events would time only the host's kernel launches."""
 
     def __init__(self, device):
         import torch
 
         self._torch = torch
-        self.device = device
-        self._events = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+        self.device = torch.device(device)
+        with torch.cuda.device(self.device):
+            self._events = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+        self._stream = torch.cuda.current_stream(self.device)
 
     def begin(self):
         self._torch.cuda.synchronize(self.device)
 
     def mark(self, i: int):
-        self._events[i].record()
+        self._events[i].record(self._stream)
 
     def read(self) -> tuple[float, float]:
         e = self._events
@@ -202,16 +209,21 @@ def collect(
 
 
 def warm_up(model, pool: DataPool, clock, config: TimingConfig, deadline: Optional[float] = None) -> int:
-    """Warm-up iterations (the first also checks the output shape); returns how many ran."""
+    """Warm-up iterations (the first also checks the output shape); returns how many ran.
+
+    The warm-up clock starts after the first iteration: that one may compile (torch.compile,
+    lazy CUDA/cuBLAS initialization) for longer than the whole warm-up time, and the
+    iterations that follow must still warm the compiled code."""
+    iteration(model, pool, clock, check_shape=True)
+    n = 1
     start = time.perf_counter()
-    n = 0
     while True:
-        iteration(model, pool, clock, check_shape=(n == 0))
-        n += 1
         if n >= config.warmup_min and time.perf_counter() - start >= config.warmup_time:
             break
         if deadline is not None and time.monotonic() >= deadline:
             break
+        iteration(model, pool, clock)
+        n += 1
     return n
 
 

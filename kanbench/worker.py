@@ -212,11 +212,15 @@ def serve(job_path: str) -> int:
                 )
                 reply({"forward_ms": samples.forward_ms, "backward_ms": samples.backward_ms})
             elif cmd == "memory":
-                reply({"memory": memory.phase_peaks(row.model, row.pool, row.device)})
+                peaks = memory.phase_peaks(row.model, row.pool, row.device)
+                if row.device.type == "cpu":
+                    peaks["rss_peak_bytes"] = memory.rss_peak_bytes()
+                reply({"memory": peaks})
             else:
                 reply({"error": f"unknown command {cmd!r}"})
         except Exception as exc:
-            reply({"error": classify_failure(dataclasses.replace(record), exc, cmd or "?", job).error})
+            failed = classify_failure(dataclasses.replace(record), exc, cmd or "?", job)
+            reply({"error": failed.error, "error_kind": failed.error_kind})
     return 0
 
 

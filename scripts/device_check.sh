@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# The GPU check for a lent device machine (see /work/.library/device/README.md): the CUDA tests,
-# then `make bench`'s workload on CUDA, results into $OUT. The device image has its own python3
-# and torch and no network, so this uses them directly instead of `make` (which would install).
-# Usage (from the repository root, on the device): OUT=/some/dir scripts/device_check.sh
-set -uo pipefail
+# GPU check for any machine with an NVIDIA GPU and a CUDA build of torch: the CUDA tests, then
+# the seed and large workloads on CUDA only, results files and tables into $OUT.
+# Uses the python3 on PATH as it is (nothing is installed).
+# Usage, from the repository root:  OUT=/some/dir scripts/device_check.sh
+# Exit status: non-zero when the CUDA tests fail or a run measures nothing.
+set -euo pipefail
 OUT=${OUT:-results}
+mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
-python3 -m pytest -q tests/test_cuda.py -p no:cacheprovider 2>&1 | tail -20 | tee "$OUT/cuda-tests.txt"
+python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+status=0
+python3 -m pytest -q tests/test_cuda.py -p no:cacheprovider 2>&1 | tee "$OUT/cuda-tests.txt" || status=$?
 for preset in seed large; do
-  python3 -m kanbench run --device all --preset "$preset" --impl mlp,splines-better_kan,rbf-better_kan,inkan-eager,pykan-speed \
-    --out "$OUT/gpu-$preset.json" --format full 2>&1 | tee "$OUT/gpu-$preset.txt"
+  python3 -m kanbench run --device cuda --preset "$preset" --impl mlp,splines-better_kan,rbf-better_kan \
+    --out "$OUT/gpu-$preset.json" --format full 2>&1 | tee "$OUT/gpu-$preset.txt" || status=$?
 done
+exit "$status"

@@ -205,37 +205,35 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     assert p.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by others, as any file the user writes
 
 
+def _start_run(out, *extra):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [
+        sys.executable,
+        "-m",
+        "kanbench",
+        "run",
+        "--impl",
+        "mlp,very-slow",
+        "--device",
+        "cpu",
+        "--implementations",
+        str(TOYS),
+        "--out",
+        str(out),
+        "--min-time",
+        "0",
+        "--warmup",
+        "0",
+        *extra,
+    ]
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
 def test_ctrl_c_keeps_the_rows_already_measured(tmp_path):
     out = tmp_path / "run.json"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kanbench",
-            "run",
-            "--impl",
-            "mlp,very-slow",
-            "--device",
-            "cpu",
-            "--implementations",
-            str(TOYS),
-            "--out",
-            str(out),
-            "--min-samples",
-            "50",
-            "--min-time",
-            "0",
-            "--warmup",
-            "0",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _start_run(out, "--mode", "sequential", "--min-samples", "50")
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -252,3 +250,29 @@ def test_ctrl_c_keeps_the_rows_already_measured(tmp_path):
     assert [r.impl for r in doc.results] == ["mlp"]
     assert doc.complete is False and doc.interrupted is True
     assert "mlp-cpu" in stdout
+
+
+def test_ctrl_c_in_an_interleaved_run_keeps_the_rounds_measured(tmp_path):
+    out = tmp_path / "run.json"
+    # very-slow's chunks take 2 s a step: the rows are still taking turns when Ctrl-C comes
+    proc = _start_run(out, "--min-samples", "24", "--rounds", "12", "--processes", "1")
+    time.sleep(20)  # start-up and warm-up take ~8 s; the 12 rounds ~50 s (very-slow: 2 steps of 2 s each)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    doc = results.load(out)
+    assert doc.complete is False and doc.interrupted is True
+    by = {r.impl: r for r in doc.results}
+    assert by["mlp"].n_samples > 0 and "interrupted" in by["mlp"].note
+    assert all(r.n_samples > 0 or r.failed for r in doc.results)  # a row with nothing measured is not kept
+
+
+def test_a_compile_failure_is_labelled_as_such():
+    from kanbench.runner import classify_failure, empty_record
+
+    failure = type("BackendCompilerFailed", (RuntimeError,), {"__module__": "torch._dynamo.exc"})
+    job = RowJob(impl="mlp", device="cpu", workload=Workload((2, 4, 1), 8), compile=True)
+    rec = classify_failure(empty_record(job), failure("inductor: no C++ compiler"), "timing", job)
+    assert rec.error_kind == "compile" and rec.error == "torch.compile failed during timing: inductor: no C++ compiler"
+    job.compile = False
+    assert classify_failure(empty_record(job), failure("x"), "timing", job).error_kind == "crash"

@@ -9,6 +9,7 @@ from kanbench.commands.common import (
     EXIT_USAGE,
     UsageError,
     add_discovery,
+    device_choice,
     err,
     extra_dirs,
     resolve_devices,
@@ -31,7 +32,7 @@ def setup_arguments(sub) -> None:
     p.add_argument("--base", required=True, metavar="REF|DIR", help="the reference tree: a git ref (e.g. HEAD~1) or a directory")
     p.add_argument("--new", default=None, metavar="REF|DIR", help="the candidate tree (default: this working tree)")
     p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every one available on both sides)")
-    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu", help="device(s) (default cpu)")
+    p.add_argument("--device", type=device_choice, default="cpu", help="device(s) (default cpu)")
     p.add_argument("--preset", default="gate", help="workload preset (default gate)")
     p.add_argument("--shape", metavar="IN,HIDDEN,OUT")
     p.add_argument("--batch", metavar="N")

@@ -10,6 +10,7 @@ skipped with its reason and install line.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -40,14 +41,22 @@ def split_impls(values: Optional[Sequence[str]]) -> Optional[list[str]]:
     return list(dict.fromkeys(names))
 
 
+def device_choice(text: str) -> str:
+    """argparse type of ``--device``: cpu, cuda, cuda:N or all."""
+    text = text.strip().lower()
+    if text in ("cpu", "cuda", "all") or re.fullmatch(r"cuda:\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"invalid device {text!r}: use cpu, cuda, cuda:N or all")
+
+
 def resolve_devices(choice: str) -> tuple[list[str], Optional[str]]:
-    """(devices to run, a note) for --device cpu|cuda|all."""
+    """(devices to run, a note) for --device cpu|cuda|cuda:N|all."""
     import torch
 
     if choice == "cpu":
         return ["cpu"], None
-    if choice == "cuda":
-        return ["cuda"], None
+    if choice.startswith("cuda"):
+        return [choice], None
     if torch.cuda.is_available():
         return ["cpu", "cuda"], None
     return ["cpu"], "no CUDA device here: measuring the CPU only"

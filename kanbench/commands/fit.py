@@ -10,6 +10,7 @@ from kanbench.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_discovery,
+    device_choice,
     discover_for,
     err,
     resolve_devices,
@@ -37,7 +38,7 @@ def setup_arguments(sub) -> None:
         help="implementations (default: mlp, splines-better_kan, rbf-better_kan, and pykan when installed)",
     )
     p.add_argument("--task", default="seed,xy,bessel,exp4d", metavar="A,B")
-    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
+    p.add_argument("--device", type=device_choice, default="cpu")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
@@ -84,9 +85,9 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     specs = [registry.get(n).spec for n in names]
     devices, note = resolve_devices(args.device)
-    if "cuda" in devices and not torch.cuda.is_available():
+    if any(d.startswith("cuda") for d in devices) and not torch.cuda.is_available():
         err(runner.cuda_absent_reason())
-        devices = [d for d in devices if d != "cuda"]
+        devices = [d for d in devices if not d.startswith("cuda")]
     if not specs or not devices:
         err("nothing to fit")
         return EXIT_FAILED

@@ -13,6 +13,7 @@ from kanbench.commands.common import (
     UsageError,
     add_discovery,
     add_output,
+    device_choice,
     discover_for,
     err,
     resolve_devices,
@@ -53,9 +54,7 @@ def setup_arguments(sub) -> None:
         "print a markdown table on stdout and write a JSON results file.",
     )
     p.add_argument("--impl", action="append", metavar="A,B", help="implementations to measure (default: every available one)")
-    p.add_argument(
-        "--device", choices=["cpu", "cuda", "all"], default="all", help="device(s); 'all' = cpu, plus cuda when present (default)"
-    )
+    p.add_argument("--device", type=device_choice, default="all", help="device(s); 'all' = cpu, plus cuda when present (default)")
     add_workload_arguments(p)
     p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's own choice, recorded)")
     add_output(p)
@@ -75,7 +74,21 @@ def setup_arguments(sub) -> None:
         metavar="S",
         help=f"per-row time budget in seconds (default {DEFAULT_BUDGET_S:g}); a row over it is reported as such",
     )
-    p.add_argument("--in-process", action="store_true", help="measure rows in this process instead of one worker process per row")
+    p.add_argument(
+        "--mode",
+        choices=["interleaved", "sequential"],
+        default="interleaved",
+        help="interleaved (default): rows take turns in short chunks, several worker processes per row; "
+        "sequential: one worker process per row, rows one after another",
+    )
+    p.add_argument(
+        "--rounds", type=int, default=12, help="interleaved: rounds per row (default 12); --min-time is spread over them"
+    )
+    p.add_argument(
+        "--processes", type=int, default=3, help="interleaved: worker processes per row, one after another (default 3)"
+    )
+    p.add_argument("--max-live", type=int, default=8, help="interleaved: rows measured side by side at most (default 8)")
+    p.add_argument("--in-process", action="store_true", help="measure rows one after another in this process (debugging)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     p.add_argument("--strict", action="store_true", help="exit 1 when any row failed (default: only when none was measured)")
     add_discovery(p)
@@ -126,6 +139,23 @@ def _options(args):
     return timing
 
 
+def interleave_config(args):
+    """The interleaving of ``--rounds/--processes/--max-live``, ``--min-time`` and ``--min-samples``
+    spread over the rounds."""
+    import math
+
+    from kanbench.interleave import InterleaveConfig
+
+    return InterleaveConfig(
+        rounds=args.rounds,
+        processes=args.processes,
+        max_live=args.max_live,
+        chunk_time=args.min_time / max(args.rounds, 1),
+        chunk_min_samples=max(1, math.ceil(args.min_samples / max(args.rounds, 1))),
+        memory=not args.no_memory,
+    )
+
+
 def run(args) -> int:
     from kanbench import results as results_mod
     from kanbench import runner
@@ -135,6 +165,8 @@ def run(args) -> int:
     try:
         work = parse_workload(args)
         timing = _options(args)
+        interleaved = args.mode == "interleaved" and not args.in_process
+        weave = interleave_config(args) if interleaved else None
         registry = discover_for(args)
         impls, skipped = select_implementations(registry, split_impls(args.impl))
     except ValueError as exc:
@@ -147,7 +179,7 @@ def run(args) -> int:
     devices, note = resolve_devices(args.device)
     if note and args.device == "all":
         err(note)
-    if "cuda" in devices:
+    if any(d.startswith("cuda") for d in devices):
         import torch
 
         if not torch.cuda.is_available():
@@ -170,7 +202,8 @@ def run(args) -> int:
         "timing": timing.to_dict(),
         "threads": machine["torch"]["threads"],
         "devices": devices,
-        "isolation": "process" if plan.isolate else "in-process",
+        "isolation": "interleaved" if interleaved else ("process" if plan.isolate else "in-process"),
+        "interleave": weave.to_dict() if weave else None,
         "budget_s": args.budget,
         "command": runner.command_line(),
         "implementations_dirs": plan.extra_dirs,
@@ -202,9 +235,22 @@ def run(args) -> int:
     err(
         f"measuring {len(impls)} implementation(s) x {len(devices)} device(s), {work.key}, "
         f"{machine_label(machine, 'cpu', machine['torch']['threads'])}"
+        + (
+            f"; interleaved: {weave.rounds} rounds of {weave.chunk_time:.3g} s per row, {weave.processes} processes per row"
+            if interleaved
+            else ""
+        )
     )
     try:
-        runner.execute(plan, document, path, progress=show, measure=measure)
+        if interleaved:
+            from kanbench.interleave import execute
+
+            def generation(g, n):
+                err(f"process {g}/{n} of every row done")
+
+            execute(jobs, weave, document, path, progress=show, on_generation=generation)
+        else:
+            runner.execute(plan, document, path, progress=show, measure=measure)
     except runner.Interrupted:
         print(render_document(document, args.format))
         err(f"interrupted; {len(document.results)} row(s) kept" + (f" in {path}" if path else ""))

@@ -10,6 +10,7 @@ from kanbench.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_discovery,
+    device_choice,
     discover_for,
     err,
     resolve_devices,
@@ -31,7 +32,7 @@ def setup_arguments(sub) -> None:
         "and a markdown summary (stdout and sweep.md).",
     )
     p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every available one)")
-    p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    p.add_argument("--device", type=device_choice, default="all")
     p.add_argument("--preset", default=None, help="base workload (default seed)")
     p.add_argument("--shape", metavar="IN,HIDDEN,OUT", help="base widths (overrides the preset's)")
     p.add_argument("--base-batch", metavar="N", help="base batch size (overrides the preset's)")

@@ -1,0 +1,268 @@
+"""Interleaved measurement of a run's rows: every row measured in the same minutes.
+
+A shared machine drifts: a burst of load or a frequency change lasting seconds lands on
+whichever row is being measured, and rows measured one after another each get their
+own luck. Here the rows take turns instead, as the two sides of ``kanbench ab`` do:
+
+- a *generation* starts one warm worker process per row (``kanbench.worker --serve``),
+  all of them built and warmed up before anything is timed;
+- then rounds: in each round every row measures one short chunk (``chunk_time`` seconds,
+  at least ``chunk_min_samples`` steps), in an order that rotates from round to round
+  (and reverses every other round), so drift hits every row alike;
+- ``processes`` generations follow each other, so every row is measured by several
+  processes: one process's memory layout or address-space luck cannot decide a row
+  (pyperf's reason for worker processes), and the spread between processes is kept.
+
+Memory stays bounded: at most ``max_live`` workers are alive at once (one per row of a
+batch); runs with more rows are measured batch by batch. A row whose worker fails to
+start, crashes or overruns its budget gets that error; the other rows go on.
+
+Each row keeps its raw samples, the median of every round (``rounds``) and of every
+process (``processes``); :mod:`kanbench.compare` decides on those units.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+from kanbench.records import RowResult
+from kanbench.runner import RowJob, empty_record, fill_samples
+from kanbench.stats import summarize
+from kanbench.worker import ServeWorker, kill_after
+
+
+@dataclass
+class InterleaveConfig:
+    """How rows take turns: rounds, chunk length, processes per row, live workers."""
+
+    rounds: int = 12  #: rounds per row in the whole run (split over the processes)
+    chunk_time: float = 0.1  #: seconds of steps per chunk
+    chunk_min_samples: int = 3  #: steps per chunk at least
+    processes: int = 3  #: worker processes per row, one generation after another
+    max_live: int = 8  #: rows measured side by side at most (one live worker each)
+    memory: bool = True  #: peak-memory pass at the end (last generation's workers)
+
+    def __post_init__(self):
+        if self.rounds < 1 or self.processes < 1 or self.max_live < 1:
+            raise ValueError("rounds, processes and max_live must be at least 1")
+        if self.processes > self.rounds:
+            raise ValueError(f"--processes {self.processes} is more than --rounds {self.rounds}: every process needs a round")
+        if not self.chunk_time >= 0:
+            raise ValueError("--chunk-time must not be negative")
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
+@dataclass
+class _Row:
+    job: RowJob
+    record: RowResult
+    forward: list = field(default_factory=list)
+    backward: list = field(default_factory=list)
+    round_f: list = field(default_factory=list)
+    round_b: list = field(default_factory=list)
+    proc_f: list = field(default_factory=list)
+    proc_b: list = field(default_factory=list)
+    worker: Optional[ServeWorker] = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def _rounds_of(generation: int, config: InterleaveConfig) -> int:
+    """The rounds generation ``generation`` takes: an even share, the first ones one more."""
+    base, extra = divmod(config.rounds, config.processes)
+    return base + (1 if generation < extra else 0)
+
+
+def _order(rows: list, r: int) -> list:
+    """Round ``r``'s order: rotated by r, reversed every other round (A B C, C' ... )."""
+    if not rows:
+        return rows
+    k = r % len(rows)
+    order = rows[k:] + rows[:k]
+    return order if r % 2 == 0 else list(reversed(order))
+
+
+def _timeout(job: RowJob) -> Optional[float]:
+    return kill_after(job.budget_s) if job.budget_s else None
+
+
+def _fail_from(row: _Row, exc: BaseException, stage: str) -> None:
+    kind = "budget" if isinstance(exc, TimeoutError) else "crash"
+    hint = f" (budget {row.job.budget_s:g} s)" if kind == "budget" and row.job.budget_s else ""
+    row.record.fail(kind, f"worker failed during {stage}: {exc}{hint}")
+
+
+def _start_generation(rows: list[_Row], workdir: str, g: int) -> None:
+    """One warm worker per live row; all start (and warm up) before any is timed."""
+    for i, row in enumerate(rows):
+        row.worker = ServeWorker(row.job, workdir, f"g{g}-r{i}")
+    for row in rows:
+        try:
+            hello = row.worker.read(_timeout(row.job) or 1e9)
+        except Exception as exc:
+            _fail_from(row, exc, "start-up and warm-up")
+            continue
+        row.record.update(hello.get("record", {}))
+
+
+def _close(rows: list[_Row]) -> None:
+    for row in rows:
+        if row.worker is not None:
+            row.worker.close()
+            row.worker = None
+
+
+def _chunk(row: _Row, config: InterleaveConfig) -> Optional[dict]:
+    try:
+        reply = row.worker.request(
+            {"cmd": "chunk", "min_time": config.chunk_time, "min_samples": config.chunk_min_samples},
+            _timeout(row.job) or 1e9,
+        )
+    except Exception as exc:
+        _fail_from(row, exc, "a chunk")
+        return None
+    if "error" in reply:
+        row.record.fail(reply.get("error_kind") or "crash", reply["error"])
+        return None
+    return reply
+
+
+def _finish(row: _Row, processes: int) -> None:
+    rec = row.record
+    if row.forward:
+        fill_samples(rec, row.forward, row.backward)
+        rec.rounds = {"forward_ms": row.round_f, "backward_ms": row.round_b}
+        rec.extra["processes"] = {"forward_ms": row.proc_f, "backward_ms": row.proc_b}
+        rec.workers = processes
+    rec.wall_s = round(time.monotonic() - row.started, 3)
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during interleaved measurement; ``records`` hold what was measured until then."""
+
+    def __init__(self, records: list[RowResult]):
+        super().__init__("interrupted")
+        self.records = records
+
+
+def measure_batch(jobs: Sequence[RowJob], config: InterleaveConfig, on_generation=None) -> list[RowResult]:
+    """Measure ``jobs`` (at most ``max_live`` of them) interleaved; one record per job, in order.
+
+    Ctrl-C closes the workers and raises :class:`BatchInterrupted` with the records so far."""
+    rows = [_Row(job, empty_record(job)) for job in jobs]
+    interrupted = False
+    with tempfile.TemporaryDirectory(prefix="kanbench-interleave-") as workdir:
+        try:
+            for g in range(config.processes):
+                live = [r for r in rows if not r.record.failed]
+                if not live:
+                    break
+                _start_generation(live, workdir, g)
+                live = [r for r in live if not r.record.failed]
+                pf = {id(r): [] for r in live}
+                pb = {id(r): [] for r in live}
+                for r in range(_rounds_of(g, config)):
+                    for row in _order([x for x in live if not x.record.failed], r):
+                        reply = _chunk(row, config)
+                        if reply is None:
+                            continue
+                        row.forward.extend(reply["forward_ms"])
+                        row.backward.extend(reply["backward_ms"])
+                        pf[id(row)].extend(reply["forward_ms"])
+                        pb[id(row)].extend(reply["backward_ms"])
+                        row.round_f.append(summarize(reply["forward_ms"])["median"])
+                        row.round_b.append(summarize(reply["backward_ms"])["median"])
+                for row in live:
+                    if pf[id(row)]:
+                        row.proc_f.append(summarize(pf[id(row)])["median"])
+                        row.proc_b.append(summarize(pb[id(row)])["median"])
+                if g == config.processes - 1 and config.memory:
+                    for row in live:
+                        if row.record.failed or not row.job.memory:
+                            continue
+                        try:
+                            row.record.update(row.worker.request({"cmd": "memory"}, _timeout(row.job) or 1e9).get("memory", {}))
+                        except Exception as exc:
+                            row.record.memory_method = f"unavailable ({exc})"
+                _close(live)
+                if on_generation:
+                    on_generation(g + 1, config.processes)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            _close(rows)
+            for row in rows:
+                _finish(row, config.processes)
+    records = [row.record for row in rows]
+    if interrupted:
+        kept = [rec for rec in records if rec.n_samples or rec.failed]  # nothing measured: not a row
+        for rec in kept:
+            if not rec.failed:
+                rec.note = "interrupted: samples of the rounds measured before Ctrl-C"
+        raise BatchInterrupted(kept)
+    return records
+
+
+def measure_jobs(
+    jobs: Sequence[RowJob],
+    config: InterleaveConfig,
+    on_batch: Optional[Callable[[list[RowResult]], None]] = None,
+    on_generation: Optional[Callable[[int, int], None]] = None,
+) -> list[RowResult]:
+    """Every job, in batches of ``max_live`` rows measured interleaved; ``on_batch(records)``
+    after each batch (to write the results file)."""
+    out: list[RowResult] = []
+    for start in range(0, len(jobs), config.max_live):
+        try:
+            records = measure_batch(jobs[start : start + config.max_live], config, on_generation)
+        except BatchInterrupted as exc:
+            out.extend(exc.records)
+            if on_batch:
+                on_batch(exc.records)
+            raise BatchInterrupted(out) from None
+        out.extend(records)
+        if on_batch:
+            on_batch(records)
+    return out
+
+
+def execute(
+    jobs: Sequence[RowJob],
+    config: InterleaveConfig,
+    document,
+    path,
+    progress: Optional[Callable[[int, int, RowResult], None]] = None,
+    on_generation: Optional[Callable[[int, int], None]] = None,
+):
+    """A run's rows measured interleaved into ``document``, the file rewritten after every batch.
+
+    On Ctrl-C what was measured stays in the file (``complete: false``) and
+    :class:`kanbench.runner.Interrupted` is raised."""
+    from kanbench import results as results_mod
+    from kanbench.runner import Interrupted
+
+    def write():
+        if path is not None:
+            results_mod.write_atomic(path, document)
+
+    def batch_done(records):
+        document.results.extend(records)
+        write()
+        if progress:
+            for rec in records:
+                progress(len(document.results) - len(records) + records.index(rec) + 1, len(jobs), rec)
+
+    write()
+    try:
+        measure_jobs(jobs, config, on_batch=batch_done, on_generation=on_generation)
+    except BatchInterrupted:
+        document.interrupted = True
+        write()
+        raise Interrupted(document, path) from None
+    document.complete = True
+    write()
+    return document

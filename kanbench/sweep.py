@@ -169,55 +169,75 @@ def run(
     points: list[Point],
     document: ResultsDocument,
     write: Callable[[ResultsDocument], None],
-    measure: Callable[[RowJob], RowResult],
+    measure: Optional[Callable[[RowJob], RowResult]],
     timing: TimingConfig,
     threads: Optional[int] = None,
     extra_dirs: Sequence[str] = (),
     budget_s: Optional[float] = None,
     progress: Optional[Callable[[int, int, float, Point, RowResult], None]] = None,
+    measure_many: Optional[Callable[[list[RowJob]], list[RowResult]]] = None,
+    batch_size: int = 1,
 ) -> ResultsDocument:
-    """Measure the points in order; skip larger points after an out-of-memory on the same axis."""
+    """Measure the points in order, ``batch_size`` at a time (``measure_many`` measures a batch,
+    e.g. interleaved; else ``measure`` one job at a time); skip larger points after an
+    out-of-memory on the same axis (decided between batches)."""
+    if measure_many is None:
+        measure_many = lambda jobs: [measure(j) for j in jobs]  # noqa: E731
     oom_at: dict[tuple, object] = {}  # (impl, device, axis) -> smallest value that ran out of memory
     started = time.monotonic()
-    for i, point in enumerate(points):
-        job = RowJob(
-            impl=point.impl,
-            device=point.device,
-            workload=point.workload,
-            timing=timing,
-            threads=threads,
-            extra_dirs=tuple(extra_dirs),
-            budget_s=budget_s,
-            options=point.options,
-            compile=point.compile,
-        )
-        skip = None
-        for tag in point.tags:
-            limit = oom_at.get((point.impl, point.device, tag["axis"]))
-            if limit is not None and tag["axis"] in NUMERIC_AXES and tag["value"] > limit:
-                skip = f"skipped: {tag['axis']}={limit} already ran out of memory"
-        reason = dtype_supported(point.workload.dtype, point.device)
-        if skip:
-            record = fail(empty_record(job), "skipped", skip)
-        elif reason:
-            record = fail(empty_record(job), "unsupported", reason)
-        else:
-            record = measure(job)
-        record.sweep = point.tags
-        if record.error_kind == "oom":
-            for tag in point.tags:
-                if tag["axis"] in NUMERIC_AXES:
-                    key = (point.impl, point.device, tag["axis"])
-                    oom_at[key] = min(oom_at.get(key, tag["value"]), tag["value"])
-        document.results.append(record)
+    done = 0
+    for start in range(0, len(points), max(1, batch_size)):
+        batch = points[start : start + max(1, batch_size)]
+        records: dict[int, RowResult] = {}
+        to_measure: list[tuple[int, RowJob]] = []
+        for i, point in enumerate(batch):
+            job = RowJob(
+                impl=point.impl,
+                device=point.device,
+                workload=point.workload,
+                timing=timing,
+                threads=threads,
+                extra_dirs=tuple(extra_dirs),
+                budget_s=budget_s,
+                options=point.options,
+                compile=point.compile,
+            )
+            skip = _oom_skip(point, oom_at)
+            reason = dtype_supported(point.workload.dtype, point.device)
+            if skip:
+                records[i] = fail(empty_record(job), "skipped", skip)
+            elif reason:
+                records[i] = fail(empty_record(job), "unsupported", reason)
+            else:
+                to_measure.append((i, job))
+        if to_measure:
+            for (i, _), record in zip(to_measure, measure_many([job for _, job in to_measure])):
+                records[i] = record
+        for i, point in enumerate(batch):
+            record = records[i]
+            record.sweep = point.tags
+            if record.error_kind == "oom":
+                for tag in point.tags:
+                    if tag["axis"] in NUMERIC_AXES:
+                        key = (point.impl, point.device, tag["axis"])
+                        oom_at[key] = min(oom_at.get(key, tag["value"]), tag["value"])
+            document.results.append(record)
+            done += 1
+            if progress:
+                elapsed = time.monotonic() - started
+                progress(done, len(points), elapsed / done * (len(points) - done), point, record)
         write(document)
-        if progress:
-            elapsed = time.monotonic() - started
-            eta = elapsed / (i + 1) * (len(points) - i - 1)
-            progress(i + 1, len(points), eta, point, record)
     document.complete = True
     write(document)
     return document
+
+
+def _oom_skip(point: Point, oom_at: dict) -> Optional[str]:
+    for tag in point.tags:
+        limit = oom_at.get((point.impl, point.device, tag["axis"]))
+        if limit is not None and tag["axis"] in NUMERIC_AXES and tag["value"] > limit:
+            return f"skipped: {tag['axis']}={limit} already ran out of memory"
+    return None
 
 
 def progress_bar(stream=sys.stderr):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from kanbench import memory, timing
+from kanbench import memory, results, timing
 from kanbench.discovery import discover
 from kanbench.runner import RowJob, count_parameters, measure_row
 from kanbench.stats import summarize
@@ -145,3 +145,80 @@ def test_presets_and_overrides():
     assert custom.preset is None and custom.batch == 32
     with pytest.raises(WorkloadError):
         resolve("nope")
+
+
+def test_interleaved_rounds_rotate_so_no_row_always_goes_first():
+    from kanbench.interleave import InterleaveConfig, _order, _rounds_of
+
+    rows = ["a", "b", "c"]
+    orders = [_order(rows, r) for r in range(6)]
+    assert orders[0] == ["a", "b", "c"] and orders[1] == ["a", "c", "b"]
+    assert {o[0] for o in orders} == {"a", "b", "c"}  # each row leads some round
+    assert all(sorted(o) == rows for o in orders)
+    cfg = InterleaveConfig(rounds=7, processes=3)
+    assert [_rounds_of(g, cfg) for g in range(3)] == [3, 2, 2]
+    with pytest.raises(ValueError):
+        InterleaveConfig(rounds=2, processes=3)
+
+
+def test_interleaved_run_keeps_rounds_and_processes(tmp_path):
+    from tests.conftest import run_cli
+
+    out = tmp_path / "r.json"
+    res = run_cli(
+        "run",
+        "--impl",
+        "mlp,splines-better_kan",
+        "--device",
+        "cpu",
+        "--preset",
+        "quick",
+        "--out",
+        out,
+        "--min-time",
+        "0",
+        "--min-samples",
+        "8",
+        "--warmup",
+        "0",
+        "--rounds",
+        "4",
+        "--processes",
+        "2",
+    )
+    assert res.returncode == 0, res.stderr
+    doc = results.load(out)
+    assert doc.config["isolation"] == "interleaved"
+    for rec in doc.results:
+        assert rec.error is None and rec.workers == 2
+        assert len(rec.rounds["forward_ms"]) == 4 and len(rec.extra["processes"]["forward_ms"]) == 2
+        assert rec.n_samples >= 8 and rec.params and rec.forward_peak_bytes
+
+
+def test_interleaved_sweep_measures_every_point(tmp_path):
+    from tests.conftest import run_cli
+
+    out = tmp_path / "s.json"
+    res = run_cli(
+        "sweep",
+        "--impl",
+        "mlp",
+        "--preset",
+        "quick",
+        "--batch",
+        "4,8",
+        "--out",
+        out,
+        "--no-plots",
+        "--min-time",
+        "0",
+        "--min-samples",
+        "2",
+        "--rounds",
+        "2",
+        "--processes",
+        "1",
+    )
+    assert res.returncode == 0, res.stderr
+    doc = results.load(out)
+    assert len(doc.results) == 3 and all(r.error is None and r.rounds and r.sweep for r in doc.results)

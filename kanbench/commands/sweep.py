@@ -53,7 +53,17 @@ def setup_arguments(sub) -> None:
     p.add_argument("--results-dir", default="results", metavar="DIR")
     p.add_argument("--plots", metavar="DIR", help="where figures go (default: a directory named after the results file)")
     p.add_argument("--no-plots", action="store_true")
-    p.add_argument("--in-process", action="store_true")
+    p.add_argument(
+        "--mode",
+        choices=["interleaved", "sequential"],
+        default="interleaved",
+        help="interleaved (default): up to --max-live points take turns in short chunks, several processes each; "
+        "sequential: one worker process per point",
+    )
+    p.add_argument("--rounds", type=int, default=6, help="interleaved: rounds per point (default 6)")
+    p.add_argument("--processes", type=int, default=2, help="interleaved: worker processes per point (default 2)")
+    p.add_argument("--max-live", type=int, default=8, help="interleaved: points measured side by side (default 8)")
+    p.add_argument("--in-process", action="store_true", help="measure points one after another in this process")
     add_discovery(p)
     p.set_defaults(func=run)
 
@@ -113,6 +123,19 @@ def run(args) -> int:
     def measure(job):
         return runner.measure_row(job, registry) if args.in_process else measure_row_isolated(job)
 
+    batch_size, measure_many = 1, None
+    if args.mode == "interleaved" and not args.in_process:
+        from kanbench.commands.run import interleave_config
+        from kanbench.interleave import measure_batch
+
+        args.no_memory = False
+        weave = interleave_config(args)
+        config["interleave"] = weave.to_dict()
+        batch_size = weave.max_live
+
+        def measure_many(jobs):
+            return measure_batch(jobs, weave)
+
     err(f"sweep: {len(points)} point(s){' in shard ' + args.shard if n > 1 else ''}, base {base.key}")
     try:
         sweep.run(
@@ -125,8 +148,11 @@ def run(args) -> int:
             extra_dirs=extra,
             budget_s=args.budget,
             progress=sweep.progress_bar(),
+            measure_many=measure_many,
+            batch_size=batch_size,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        document.results.extend(getattr(exc, "records", []))  # an interleaved batch's partial rows
         document.interrupted = True
         results_mod.write_atomic(path, document)
         err(f"interrupted; {len(document.results)} point(s) kept in {path}")

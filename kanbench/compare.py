@@ -1,25 +1,28 @@
 """Comparing two runs: ratios of medians and a significance test, per row and phase.
 
-A row pair (same implementation, device and workload in BASE and NEW) gets, for
-the forward and the backward phase, the ratio of medians NEW/BASE and a verdict:
+The independent unit is a *round* of an interleaved run (a chunk of steps measured
+between the other rows' chunks, by one of several worker processes), never a single
+step: thousands of steps of one process are autocorrelated, and a test that took them
+as independent would call a few percent of drift significant (pyperf's reason for
+worker processes). A row pair (same implementation, device and workload, compile,
+options and threads in BASE and NEW) gets, for the forward and the backward phase:
 
-- ``slower``  -- ratio > threshold AND a one-sided Mann-Whitney U test on the raw
-  samples says NEW's samples are larger (p < alpha);
+- ``slower``  -- ratio of medians NEW/BASE > threshold AND a one-sided test on the
+  units says NEW is larger (p < alpha);
 - ``faster``  -- ratio < 1/threshold AND the opposite one-sided test is significant;
 - ``not significant`` -- the ratio crosses a threshold but the test does not agree;
 - ``unchanged`` otherwise.
 
-(asv's ``compare`` and Google Benchmark's ``compare.py`` use the same U test.) Without
-raw samples on either side the verdict falls back to the threshold alone, and the row
-says so.
+The test: for the two sides of one A/B run (``kanbench ab``), whose rounds are paired in
+time, a one-sided Wilcoxon signed-rank test on the logarithms of the per-round ratios;
+for two separate files, a one-sided Mann-Whitney U test on the per-round medians (asv's
+``compare`` and Google Benchmark's ``compare.py`` use the same U test, on samples). Rows
+measured by one process without rounds (``--mode sequential``, files from before
+interleaving) have no independent units: they get a threshold-only verdict, and say so.
+Before any test, the smallest p-value the unit counts allow (2^-n paired, 1/C(n+m, n)
+for U) is checked against alpha; a row that cannot reach it says so, threshold-only.
 
-Runs of the A/B mode also carry the median of every interleaved round. With
-``test="paired"`` (the default, ``auto``, when both sides have them) the ratio is the
-median of the per-round ratios and the test is a one-sided Wilcoxon signed-rank
-test on their logarithms: a burst of load that hits a few rounds of one side moves
-neither, where it can move the medians of the pooled samples.
-
-``normalize="mlp"`` divides every sample by the median of the MLP row measured in the
+``normalize="mlp"`` divides every unit by the median of the MLP row measured in the
 same run on the same device and workload before comparing: a machine that is 30%
 slower today slows the MLP as much as the others, and the ratios stay put.
 """
@@ -47,12 +50,17 @@ class CompareError(ValueError):
     """Inputs that cannot be compared (the message says why); exit status 2."""
 
 
+def _baseline_key(r: RowResult) -> tuple:
+    """The MLP row that normalizes ``r``: same device, workload and threads (the MLP has no options)."""
+    return (r.key[1], r.key[2], r.threads)
+
+
 def _baseline_medians(doc: ResultsDocument) -> dict:
-    """{(cpu|gpu, workload key): {phase: MLP median}} for normalization."""
+    """{(device kind, workload key, threads): {phase: MLP median}} for normalization."""
     out: dict = {}
     for r in doc.rows():
-        if r.is_baseline and not r.failed:
-            out[r.key[1:]] = {p: r.median(p) for p in PHASES}
+        if r.is_baseline and not r.failed and not r.compile:
+            out[_baseline_key(r)] = {p: r.median(p) for p in PHASES}
     return out
 
 
@@ -91,6 +99,8 @@ class Comparison:
     normalize: Optional[str] = None
     base_name: str = "BASE"
     new_name: str = "NEW"
+    #: lines the reader must see first (e.g. the files come from different machines)
+    warnings: list[str] = field(default_factory=list)
 
     def count(self, verdict: str) -> int:
         return sum(1 for r in self.rows if r.verdict == verdict)
@@ -114,6 +124,26 @@ def _mann_whitney(new: list[float], base: list[float], alternative: str) -> Opti
     return float(mannwhitneyu(new, base, alternative=alternative).pvalue)
 
 
+def min_p_paired(n: int) -> float:
+    """The smallest one-sided p of a Wilcoxon signed-rank test on n pairs: 2^-n."""
+    return 2.0**-n
+
+
+def min_p_unpaired(n: int, m: int) -> float:
+    """The smallest one-sided p of a Mann-Whitney U test with n and m units: 1 / C(n+m, n)."""
+    return 1.0 / math.comb(n + m, n)
+
+
+def _threshold_verdict(ratio: Optional[float], threshold: float) -> str:
+    if ratio is None:
+        return "unchanged"
+    if ratio > threshold:
+        return "slower"
+    if ratio < 1.0 / threshold:
+        return "faster"
+    return "unchanged"
+
+
 def compare_paired(base_rounds: list[float], new_rounds: list[float], threshold: float, alpha: float) -> tuple:
     """(ratio, p_value, verdict, note) from per-round medians of interleaved rounds."""
     from scipy.stats import wilcoxon
@@ -122,31 +152,53 @@ def compare_paired(base_rounds: list[float], new_rounds: list[float], threshold:
     if len(logs) < 2:
         return None, None, "unchanged", "no rounds"
     ratio = math.exp(summarize(logs)["median"])
+    note = f"Wilcoxon over {len(logs)} paired rounds"
+    if min_p_paired(len(logs)) >= alpha:
+        return (
+            ratio,
+            None,
+            _threshold_verdict(ratio, threshold),
+            (
+                f"{len(logs)} paired rounds cannot reach alpha {alpha:g} (smallest p {min_p_paired(len(logs)):.2g}): threshold-only"
+            ),
+        )
     if ratio > threshold or ratio < 1.0 / threshold:
         alternative = "greater" if ratio > 1 else "less"
         p = float(wilcoxon(logs, alternative=alternative).pvalue) if any(logs) else 1.0
         verdict = ("slower" if ratio > 1 else "faster") if p < alpha else "not significant"
-        return ratio, p, verdict, f"paired over {len(logs)} rounds"
-    return ratio, None, "unchanged", f"paired over {len(logs)} rounds"
+        return ratio, p, verdict, note
+    return ratio, None, "unchanged", note
 
 
-def compare_phase(base: list[float], new: list[float], threshold: float, alpha: float) -> tuple:
-    """(ratio, p_value, verdict, note) for two sample lists (already normalized if wanted)."""
+def compare_units(base: list[float], new: list[float], threshold: float, alpha: float) -> tuple:
+    """(ratio, p_value, verdict, note) for two lists of independent units (round medians,
+    already normalized if wanted): ratio of medians, one-sided Mann-Whitney U."""
     b, n = summarize(base), summarize(new)
     if not b["n"] or not n["n"] or not b["median"] or b["median"] <= 0:
         return None, None, "unchanged", "no samples"
     ratio = n["median"] / b["median"]
+    note = f"Mann-Whitney over {len(base)} vs {len(new)} round medians"
+    if min_p_unpaired(len(base), len(new)) >= alpha:
+        return (
+            ratio,
+            None,
+            _threshold_verdict(ratio, threshold),
+            (
+                f"{len(base)} vs {len(new)} rounds cannot reach alpha {alpha:g} "
+                f"(smallest p {min_p_unpaired(len(base), len(new)):.2g}): threshold-only"
+            ),
+        )
     if ratio > threshold:
         p = _mann_whitney(new, base, "greater")
-        if p is None:
-            return ratio, None, "slower", "too few raw samples: threshold-only verdict"
-        return ratio, p, ("slower" if p < alpha else "not significant"), ""
+        return ratio, p, ("slower" if p < alpha else "not significant"), note
     if ratio < 1.0 / threshold:
         p = _mann_whitney(new, base, "less")
-        if p is None:
-            return ratio, None, "faster", "too few raw samples: threshold-only verdict"
-        return ratio, p, ("faster" if p < alpha else "not significant"), ""
-    return ratio, None, "unchanged", ""
+        return ratio, p, ("faster" if p < alpha else "not significant"), note
+    return ratio, None, "unchanged", note
+
+
+#: kept for callers of the sample-level test (the units are the caller's choice)
+compare_phase = compare_units
 
 
 def compare_documents(
@@ -157,16 +209,23 @@ def compare_documents(
     normalize: Optional[str] = None,
     impls: Optional[list[str]] = None,
     test: str = "auto",
+    strict: bool = False,
 ) -> Comparison:
     """Every row present in both documents, each phase judged by the first step that applies:
 
     1. :func:`_failed_verdict` -- a row that failed on either side;
-    2. :func:`_paired_verdict` -- interleaved rounds on both sides (A/B runs): Wilcoxon on per-round ratios;
-    3. :func:`_threshold_only_verdict` -- no raw samples on a side: the ratio of medians alone;
-    4. :func:`_sampled_verdict` -- Mann-Whitney U on the raw samples, first divided by each
-       run's MLP median with ``normalize="mlp"`` (:func:`_normalized_samples`).
+    2. :func:`_paired_verdict` -- the two sides of one A/B run: Wilcoxon on per-round ratios;
+    3. :func:`_threshold_only_verdict` -- a side without rounds (one process): the ratio of medians alone;
+    4. :func:`_units_verdict` -- Mann-Whitney U on the round medians, first divided by each
+       run's MLP median with ``normalize="mlp"`` (:func:`_normalized_units`).
     """
     _check_options(threshold, alpha, normalize, test)
+    differences = machine_differences(base_doc, new_doc)
+    if differences and not normalize and strict:
+        raise CompareError(
+            "BASE and NEW were measured on different machines or software (" + "; ".join(differences) + "): "
+            "absolute times are not comparable; use --normalize mlp"
+        )
     base_rows = {r.key: r for r in base_doc.rows()}
     new_rows = {r.key: r for r in new_doc.rows()}
     if impls:
@@ -180,6 +239,11 @@ def compare_documents(
         base_name=_doc_name(base_doc, "BASE"),
         new_name=_doc_name(new_doc, "NEW"),
     )
+    if differences and not normalize:
+        out.warnings.append(
+            "warning: different machines or software (" + "; ".join(differences) + "): absolute times may differ for "
+            "that reason alone; --normalize mlp compares ratios to each run's MLP (--strict refuses)"
+        )
     out.only_base = [_key_label(k) for k in base_rows if k not in new_rows]
     out.only_new = [_key_label(k) for k in new_rows if k not in base_rows]
     if not common:
@@ -188,6 +252,8 @@ def compare_documents(
             f"BASE has {', '.join(out.only_base) or 'nothing'}; NEW has {', '.join(out.only_new) or 'nothing'}"
         )
     norms = (_baseline_medians(base_doc), _baseline_medians(new_doc)) if normalize else None
+    # the two sides of one A/B run took their rounds in turn: round i of each is paired in time
+    in_time = base_doc.config.get("isolation") == new_doc.config.get("isolation") == "ab-interleaved"
     for key in common:
         b_rec, n_rec = base_rows[key], new_rows[key]
         if normalize and key[0] == BASELINE:
@@ -196,7 +262,7 @@ def compare_documents(
             pc = PhaseComparison(
                 impl=key[0],
                 device=key[1],
-                workload=key[2],
+                workload=key[2] + (f", {key[3]}" if key[3] else ""),
                 phase=phase,
                 base_median=None,
                 new_median=None,
@@ -209,11 +275,39 @@ def compare_documents(
             )
             if not (
                 _failed_verdict(pc, b_rec, n_rec)
-                or _paired_verdict(pc, b_rec, n_rec, test, normalize, threshold, alpha)
+                or _paired_verdict(pc, b_rec, n_rec, test, normalize, threshold, alpha, in_time)
                 or _threshold_only_verdict(pc, b_rec, n_rec, norms, threshold)
             ):
-                _sampled_verdict(pc, b_rec, n_rec, norms, threshold, alpha)
+                _units_verdict(pc, b_rec, n_rec, norms, threshold, alpha)
             out.rows.append(pc)
+    return out
+
+
+def machine_differences(a: ResultsDocument, b: ResultsDocument) -> list[str]:
+    """What differs between two files' machines that changes absolute times: CPU (model and
+    family/model number), GPU names, torch and CUDA versions. Fields a file lacks are not compared."""
+    out = []
+
+    def cpu(doc):
+        c = doc.machine.get("cpu") or {}
+        return (c.get("model"), c.get("family"), c.get("model_number"))
+
+    def gpus(doc):
+        return tuple(g.get("name") for g in doc.machine.get("gpus") or [])
+
+    def version(doc, key):
+        return (doc.machine.get("torch") or {}).get(key)
+
+    for what, get in (
+        ("CPU", cpu),
+        ("GPU", gpus),
+        ("torch", lambda d: version(d, "version")),
+        ("CUDA", lambda d: version(d, "cuda")),
+    ):
+        va, vb = get(a), get(b)
+        if va and vb and va != vb:
+            show = lambda v: " ".join(str(x) for x in v if x) if isinstance(v, tuple) else str(v)
+            out.append(f"{what} {show(va)} vs {show(vb)}")
     return out
 
 
@@ -247,10 +341,11 @@ def _set_medians(pc: PhaseComparison, base: list[float], new: list[float]) -> No
     pc.base_spread, pc.new_spread = b["iqr"], n["iqr"]
 
 
-def _paired_verdict(pc, b_rec: RowResult, n_rec: RowResult, test, normalize, threshold, alpha) -> bool:
-    """Interleaved rounds on both sides (same count): the paired test. False when not applicable."""
+def _paired_verdict(pc, b_rec: RowResult, n_rec: RowResult, test, normalize, threshold, alpha, in_time: bool) -> bool:
+    """Rounds paired in time (the two sides of one A/B run, or ``test="paired"``): the paired
+    test. False when not applicable."""
     b_rounds, n_rounds = b_rec.round_medians(pc.phase), n_rec.round_medians(pc.phase)
-    paired = test != "mw" and not normalize and len(b_rounds) == len(n_rounds) >= 2
+    paired = (test == "paired" or (test == "auto" and in_time)) and not normalize and len(b_rounds) == len(n_rounds) >= 2
     if not paired:
         if test == "paired":
             pc.note = "no interleaved rounds to pair: Mann-Whitney on the samples"
@@ -260,51 +355,57 @@ def _paired_verdict(pc, b_rec: RowResult, n_rec: RowResult, test, normalize, thr
     return True
 
 
-def _normalized_samples(pc, b_rec: RowResult, n_rec: RowResult, norms) -> Optional[tuple[list, list]]:
-    """Both sides' samples (or medians when samples are missing), divided by their run's MLP median
-    when ``norms`` is given; None (with the row's note set) when a side has no MLP row."""
-    base_s = b_rec.raw(pc.phase) or [b_rec.median(pc.phase)]
-    new_s = n_rec.raw(pc.phase) or [n_rec.median(pc.phase)]
+def _normalized_units(pc, b_rec: RowResult, n_rec: RowResult, norms) -> Optional[tuple[list, list]]:
+    """Both sides' units -- round medians, or the row's median when it has no rounds --
+    divided by their run's MLP median when ``norms`` is given; None (with the row's note
+    set) when a side has no MLP row."""
+    base_u = b_rec.round_medians(pc.phase) or [b_rec.median(pc.phase)]
+    new_u = n_rec.round_medians(pc.phase) or [n_rec.median(pc.phase)]
     if norms is None:
-        return base_s, new_s
-    bm = norms[0].get(b_rec.key[1:], {}).get(pc.phase)
-    nm = norms[1].get(n_rec.key[1:], {}).get(pc.phase)
+        return base_u, new_u
+    bm = norms[0].get(_baseline_key(b_rec), {}).get(pc.phase)
+    nm = norms[1].get(_baseline_key(n_rec), {}).get(pc.phase)
     if not bm or not nm:
         pc.verdict, pc.note = "unchanged", "no MLP row in the same run to normalize by"
         return None
-    return [v / bm for v in base_s], [v / nm for v in new_s]
+    return [v / bm for v in base_u], [v / nm for v in new_u]
+
+
+def _set_from_rows(pc, b_rec: RowResult, n_rec: RowResult, norms) -> None:
+    """Medians and spreads shown in the table: the rows' own (normalized when ``norms``)."""
+    pc.base_median, pc.new_median = b_rec.median(pc.phase), n_rec.median(pc.phase)
+    pc.base_spread, pc.new_spread = b_rec.spread(pc.phase), n_rec.spread(pc.phase)
+    if norms is not None:
+        bm = norms[0].get(_baseline_key(b_rec), {}).get(pc.phase)
+        nm = norms[1].get(_baseline_key(n_rec), {}).get(pc.phase)
+        pc.base_median, pc.base_spread = pc.base_median / bm, (pc.base_spread or 0) / bm
+        pc.new_median, pc.new_spread = pc.new_median / nm, (pc.new_spread or 0) / nm
 
 
 def _threshold_only_verdict(pc, b_rec: RowResult, n_rec: RowResult, norms, threshold) -> bool:
-    """A side without raw samples: the ratio of medians against the threshold, no test."""
-    if b_rec.raw(pc.phase) and n_rec.raw(pc.phase):
+    """A side without independent units (one process, no rounds): the ratio of the rows'
+    medians against the threshold, no test."""
+    if len(b_rec.round_medians(pc.phase)) >= 2 and len(n_rec.round_medians(pc.phase)) >= 2:
         return False
-    pair = _normalized_samples(pc, b_rec, n_rec, norms)
-    if pair is None:
+    if _normalized_units(pc, b_rec, n_rec, norms) is None:
         return True
-    _set_medians(pc, *pair)
+    _set_from_rows(pc, b_rec, n_rec, norms)
     ratio = pc.new_median / pc.base_median if pc.base_median else None
-    if ratio is None:
-        verdict = "unchanged"
-    elif ratio > threshold:
-        verdict = "slower"
-    elif ratio < 1 / threshold:
-        verdict = "faster"
-    else:
-        verdict = "unchanged"
-    pc.ratio, pc.verdict, pc.note = ratio, verdict, "raw samples missing: threshold-only verdict"
+    pc.ratio, pc.verdict = ratio, _threshold_verdict(ratio, threshold)
+    pc.note = "one process per row, no rounds: no independent units, threshold-only verdict"
     return True
 
 
-def _sampled_verdict(pc, b_rec: RowResult, n_rec: RowResult, norms, threshold, alpha) -> None:
-    """Mann-Whitney U on both sides' raw samples (normalized when ``norms``)."""
-    pair = _normalized_samples(pc, b_rec, n_rec, norms)
+def _units_verdict(pc, b_rec: RowResult, n_rec: RowResult, norms, threshold, alpha) -> None:
+    """Mann-Whitney U on both sides' round medians (normalized when ``norms``)."""
+    pair = _normalized_units(pc, b_rec, n_rec, norms)
     if pair is None:
         return
-    _set_medians(pc, *pair)
+    _set_medians(pc, *pair)  # the medians and spreads of the units the test compares
     note = pc.note
-    pc.ratio, pc.p_value, pc.verdict, pc.note = compare_phase(pair[0], pair[1], threshold, alpha)
-    pc.note = pc.note or note
+    pc.ratio, pc.p_value, pc.verdict, pc.note = compare_units(pair[0], pair[1], threshold, alpha)
+    if note:
+        pc.note = f"{note}; {pc.note}"
 
 
 def _doc_name(doc: ResultsDocument, default: str) -> str:
@@ -312,8 +413,8 @@ def _doc_name(doc: ResultsDocument, default: str) -> str:
 
 
 def _key_label(key: tuple) -> str:
-    impl, device, workload = key
-    return f"{row_label(impl, device)} [{workload}]"
+    impl, device, workload, variant = key
+    return f"{row_label(impl, device)} [{workload}{', ' + variant if variant else ''}]"
 
 
 def render(comparison: Comparison, only_changed: bool = False) -> str:

@@ -165,9 +165,20 @@ class RowResult(_Record):
         return workload_key(self.workload)
 
     @property
+    def variant(self) -> str:
+        """What else changes the measurement: torch.compile, build options, threads ("" when none)."""
+        parts = []
+        if self.compile:
+            parts.append("compile")
+        parts.extend(f"{k}={v}" for k, v in sorted((self.options or {}).items()))
+        if self.threads:
+            parts.append(f"{self.threads}t")
+        return ",".join(parts)
+
+    @property
     def key(self) -> tuple:
-        """What identifies a row across files: (impl, cpu|gpu, workload key)."""
-        return (self.impl, device_kind(self.device), self.workload_key)
+        """What identifies a row across files: (impl, cpu|gpu|gpuN, workload key, variant)."""
+        return (self.impl, device_kind(self.device), self.workload_key, self.variant)
 
     def median(self, phase: str) -> Optional[float]:
         """The median of ``phase`` (forward or backward) in ms."""

@@ -315,7 +315,8 @@ def comparison_table(comparison, only_changed: bool = False) -> str:
         "Benchmark (phase)",
         "Note",
     ]
-    parts = [tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True)] if rows else ["(no changes)"]
+    parts = list(comparison.warnings)
+    parts += [tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True)] if rows else ["(no changes)"]
     for title, items in (("Only in BASE", comparison.only_base), ("Only in NEW", comparison.only_new)):
         if items:
             parts.append(f"{title}: {', '.join(items)}")

@@ -16,7 +16,8 @@ from tests.conftest import ROOT, run_cli
 WL = {"widths": [2, 150, 1], "batch": 32, "dtype": "float32", "pool": 1000, "seed": 0, "preset": "seed"}
 
 
-def record(impl, fwd, bwd, n=60, noise=0.03, device="cpu", seed=0, samples=True, error=None):
+def record(impl, fwd, bwd, n=60, noise=0.03, device="cpu", seed=0, samples=True, error=None, rounds=12):
+    """A row as an interleaved run writes it: raw samples, and the medians of ``rounds`` rounds."""
     rng = random.Random(zlib.crc32(repr((impl, fwd, bwd, seed)).encode()))  # not hash(): it is salted per process
     f = [fwd * (1 + rng.gauss(0, noise)) for _ in range(n)]
     b = [bwd * (1 + rng.gauss(0, noise)) for _ in range(n)]
@@ -37,6 +38,12 @@ def record(impl, fwd, bwd, n=60, noise=0.03, device="cpu", seed=0, samples=True,
         "error": error,
         "error_kind": "crash" if error else None,
     }
+    if rounds and samples and not error:
+        size = n // rounds
+        rec["rounds"] = {
+            f"{phase}_ms": [sorted(v[i * size : (i + 1) * size])[size // 2] for i in range(rounds)]
+            for phase, v in (("forward", f), ("backward", b))
+        }
     return rec
 
 
@@ -112,15 +119,43 @@ def test_faster_and_unchanged():
 
 
 def test_big_ratio_from_noise_is_not_significant():
-    base = doc([record("kan", 3.0, 3.0, n=4, noise=0.6, seed=1)])
-    new = copy.deepcopy(base)
-    new["results"][0]["samples"]["forward_ms"] = [x * 1.2 for x in reversed(base["results"][0]["samples"]["forward_ms"])]
-    new["results"][0]["samples"]["forward_ms"][0] *= 0.3
-    new["results"][0]["forward_ms"] = base["results"][0]["forward_ms"] * 1.2
+    """Enough units to reach alpha (12 vs 12 rounds: smallest p 3.7e-7), a 1.2x ratio of medians,
+    but rounds so noisy that the two sides overlap: the test, not the sample size, says no."""
+    base = doc([record("kan", 3.0, 3.0, n=120, seed=1)])
+    new = doc([record("kan", 3.0, 3.0, n=120, seed=2)])
+    base["results"][0]["rounds"]["forward_ms"] = [float(v) for v in range(1, 13)]  # median 6.5
+    new["results"][0]["rounds"]["forward_ms"] = [1.5, 2.5, 3.5, 4.5, 5.5, 7.7, 7.9, 8.5, 9.5, 10.5, 11.5, 12.5]  # 7.8
     c = compare_documents(base, new)
     row = [r for r in c.rows if r.phase == "forward"][0]
-    assert row.verdict in ("not significant", "unchanged")
-    assert not c.regressed or row.verdict != "slower"
+    assert compare.min_p_unpaired(12, 12) < 0.01
+    assert row.ratio is not None and row.p_value is not None and row.p_value >= 0.01
+    assert row.verdict == "not significant", row
+
+
+def test_one_process_rows_get_a_threshold_only_verdict_that_says_so():
+    """Thousands of steps of one process are not independent: no test on them."""
+    base = doc([record("kan", 3.0, 4.0, rounds=0)])
+    new = doc([record("kan", 3.6, 4.0, rounds=0, seed=5)])
+    row = [r for r in compare_documents(base, new).rows if r.phase == "forward"][0]
+    assert row.verdict == "slower" and row.p_value is None and "no independent units" in row.note
+
+
+def test_too_few_rounds_for_alpha_say_so():
+    base = doc([record("kan", 3.0, 4.0, rounds=3)])
+    new = doc([record("kan", 3.6, 4.0, rounds=3, seed=5)])
+    row = [r for r in compare_documents(base, new, alpha=0.01).rows if r.phase == "forward"][0]
+    assert compare.min_p_unpaired(3, 3) == 1 / 20
+    assert row.p_value is None and "cannot reach alpha 0.01" in row.note and "threshold-only" in row.note
+
+
+def test_the_paired_verdict_needs_its_p_value():
+    """A 1.5x ratio over rounds whose sign flips half the time: the paired test must say no."""
+    base = [1.0] * 16
+    new = [3.0, 0.9] * 8  # median ratio 1.95 > threshold, but 8 of 16 rounds are faster
+    ratio, p, verdict, note = compare.compare_paired(base, new, 1.10, 0.01)
+    assert ratio > 1.1 and p > 0.01 and verdict == "not significant" and "16 paired rounds" in note
+    ratio, p, verdict, _ = compare.compare_paired(base, [1.3] * 16, 1.10, 0.01)
+    assert verdict == "slower" and p < 0.01
 
 
 def test_missing_samples_fall_back_to_the_threshold_and_say_so():
@@ -358,3 +393,26 @@ def test_pytest_benchmark_suite_runs():
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "6 passed" in res.stdout
+
+
+def test_files_from_different_machines_warn_and_strict_refuses():
+    other = doc([record("mlp", 1.0, 2.0), record("kan", 3.0, 4.0), record("other", 5.0, 5.0)], cpu="Intel Xeon")
+    c = compare_documents(BASE, other)
+    assert c.warnings and "CPU AMD EPYC vs Intel Xeon" in c.warnings[0]
+    assert c.render().startswith("warning: different machines")
+    with pytest.raises(compare.CompareError, match="different machines"):
+        compare_documents(BASE, other, strict=True)
+    assert not compare_documents(BASE, other, normalize="mlp", strict=True).warnings
+
+
+def test_compile_options_and_threads_are_part_of_the_row_key():
+    compiled = record("kan", 3.0, 4.0)
+    compiled["compile"] = True
+    grid = record("kan", 3.0, 4.0)
+    grid["options"] = {"grid_size": 10}
+    c = compare_documents(doc([record("kan", 3.0, 4.0)]), doc([record("kan", 3.0, 4.0), compiled, grid]))
+    assert sorted(c.only_new) == ["kan-cpu [2x150x1-b32-float32, compile]", "kan-cpu [2x150x1-b32-float32, grid_size=10]"]
+    threads = record("kan", 3.0, 4.0)
+    threads["threads"] = 4
+    with pytest.raises(compare.CompareError, match="share no"):
+        compare_documents(doc([record("kan", 3.0, 4.0)]), doc([threads]))

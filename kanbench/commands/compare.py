@@ -50,6 +50,11 @@ def setup_arguments(sub) -> None:
         "differently loaded or different machines",
     )
     p.add_argument("--impl", action="append", metavar="A,B", help="compare only these implementations")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse files from different machines or software (CPU, GPU, torch, CUDA) unless --normalize mlp",
+    )
     add_verdict_options(p)
     p.set_defaults(func=run)
 
@@ -68,6 +73,7 @@ def run(args) -> int:
             normalize=None if args.normalize == "none" else args.normalize,
             impls=split_impls(args.impl),
             test=args.test,
+            strict=args.strict,
         )
     except (results_mod.ResultsError, compare.CompareError) as exc:
         err(str(exc))

@@ -70,7 +70,7 @@ def test_forward(benchmark, impl, device):
         return out
 
     out = benchmark.pedantic(forward, setup=setup, rounds=_rounds(), warmup_rounds=3, iterations=1)
-    assert out is None or torch.isfinite(out).all()
+    assert out is not None and out.shape == (WORKLOAD.batch, WORKLOAD.widths[-1]) and torch.isfinite(out).all()
 
 
 def test_backward(benchmark, impl, device):
@@ -90,6 +90,8 @@ def test_backward(benchmark, impl, device):
         _sync(device)
 
     benchmark.pedantic(backward, setup=setup, rounds=_rounds(), warmup_rounds=3, iterations=1)
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)  # the backward really ran
 
 
 def _rounds() -> int:

@@ -195,6 +195,34 @@ class RowResult(_Record):
     def round_medians(self, phase: str) -> list[float]:
         return [float(v) for v in (self.rounds or {}).get(f"{phase}_ms") or [] if v is not None]
 
+    def ratio_to(self, base: "RowResult", phases: tuple = PHASES) -> Optional[float]:
+        """This row's time over ``base``'s (the phases summed), e.g. the "x MLP" of the tables.
+
+        When both rows have the same number of interleaved rounds, round i of each was measured
+        within the same second: the ratio is the median of the per-round ratios, so drift of the
+        machine between rounds cancels. Otherwise (sequential runs, old files) it is the ratio of
+        the medians."""
+        if self.failed or base.failed or not self.measured or not base.measured:
+            return None
+        mine = [self.round_medians(p) for p in phases]
+        theirs = [base.round_medians(p) for p in phases]
+        n = len(mine[0])
+        if n >= 1 and all(len(x) == n for x in mine + theirs):
+            ratios = sorted(sum(m[i] for m in mine) / sum(t[i] for t in theirs) for i in range(n))
+            return ratios[n // 2] if n % 2 else (ratios[n // 2 - 1] + ratios[n // 2]) / 2
+        denominator = sum(base.median(p) for p in phases)
+        return sum(self.median(p) for p in phases) / denominator if denominator else None
+
+    def process_spread(self) -> Optional[float]:
+        """Slowest over fastest worker process (forward+backward medians); None without processes.
+
+        Rows measured side by side share the machine's state, so a large spread of the MLP's
+        processes means the machine itself changed speed during the run (seen on shared VMs:
+        the MLP's small two-thread matmuls 2x slower for tens of seconds, our layers 1.35x)."""
+        procs = self.extra.get("processes") or {}
+        totals = [f + b for f, b in zip(procs.get("forward_ms") or [], procs.get("backward_ms") or [])]
+        return max(totals) / min(totals) if len(totals) >= 2 and min(totals) > 0 else None
+
     def fail(self, kind: str, message: str) -> "RowResult":
         """Mark the row as failed with a one-line reason."""
         self.error_kind = kind

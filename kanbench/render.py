@@ -85,18 +85,29 @@ def label(record: RowResult) -> str:
 
 
 def baseline_ratios(records: list[RowResult], phase: str) -> dict[int, Optional[float]]:
-    """Each record's median divided by the MLP's on the same device (same workload)."""
-    base = {r.device: r.median(phase) for r in records if r.is_baseline and r.median(phase) and not r.failed}
+    """Each record's time over the MLP's on the same device and workload (see :meth:`RowResult.ratio_to`)."""
+    base = {(r.device, r.workload_key): r for r in records if r.is_baseline and r.usable}
     out = {}
     for r in records:
-        b = base.get(r.device)
-        v = r.median(phase)
-        out[id(r)] = (v / b) if (b and v is not None and not r.failed) else None
+        b = base.get((r.device, r.workload_key))
+        out[id(r)] = r.ratio_to(b, (phase,)) if b is not None else None
     return out
 
 
+#: a baseline whose worker processes differ more than this (slowest / fastest) flags the run
+UNSTABLE_SPREAD = 1.25
+
+
 def _errors_block(records: Iterable[RowResult]) -> list[str]:
-    return [f"- {r.label}: {r.error}" for r in records if r.error]
+    lines = [f"- {r.label}: {r.error}" for r in records if r.error]
+    for r in records:
+        spread = r.process_spread() if r.is_baseline else None
+        if spread is not None and spread > UNSTABLE_SPREAD:
+            lines.append(
+                f"- note: the machine changed speed during this run ({r.label}'s worker processes differ "
+                f"{spread:.2f}x); ratios to the MLP are paired by round but may still be off: measure again"
+            )
+    return lines
 
 
 def seed_table(records: list[RowResult]) -> str:

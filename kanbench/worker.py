@@ -41,13 +41,26 @@ def kill_after(budget_s: float) -> float:
     return budget_s + 15.0 + 0.25 * budget_s
 
 
+#: OpenMP thread placement of the workers (kept when the user set them): one thread per core,
+#: the team packed from the first core. Unpinned, the kernel places a worker's OpenMP threads
+#: when they are created, and where it put them decides the worker's speed for its whole life:
+#: on this 2-core VM a process whose helper thread shared the main thread's core ran the MLP's
+#: small matmuls 2x slower (0.11 vs 0.055 ms forward at the seed workload) and our layers 1.35x
+#: slower, so (f+b)/MLP moved between 2.07 and 2.62 from run to run (5 runs, ±19%). Pinned, 4
+#: runs gave 2.60-2.63 (see benchmarks/results/reproducibility-2026-11-29.md).
+OPENMP_PLACEMENT = {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}
+
+
 def worker_env() -> dict:
+    """The environment of every worker process: this kanbench importable, no display, pinned OpenMP threads."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYTHONUNBUFFERED", "1")
     # plots from implementations never need a display
     env.setdefault("MPLBACKEND", "Agg")
+    for key, value in OPENMP_PLACEMENT.items():
+        env.setdefault(key, value)
     return env
 
 

@@ -110,10 +110,8 @@ def test_pykan_speed_mode_is_on(registry):
     assert model.symbolic_enabled is False and model.save_act is False
 
 
-def test_adapters_build_in_float64(registry):
-    for name in ("pykan-speed", "inkan-eager"):
-        entry = registry.get(name)
-        if not entry.available:
-            continue
-        model = entry.spec.build((2, 3, 1), device=torch.device("cpu"), dtype=torch.float64)
-        assert model(torch.rand(4, 2, dtype=torch.float64)).dtype == torch.float64
+@pytest.mark.parametrize("name", ["pykan-speed", "inkan-eager"])
+def test_adapters_build_in_float64(registry, name):
+    s = needs(registry, name)  # skips, with the install line, when the package is missing
+    model = s.build((2, 3, 1), device=torch.device("cpu"), dtype=torch.float64)
+    assert model(torch.rand(4, 2, dtype=torch.float64)).dtype == torch.float64

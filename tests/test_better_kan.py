@@ -32,7 +32,7 @@ def scipy_basis(x: np.ndarray, knots: np.ndarray, k: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- basis functions
 
 
-@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 4, 5])
 def test_closed_form_uniform_basis_matches_scipy(k):
     G = 6
     grid = B.uniform_grid(3, G, k, torch.tensor([-1.0, 0.0, -2.0]), torch.tensor([1.0, 3.0, 0.5]), dtype=D)
@@ -41,10 +41,13 @@ def test_closed_form_uniform_basis_matches_scipy(k):
     ours = B.bspline_uniform(x, a, b, k)
     for p in range(3):
         ref = scipy_basis(x[:, p].numpy(), grid[p].numpy(), k)
-        np.testing.assert_allclose(ours[:, p].numpy(), ref, atol=1e-12)
+        keep = np.ones(len(x), dtype=bool)
+        if k == 0:  # a step: exactly at a knot, x * (1/h) - c/h may round to either side of it
+            keep = np.abs(x[:, p].numpy()[:, None] - grid[p].numpy()[None, :]).min(1) > 1e-9
+        np.testing.assert_allclose(ours[keep, p].numpy(), ref[keep], atol=1e-12)
 
 
-@pytest.mark.parametrize("k", [0, 1, 2, 3])
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 4, 5])
 def test_cox_de_boor_matches_scipy_on_non_uniform_knots(k):
     gen = torch.Generator().manual_seed(0)
     inner = torch.sort(torch.rand(2, 7, generator=gen, dtype=D) * 4 - 2, dim=1).values
@@ -65,8 +68,13 @@ def test_closed_form_equals_cox_de_boor_in_float32():
     assert (fast - slow).abs().max() < 2e-6
 
 
-def test_partition_of_unity_inside_the_grid():
-    layer = SplineKANLayer(3, 2, grid_size=5, spline_order=3, dtype=D)
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 4, 5])
+@pytest.mark.parametrize("G", [1, 3, 5, 10])
+@pytest.mark.parametrize("uniform", [True, False])
+def test_partition_of_unity_inside_the_grid(k, G, uniform):
+    layer = SplineKANLayer(3, 2, grid_size=G, spline_order=k, dtype=D)
+    if not uniform:
+        layer.uniform, layer._cox_tables = False, None  # the Cox--de Boor path on the same knots
     x = torch.rand(2000, 3, dtype=D) * 2 - 1  # inside [t_k, t_{G+k}] = [-1, 1]
     assert torch.allclose(layer.basis(x).sum(-1), torch.ones(2000, 3, dtype=D), atol=1e-12)
     assert (layer.basis(x) >= 0).all()
@@ -160,17 +168,48 @@ def test_non_uniform_grid_gradcheck():
     assert torch.autograd.gradcheck(lambda x, w: layer(x), (x, layer.weight), eps=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("build", [build_spline_kan, build_rbf_kan])
-def test_fast_path_equals_per_edge_path(build):
+def explicit_spline_layer(layer: SplineKANLayer, x: torch.Tensor) -> torch.Tensor:
+    """y_q = sum_p [sum_i c[q,p,i] B_i(x_p) + w_b[q,p] silu(x_p)] + bias_q, with scipy's B-splines on the
+    layer's knots and the layer's parameters read as the formula names them (not through its features)."""
+    c, wb = layer.coef.detach(), layer.base_weight.detach()
+    y = layer.bias.detach().clone().expand(x.shape[0], layer.out_features).clone()
+    for p in range(layer.in_features):
+        basis = torch.from_numpy(scipy_basis(x[:, p].numpy(), layer.grid[p].numpy(), layer.spline_order))
+        y += basis @ c[:, p, :].T + (x[:, p : p + 1] / (1 + torch.exp(-x[:, p : p + 1]))) * wb[:, p]
+    return y
+
+
+@pytest.mark.parametrize("kind", ["spline", "rbf"])
+def test_fast_path_equals_the_explicit_formula_layer_by_layer(kind):
+    """Every layer of a trained-looking network against the KAN formula evaluated independently
+    (scipy B-splines / the kernels' plain formulas, explicit sums), not the layer's own features()."""
     torch.manual_seed(0)
-    model = build([4, 6, 3], dtype=D)
-    x = torch.rand(20, 4, dtype=D) * 2 - 1
-    h = x
+    model = (build_spline_kan if kind == "spline" else build_rbf_kan)([4, 6, 3], dtype=D)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight.normal_()
+            layer.bias.normal_()
+    h = torch.rand(20, 4, dtype=D) * 2 - 1
     for layer in model.layers:
         fast = layer(h)
-        per_edge = layer.edge_values(h).sum(-1) + layer.bias
-        assert torch.allclose(fast, per_edge, atol=1e-12)
-        h = fast
+        ref = explicit_spline_layer(layer, h) if kind == "spline" else explicit_rbf_layer(layer, h)
+        assert torch.allclose(fast, ref, atol=1e-11)
+        h = fast.detach().clamp(-1, 1)
+
+
+def test_masked_model_reloaded_computes_the_same():
+    """load_state_dict must restore the mask *and* the flag that makes the forward apply it."""
+    torch.manual_seed(0)
+    a = build_spline_kan([3, 4, 1], dtype=D)
+    a.layers[0].set_edge_mask(torch.tensor([[1.0, 0.0, 1.0]] * 4, dtype=D))
+    b = build_spline_kan([3, 4, 1], dtype=D)
+    assert not b.layers[0]._masked
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(10, 3, dtype=D) * 2 - 1
+    assert torch.equal(a(x), b(x))
+    unmasked = build_spline_kan([3, 4, 1], dtype=D)
+    unmasked.load_state_dict({k: v for k, v in a.state_dict().items() if "edge_mask" not in k}, strict=False)
+    assert not torch.allclose(unmasked(x), a(x))  # the mask matters for this input
 
 
 def test_mixed_stack_and_parameter_counts():
@@ -344,7 +383,8 @@ def test_rbf_grid_update_and_extension_preserve_the_functions():
     assert model.layers[0].num_centers == 16
     assert (model(x).detach() - before).norm() / before.norm() < 2e-2
     model.update_grid(x)
-    assert (model(x).detach() - before).norm() / before.norm() < 5e-2
+    # measured 1.05% relative error (torch 2.13, this seed); the margin allows 2x
+    assert (model(x).detach() - before).norm() / before.norm() < 2.1e-2
 
 
 # ----------------------------------------------------------------------------- pruning, locks, masks, plots

@@ -222,3 +222,54 @@ def test_interleaved_sweep_measures_every_point(tmp_path):
     assert res.returncode == 0, res.stderr
     doc = results.load(out)
     assert len(doc.results) == 3 and all(r.error is None and r.rounds and r.sweep for r in doc.results)
+
+
+def test_summarize_against_known_statistics():
+    """Values worked out by hand (numpy's default linear-interpolation quantiles)."""
+    from kanbench.stats import geometric_mean, quantile
+
+    s = summarize([7.0, 1.0, 3.0, 100.0, 2.0])  # sorted: 1 2 3 7 100
+    assert s["median"] == 3.0  # the mean would be 22.6
+    assert (s["q1"], s["q3"], s["iqr"]) == (2.0, 7.0, 5.0)
+    assert s["mad"] == 2.0  # |x - 3| sorted: 0 1 2 4 97
+    assert s["min"] == 1.0 and s["n"] == 5
+    even = summarize([4.0, 1.0, 3.0, 2.0])
+    assert even["median"] == 2.5 and even["q1"] == 1.75 and even["q3"] == 3.25
+    assert quantile([10.0, 20.0], 0.3) == 13.0
+    assert math.isclose(geometric_mean([1.0, 4.0, None, float("nan"), -1.0]), 2.0)
+    assert math.isnan(summarize([])["median"])
+
+
+def test_the_loss_is_built_outside_both_timed_phases(monkeypatch):
+    """forward = mark(0)..mark(1) holds the model's forward only; the loss sits between
+    mark(1) and mark(2); the backward = mark(2)..mark(3) holds loss.backward() only."""
+    events = []
+
+    class Clock:
+        def begin(self):
+            events.append("begin")
+
+        def mark(self, i):
+            events.append(f"mark{i}")
+
+        def read(self):
+            return 1.0, 1.0
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1)
+
+        def forward(self, x):
+            events.append("forward")
+            return self.lin(x)
+
+    real_loss = timing.loss_fn
+
+    def loss(out, y):
+        events.append("loss")
+        return real_loss(out, y)
+
+    monkeypatch.setattr(timing, "loss_fn", loss)
+    timing.iteration(Model(), DataPool(Workload((2, 1), 4), "cpu"), Clock())
+    assert events == ["begin", "mark0", "forward", "mark1", "loss", "mark2", "mark3"]

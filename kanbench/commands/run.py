@@ -161,6 +161,7 @@ def run(args) -> int:
     from kanbench import runner
     from kanbench.machine import fingerprint, machine_label
     from kanbench.render import render_document
+    from kanbench.worker import worker_env
 
     try:
         work = parse_workload(args)
@@ -203,6 +204,7 @@ def run(args) -> int:
         "threads": machine["torch"]["threads"],
         "devices": devices,
         "isolation": "interleaved" if interleaved else ("process" if plan.isolate else "in-process"),
+        "worker_env": {k: v for k, v in worker_env().items() if k.startswith(("OMP_", "MKL_", "KMP_"))},
         "interleave": weave.to_dict() if weave else None,
         "budget_s": args.budget,
         "command": runner.command_line(),

@@ -23,11 +23,12 @@ PYTEST_ARGS ?=
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: bench bench-large bench-check bench-pytest sweep fit lint test test-cuda setup clean help
+.PHONY: bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
 
 help:
 	@echo "make bench        - set up, measure every available implementation (CPU, and CUDA where present), print the table"
-	@echo "make test         - set up, lint (ruff) and run the test suite"
+	@echo "make test         - set up, lint (ruff) and run the test suite (with coverage)"
+	@echo "make mutate       - mutation testing of the number-critical modules (about 20 minutes)"
 	@echo "make bench-large  - the [1000,1000,1], batch-100 workload"
 	@echo "make bench-check  - the CI regression gate: this tree vs GATE_BASE (default HEAD~1), interleaved A/B"
 	@echo "make bench-pytest - the implementations as pytest-benchmark benchmarks"
@@ -73,8 +74,21 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# coverage of the test process (modules measured only in worker processes show as uncovered)
+COV_ARGS ?= --cov --cov-report=term:skip-covered
 test: lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(COV_ARGS) $(PYTEST_ARGS)
+
+# Mutation testing (mutmut) of the modules whose bugs would silently corrupt numbers; see
+# [tool.mutmut] in pyproject.toml and benchmarks/results/mutation-report.md. One OpenMP
+# thread: mutmut forks its test runner, and a forked OpenMP pool can deadlock.
+MUTATE_TIMEOUT ?= 2400
+mutate: $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS),mutate]"
+	rm -rf mutants
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout $(MUTATE_TIMEOUT) $(VENV)/bin/mutmut run --max-children 2 || true
+	$(PY) scripts/mutation_report.py --out mutants/report.md
+	@echo "report: mutants/report.md; one mutant: $(VENV)/bin/mutmut show NAME"
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache mutants

@@ -11,6 +11,31 @@ TOYS = FIXTURES / "impls"
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+
+def _use_this_trees_better_kan() -> None:
+    """Tests exercise the better_kan of the tree they belong to. The installed (editable) package
+    points at the repository's copy; a mutation run (``make mutate``) copies the tree to mutants/
+    and mutates it there, under the module name ``implementations.better_kan``."""
+    import importlib
+
+    import better_kan
+
+    here = ROOT / "implementations" / "better_kan"
+    if Path(better_kan.__file__).resolve().parent == here.resolve() or not here.is_dir():
+        return
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    package = importlib.import_module("implementations.better_kan")
+    sys.modules["better_kan"] = package
+    for name in list(sys.modules):
+        if name.startswith("implementations.better_kan."):
+            sys.modules["better_kan." + name.split(".", 2)[2]] = sys.modules[name]
+    for sub in ("basis", "regularization", "grids", "layers", "spline_layer", "rbf_layer", "network"):
+        sys.modules["better_kan." + sub] = importlib.import_module(f"implementations.better_kan.{sub}")
+
+
+_use_this_trees_better_kan()
+
 # quick timing settings for behaviour tests (tests never assert speed)
 QUICK = ["--min-time", "0", "--min-samples", "3", "--warmup", "0"]
 

@@ -532,3 +532,30 @@ def test_better_kan_imports_without_the_harness():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_step_basis_is_half_open_at_exact_knots():
+    """k = 0 on integer knots (exact arithmetic): B_i is 1 on [t_i, t_i+1) -- at a knot the right interval's."""
+    grid = B.uniform_grid(1, 2, 0, -1.0, 1.0, dtype=D)  # knots -1, 0, 1
+    a, b = B.uniform_affine(grid, 0)
+    values = B.bspline_uniform(torch.tensor([[-1.0], [0.0], [0.5], [1.0]], dtype=D), a, b, 0)[:, 0]
+    assert values.tolist() == [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_cox_de_boor_with_a_repeated_knot_matches_scipy(k):
+    knots = torch.tensor([[-1.0, -0.5, 0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5]], dtype=D)
+    x = torch.linspace(-0.9, 2.4, 301, dtype=D).unsqueeze(1)
+    ours = B.bspline_cox_de_boor(x, knots, k)[:, 0]
+    np.testing.assert_allclose(ours.numpy(), scipy_basis(x[:, 0].numpy(), knots[0].numpy(), k), atol=1e-12)
+
+
+def test_uniformity_check_and_float64_knots():
+    grid = B.uniform_grid(2, 3, 2, 0.0, 1.0, dtype=D)
+    # h = 1/3 computed in float64 (in float32 the knots would be ~1e-8 off)
+    assert grid.dtype == D and (grid[0] - torch.arange(-2, 6, dtype=D) / 3).abs().max() < 1e-15
+    assert B.is_uniform(grid)
+    bent = grid.clone()
+    bent[1, 4] += 1e-3  # one knot of one input moved by 1e-3 (span 7/3): far above rtol 1e-5
+    assert not B.is_uniform(bent)
+    assert B.is_uniform(grid * 1e6 + 5.0) and not B.is_uniform(bent * 1e6 + 5.0)  # relative to each row's span

@@ -273,3 +273,25 @@ def test_the_loss_is_built_outside_both_timed_phases(monkeypatch):
     monkeypatch.setattr(timing, "loss_fn", loss)
     timing.iteration(Model(), DataPool(Workload((2, 1), 4), "cpu"), Clock())
     assert events == ["begin", "mark0", "forward", "mark1", "loss", "mark2", "mark3"]
+
+
+def test_summarize_edge_cases_from_the_mutation_report():
+    """Survivors of `make mutate` in kanbench/stats.py: the empty summary's keys, one value,
+    the top quantile, and non-positive values in the geometric mean."""
+    from kanbench.stats import geometric_mean, quantile
+
+    empty = summarize([])
+    assert set(empty) == {"median", "q1", "q3", "iqr", "mad", "min", "n"} and empty["n"] == 0
+    assert all(math.isnan(v) for k, v in empty.items() if k != "n")
+    one = summarize([5.0])
+    assert (one["median"], one["q1"], one["q3"], one["iqr"], one["mad"], one["min"], one["n"]) == (
+        5.0,
+        5.0,
+        5.0,
+        0.0,
+        0.0,
+        5.0,
+        1,
+    )
+    assert quantile([1.0, 2.0, 4.0], 1.0) == 4.0 and quantile([1.0, 2.0, 4.0], 0.0) == 1.0
+    assert math.isclose(geometric_mean([0.0, 4.0, 1.0]), 2.0)  # zero and negative times are not times

@@ -82,13 +82,8 @@ def bspline_cox_de_boor(x: torch.Tensor, grid: torch.Tensor, k: int, tables=None
 
 def cardinal_terms(k: int) -> list[tuple[float, float]]:
     """[(shift, weight)]: M_k(z) = sum weight * (shift - |z|)_+^k."""
-    terms = []
-    for j in range(int(math.ceil((k + 1) / 2))):
-        shift = (k + 1) / 2 - j
-        if shift <= 0:
-            break
-        terms.append((shift, (-1) ** j * math.comb(k + 1, j) / math.factorial(k)))
-    return terms
+    # j < (k+1)/2 keeps every shift (k+1)/2 - j positive
+    return [((k + 1) / 2 - j, (-1) ** j * math.comb(k + 1, j) / math.factorial(k)) for j in range(math.ceil((k + 1) / 2))]
 
 
 def uniform_affine(grid: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,14 +9,14 @@ from kanbench.commands.common import (
     EXIT_USAGE,
     UsageError,
     add_discovery,
-    device_choice,
+    add_selection,
     err,
     extra_dirs,
     resolve_devices,
     split_impls,
 )
 from kanbench.commands.compare import add_verdict_options, print_comparison
-from kanbench.commands.run import parse_workload
+from kanbench.commands.run import add_workload_arguments, parse_workload
 
 NAME = "ab"
 HELP = "measure two source trees interleaved on this machine and compare them"
@@ -31,13 +31,8 @@ def setup_arguments(sub) -> None:
     )
     p.add_argument("--base", required=True, metavar="REF|DIR", help="the reference tree: a git ref (e.g. HEAD~1) or a directory")
     p.add_argument("--new", default=None, metavar="REF|DIR", help="the candidate tree (default: this working tree)")
-    p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every one available on both sides)")
-    p.add_argument("--device", type=device_choice, default="cpu", help="device(s) (default cpu)")
-    p.add_argument("--preset", default="gate", help="workload preset (default gate)")
-    p.add_argument("--shape", metavar="IN,HIDDEN,OUT")
-    p.add_argument("--batch", metavar="N")
-    p.add_argument("--dtype")
-    p.add_argument("--threads", type=int, metavar="N")
+    add_selection(p, device_default="cpu", impl_default="every one available on both sides")
+    add_workload_arguments(p, preset_default="gate")
     p.add_argument("--rounds", type=int, default=12, help="interleaved rounds per side (default 12)")
     p.add_argument("--chunk-time", type=float, default=0.2, metavar="S", help="seconds per chunk (default 0.2)")
     p.add_argument("--workers", type=int, default=3, help="worker processes per side, taking the rounds in turn (default 3)")

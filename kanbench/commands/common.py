@@ -72,6 +72,18 @@ def add_discovery(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_selection(p: argparse.ArgumentParser, device_default: str = "all", impl_default: str = "every available one") -> None:
+    """``--impl``, ``--device`` and ``--threads``: what every measuring command asks first."""
+    p.add_argument("--impl", action="append", metavar="A,B", help=f"implementations (default: {impl_default})")
+    p.add_argument(
+        "--device",
+        type=device_choice,
+        default=device_default,
+        help=f"cpu, cuda, cuda:N or all (cpu, plus cuda when present); default {device_default}",
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's own choice, recorded)")
+
+
 def add_output(p: argparse.ArgumentParser, no_save: bool = True) -> None:
     p.add_argument("--out", metavar="FILE", help="results file to write (must not exist; default: a new file in --results-dir)")
     p.add_argument(

@@ -10,7 +10,7 @@ from kanbench.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_discovery,
-    device_choice,
+    add_selection,
     discover_for,
     err,
     resolve_devices,
@@ -31,20 +31,13 @@ def setup_arguments(sub) -> None:
         "exp4d exp((sin(pi(x1^2+x2^2))+sin(pi(x3^2+x4^2)))/2) [4,4,2,1]. 1000 train / 1000 test points in [-1,1]^d, "
         "full-batch, fixed seeds; the target is 2% of the test targets' std.",
     )
-    p.add_argument(
-        "--impl",
-        action="append",
-        metavar="A,B",
-        help="implementations (default: mlp, splines-better_kan, rbf-better_kan, and pykan when installed)",
-    )
+    add_selection(p, device_default="cpu", impl_default="mlp, splines-better_kan, rbf-better_kan, and pykan when installed")
     p.add_argument("--task", default="seed,xy,bessel,exp4d", metavar="A,B")
-    p.add_argument("--device", type=device_choice, default="cpu")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="float32")
-    p.add_argument("--threads", type=int, metavar="N")
     p.add_argument("--budget", type=float, default=300.0, metavar="S", help="per-fit time budget in seconds (default 300)")
     p.add_argument("--out", metavar="FILE")
     p.add_argument("--results-dir", default="results", metavar="DIR")

@@ -13,7 +13,7 @@ from kanbench.commands.common import (
     UsageError,
     add_discovery,
     add_output,
-    device_choice,
+    add_selection,
     discover_for,
     err,
     resolve_devices,
@@ -53,10 +53,8 @@ def setup_arguments(sub) -> None:
         description="Measure forward and backward time, peak memory and parameter counts; "
         "print a markdown table on stdout and write a JSON results file.",
     )
-    p.add_argument("--impl", action="append", metavar="A,B", help="implementations to measure (default: every available one)")
-    p.add_argument("--device", type=device_choice, default="all", help="device(s); 'all' = cpu, plus cuda when present (default)")
+    add_selection(p)
     add_workload_arguments(p)
-    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (default: torch's own choice, recorded)")
     add_output(p)
     p.add_argument(
         "--format", choices=["seed", "full"], default="seed", help="table format: seed (default) or full (spread, ratio to MLP)"

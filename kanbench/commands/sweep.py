@@ -10,7 +10,7 @@ from kanbench.commands.common import (
     EXIT_OK,
     EXIT_USAGE,
     add_discovery,
-    device_choice,
+    add_selection,
     discover_for,
     err,
     resolve_devices,
@@ -31,8 +31,7 @@ def setup_arguments(sub) -> None:
         "Every implementation is also measured at the base point. Writes one results file, figures next to it "
         "and a markdown summary (stdout and sweep.md).",
     )
-    p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every available one)")
-    p.add_argument("--device", type=device_choice, default="all")
+    add_selection(p)
     p.add_argument("--preset", default=None, help="base workload (default seed)")
     p.add_argument("--shape", metavar="IN,HIDDEN,OUT", help="base widths (overrides the preset's)")
     p.add_argument("--base-batch", metavar="N", help="base batch size (overrides the preset's)")
@@ -45,7 +44,6 @@ def setup_arguments(sub) -> None:
     ):
         p.add_argument(f"--{axis}", metavar="LIST", help=f"values of the {axis} axis, e.g. {example}")
     p.add_argument("--shard", metavar="I/N", help="measure only every N-th point, from the I-th (0-based)")
-    p.add_argument("--threads", type=int, metavar="N")
     p.add_argument("--min-time", type=float, default=0.5, metavar="S", help="minimum measured seconds per point (default 0.5)")
     p.add_argument("--min-samples", type=int, default=10, metavar="N", help="minimum samples per point (default 10)")
     p.add_argument("--budget", type=float, default=60.0, metavar="S", help="per-point time budget in seconds (default 60)")

@@ -14,7 +14,8 @@ run (commit and date), the same cells.
 
 from __future__ import annotations
 
-from kanbench.baseline import BASELINE
+from typing import Optional
+
 from kanbench.machine import machine_label
 from kanbench.records import ResultsDocument, device_kind
 from kanbench.render import machine_columns_table, workload_title
@@ -49,16 +50,20 @@ def frame(docs: list[ResultsDocument]):
                     "forward_ms": r.forward_ms if not r.failed else None,
                     "backward_ms": r.backward_ms if not r.failed else None,
                     "error": r.error or "",
+                    # (forward+backward) / that file's MLP, paired by round where both have rounds
+                    "ratio": _ratio(doc, r),
                 }
             )
     df = pd.DataFrame(rows)
     if df.empty:
         raise CrossHardwareError("no rows in these files")
-    df["total_ms"] = df["forward_ms"] + df["backward_ms"]
-    base = df[df["impl"] == BASELINE][["file", "device", "workload", "total_ms"]].rename(columns={"total_ms": "mlp_ms"})
-    df = df.merge(base.drop_duplicates(["file", "device", "workload"]), on=["file", "device", "workload"], how="left")
-    df["ratio"] = df["total_ms"] / df["mlp_ms"]
+    df["ratio"] = df["ratio"].astype(float)
     return df
+
+
+def _ratio(doc: ResultsDocument, row) -> Optional[float]:
+    base = doc.baseline(row)
+    return row.ratio_to(base) if base is not None else None
 
 
 def _disambiguate(df, by: str):
@@ -96,7 +101,10 @@ def machine_table(docs: list[ResultsDocument], strict: bool = False) -> str:
         sub = _disambiguate(df[df["workload"] == w], "machine")
         order = list(dict.fromkeys(sub.sort_values(["device", "file"])["column"]))
         parts.append(machine_columns_table(sub, order, sub["workload_title"].iloc[0]))
-    legend = "Cells: median forward and backward time per step (ms) and (forward+backward) / the same machine's MLP."
+    legend = (
+        "Cells: median forward and backward time per step (ms) and (forward+backward) / the same machine's MLP "
+        "(the median of per-round ratios where both rows have rounds)."
+    )
     return "\n\n".join(parts + [legend])
 
 

@@ -250,11 +250,12 @@ def execute(
             results_mod.write_atomic(path, document)
 
     def batch_done(records):
+        first = len(document.results)
         document.results.extend(records)
         write()
         if progress:
-            for rec in records:
-                progress(len(document.results) - len(records) + records.index(rec) + 1, len(jobs), rec)
+            for i, rec in enumerate(records):
+                progress(first + i + 1, len(jobs), rec)
 
     write()
     try:

@@ -150,7 +150,7 @@ def interleave_config(args):
         max_live=args.max_live,
         chunk_time=args.min_time / max(args.rounds, 1),
         chunk_min_samples=max(1, math.ceil(args.min_samples / max(args.rounds, 1))),
-        memory=not args.no_memory,
+        memory=not getattr(args, "no_memory", False),
     )
 
 

@@ -126,7 +126,6 @@ def run(args) -> int:
         from kanbench.commands.run import interleave_config
         from kanbench.interleave import measure_batch
 
-        args.no_memory = False
         weave = interleave_config(args)
         config["interleave"] = weave.to_dict()
         batch_size = weave.max_live

@@ -559,3 +559,23 @@ def test_uniformity_check_and_float64_knots():
     bent[1, 4] += 1e-3  # one knot of one input moved by 1e-3 (span 7/3): far above rtol 1e-5
     assert not B.is_uniform(bent)
     assert B.is_uniform(grid * 1e6 + 5.0) and not B.is_uniform(bent * 1e6 + 5.0)  # relative to each row's span
+
+
+def test_uniformity_tolerance_is_relative_to_each_rows_span():
+    """rtol (1e-5) times the row's span (first to last knot), not its spacing nor its magnitude."""
+    grid = torch.linspace(100.0, 101.0, 8, dtype=D).unsqueeze(0)  # span 1, spacing 1/7
+    for shift, uniform in ((5e-6, True), (1e-4, False)):  # 5e-6 < 1e-5 * span; 1e-4 > it (but < 1e-5 * 201)
+        bent = grid.clone()
+        bent[0, 3] += shift
+        assert B.is_uniform(bent) is uniform, shift
+    two = torch.cat([grid, grid * 2], dim=0)  # spans 1 and 2
+    two[1, 3] += 1.5e-5  # within the second row's tolerance (2e-5), beyond the first's (1e-5)
+    assert B.is_uniform(two)  # each row against its own span
+    two[1, 3] += 1e-4
+    assert not B.is_uniform(two)  # and every row must pass
+
+
+def test_uniform_knots_are_computed_in_float64():
+    grid = B.uniform_grid(1, 3, 1, 0.1, 0.7, dtype=D)
+    exact = 0.1 + torch.arange(-1, 5, dtype=D) * (0.6 / 3)
+    assert (grid[0] - exact).abs().max() < 1e-15  # float32 ends would be ~1e-9 off

@@ -30,7 +30,7 @@ from typing import Callable, Optional, Sequence
 from kanbench import results as results_mod
 from kanbench.machine import source_root
 from kanbench.records import ResultsDocument, RowResult
-from kanbench.runner import RowJob, empty_record, fail, fill_samples
+from kanbench.runner import RowJob, empty_record, fill_samples
 from kanbench.stats import summarize
 from kanbench.timing import TimingConfig
 from kanbench.worker import ServeWorker
@@ -166,7 +166,7 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                 try:
                     hello = worker.read(plan.timeout_s)
                 except Exception as exc:
-                    fail(record, "crash", f"worker did not start: {exc}")
+                    record.fail("crash", f"worker did not start: {exc}")
                     break
                 record.update(hello.get("record", {}))
                 if not hello.get("ready"):
@@ -184,10 +184,10 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                         plan.timeout_s,
                     )
                 except Exception as exc:
-                    fail(record, "crash", f"worker failed in round {r + 1}: {exc}")
+                    record.fail("crash", f"worker failed in round {r + 1}: {exc}")
                     continue
                 if "error" in reply:
-                    fail(record, "crash", reply["error"])
+                    record.fail("crash", reply["error"])
                     continue
                 samples[key]["forward_ms"].extend(reply["forward_ms"])
                 samples[key]["backward_ms"].extend(reply["backward_ms"])

@@ -197,10 +197,6 @@ def compare_units(base: list[float], new: list[float], threshold: float, alpha: 
     return ratio, None, "unchanged", note
 
 
-#: kept for callers of the sample-level test (the units are the caller's choice)
-compare_phase = compare_units
-
-
 def compare_documents(
     base_doc: ResultsDocument,
     new_doc: ResultsDocument,

@@ -80,10 +80,6 @@ def sort_key(record: RowResult):
     return (record.impl, 0 if record.device == "cpu" else 1, record.device)
 
 
-def label(record: RowResult) -> str:
-    return record.label
-
-
 def baseline_ratios(records: list[RowResult], phase: str) -> dict[int, Optional[float]]:
     """Each record's time over the MLP's on the same device and workload (see :meth:`RowResult.ratio_to`)."""
     base = {(r.device, r.workload_key): r for r in records if r.is_baseline and r.usable}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from kanbench import results as results_mod
-from kanbench.records import ResultsDocument, RowResult, row_label  # noqa: F401  (row_label: re-exported)
+from kanbench.records import ResultsDocument, RowResult
 from kanbench.timing import BadOutputShape, BudgetExceeded, NonFiniteOutput, TimingConfig
 from kanbench.workload import Workload
 
@@ -94,10 +94,6 @@ def empty_record(job: RowJob) -> RowResult:
         options=dict(job.options),
         compile=job.compile,
     )
-
-
-def fail(record: RowResult, kind: str, message: str) -> RowResult:
-    return record.fail(kind, message)
 
 
 def count_parameters(model) -> tuple[int, int]:
@@ -176,29 +172,29 @@ def open_row(job: RowJob, record: RowResult, registry=None, checkpoint: Optional
     try:
         entry = registry.get(job.impl)
     except discovery.UnknownImplementation as exc:
-        raise RowFailed(fail(record, "unknown", str(exc))) from None
+        raise RowFailed(record.fail("unknown", str(exc))) from None
     spec = entry.spec
     if spec is None:
-        raise RowFailed(fail(record, "unavailable", entry.reason or "failed to load"))
+        raise RowFailed(record.fail("unavailable", entry.reason or "failed to load"))
     reason = entry.reason if not entry.available else discovery.check_requirements(spec)
     if reason:
-        raise RowFailed(fail(record, "unavailable", reason))
+        raise RowFailed(record.fail("unavailable", reason))
     device = torch.device(job.device)
     if device.type not in ("cpu", "cuda"):
-        raise RowFailed(fail(record, "unsupported", f"device {job.device!r} is not supported (use cpu or cuda)"))
+        raise RowFailed(record.fail("unsupported", f"device {job.device!r} is not supported (use cpu or cuda)"))
     if device.type not in spec.devices:
         raise RowFailed(
-            fail(record, "unsupported", f"{spec.name} does not support {device.type} (supports {', '.join(spec.devices)})")
+            record.fail("unsupported", f"{spec.name} does not support {device.type} (supports {', '.join(spec.devices)})")
         )
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RowFailed(fail(record, "cuda-unavailable", cuda_absent_reason()))
+        raise RowFailed(record.fail("cuda-unavailable", cuda_absent_reason()))
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise RowFailed(
-            fail(record, "cuda-unavailable", f"{job.device} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
+            record.fail("cuda-unavailable", f"{job.device} does not exist: {torch.cuda.device_count()} CUDA device(s) visible")
         )
     unsupported = [k for k in job.options if k not in spec.options]
     if unsupported:
-        raise RowFailed(fail(record, "unsupported", f"{spec.name} does not take {', '.join(unsupported)}"))
+        raise RowFailed(record.fail("unsupported", f"{spec.name} does not take {', '.join(unsupported)}"))
     torch.manual_seed(job.seed)
     dtype = workload_mod.torch_dtype(job.workload.dtype)
     stage = "build"
@@ -207,7 +203,7 @@ def open_row(job: RowJob, record: RowResult, registry=None, checkpoint: Optional
             record.flops_per_sample = float(spec.flops(tuple(job.workload.widths), **job.options))
         model = spec.build(tuple(job.workload.widths), device=device, dtype=dtype, **job.options)
         if not isinstance(model, torch.nn.Module):
-            raise RowFailed(fail(record, "crash", f"build() returned {type(model).__name__}, not a torch.nn.Module"))
+            raise RowFailed(record.fail("crash", f"build() returned {type(model).__name__}, not a torch.nn.Module"))
         model.train()
         record.params, record.trainable_params = count_parameters(model)
         if job.compile:
@@ -228,16 +224,16 @@ def classify_failure(record: RowResult, exc: BaseException, stage: str, job: Row
     """Turn an exception raised while measuring into the row's one-line error."""
     if isinstance(exc, BudgetExceeded):
         fill_samples(record, exc.forward_ms, exc.backward_ms)
-        return fail(record, "budget", f"{exc} (budget {job.budget_s:g} s)")
+        return record.fail("budget", f"{exc} (budget {job.budget_s:g} s)")
     if isinstance(exc, NonFiniteOutput):
-        return fail(record, "nonfinite", str(exc))
+        return record.fail("nonfinite", str(exc))
     if isinstance(exc, BadOutputShape):
-        return fail(record, "bad-output", str(exc))
+        return record.fail("bad-output", str(exc))
     if job.compile and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
-        return fail(record, "compile", f"torch.compile failed during {stage}: {_first_line(exc)}")
+        return record.fail("compile", f"torch.compile failed during {stage}: {_first_line(exc)}")
     if _is_oom(exc):
-        return fail(record, "oom", f"out of memory on {job.device} during {stage}: {_first_line(exc)}")
-    return fail(record, "crash", f"{type(exc).__name__} during {stage}: {_first_line(exc)}{_implementation_frame(exc)}")
+        return record.fail("oom", f"out of memory on {job.device} during {stage}: {_first_line(exc)}")
+    return record.fail("crash", f"{type(exc).__name__} during {stage}: {_first_line(exc)}{_implementation_frame(exc)}")
 
 
 def release(row: Optional[Row]) -> None:
@@ -364,6 +360,7 @@ def execute(
     registry=None,
     progress: Optional[Callable[[int, int, RowResult], None]] = None,
     measure: Optional[Callable[[RowJob], RowResult]] = None,
+    on_start: Optional[Callable[[int, int, RowJob], None]] = None,
 ) -> ResultsDocument:
     """Measure every row of ``plan`` into ``document``, writing ``path`` after each row.
 
@@ -381,6 +378,8 @@ def execute(
     if path is not None:
         results_mod.write_atomic(path, document)
     for i, job in enumerate(jobs):
+        if on_start:
+            on_start(i + 1, len(jobs), job)
         try:
             record = measure(job)
         except KeyboardInterrupt:

@@ -26,7 +26,7 @@ from typing import Callable, Optional, Sequence
 
 from kanbench.baseline import BASELINE
 from kanbench.records import ResultsDocument, RowResult
-from kanbench.runner import RowJob, empty_record, fail
+from kanbench.runner import RowJob, empty_record
 from kanbench.timing import TimingConfig
 from kanbench.workload import Workload, WorkloadError, parse_dtype
 
@@ -205,9 +205,9 @@ def run(
             skip = _oom_skip(point, oom_at)
             reason = dtype_supported(point.workload.dtype, point.device)
             if skip:
-                records[i] = fail(empty_record(job), "skipped", skip)
+                records[i] = empty_record(job).fail("skipped", skip)
             elif reason:
-                records[i] = fail(empty_record(job), "unsupported", reason)
+                records[i] = empty_record(job).fail("unsupported", reason)
             else:
                 to_measure.append((i, job))
         if to_measure:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Optional
 
 from kanbench.records import RowResult
-from kanbench.runner import RowJob, empty_record, fail
+from kanbench.runner import RowJob, empty_record
 
 
 def kill_after(budget_s: float) -> float:
@@ -85,8 +85,7 @@ def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optiona
                 proc.kill()
                 proc.wait()
                 record = _partial(out_path, record)
-                return fail(
-                    record,
+                return record.fail(
                     "budget",
                     f"worker killed after {time.monotonic() - started:.0f} s: exceeded the per-row time budget "
                     f"of {job.budget_s:g} s (a single step is too slow for this budget; raise --budget)",
@@ -106,8 +105,8 @@ def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optiona
             name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
             hint = " (the system's out-of-memory killer?)" if -rc == signal.SIGKILL else ""
             kind = "oom" if -rc == signal.SIGKILL else "crash"
-            return fail(record, kind, f"worker process killed by {name}{hint}{': ' + tail if tail else ''}")
-        return fail(record, "crash", f"worker process exited with status {rc}{': ' + tail if tail else ''}")
+            return record.fail(kind, f"worker process killed by {name}{hint}{': ' + tail if tail else ''}")
+        return record.fail("crash", f"worker process exited with status {rc}{': ' + tail if tail else ''}")
 
 
 def _partial(path: Path, fallback: RowResult) -> RowResult:

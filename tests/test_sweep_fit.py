@@ -9,7 +9,7 @@ import torch
 from kanbench import fit, flops, sweep
 from kanbench.discovery import discover
 from kanbench.records import ResultsDocument
-from kanbench.runner import empty_record, fail
+from kanbench.runner import empty_record
 from kanbench.timing import TimingConfig
 from kanbench.workload import Workload, resolve
 from tests.conftest import TOYS, run_cli
@@ -77,7 +77,7 @@ def test_out_of_memory_skips_larger_points_of_that_axis():
     def measure(job):
         rec = empty_record(job)
         if job.impl == "kan" and job.workload.batch >= 64:
-            return fail(rec, "oom", "out of memory on cpu during timing: boom")
+            return rec.fail("oom", "out of memory on cpu during timing: boom")
         rec.forward_ms = rec.backward_ms = 1.0
         return rec
 

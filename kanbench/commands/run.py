@@ -221,16 +221,6 @@ def run(args) -> int:
 
     show, start = _progress(sys.stderr)
     jobs = plan.jobs()
-    counter = {"i": 0}
-
-    def measure(job):
-        counter["i"] += 1
-        start(counter["i"], len(jobs), job)
-        if plan.isolate:
-            from kanbench.worker import measure_row_isolated
-
-            return measure_row_isolated(job)
-        return runner.measure_row(job, registry)
 
     err(
         f"measuring {len(impls)} implementation(s) x {len(devices)} device(s), {work.key}, "
@@ -250,7 +240,7 @@ def run(args) -> int:
 
             execute(jobs, weave, document, path, progress=show, on_generation=generation)
         else:
-            runner.execute(plan, document, path, progress=show, measure=measure)
+            runner.execute(plan, document, path, registry=registry, progress=show, on_start=start)
     except runner.Interrupted:
         print(render_document(document, args.format))
         err(f"interrupted; {len(document.results)} row(s) kept" + (f" in {path}" if path else ""))

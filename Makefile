@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
+.PHONY: leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
 
 help:
 	@echo "make bench        - set up, measure every available implementation (CPU, and CUDA where present), print the table"
@@ -32,6 +32,7 @@ help:
 	@echo "make bench-large  - the [1000,1000,1], batch-100 workload"
 	@echo "make bench-check  - the CI regression gate: this tree vs GATE_BASE (default HEAD~1), interleaved A/B"
 	@echo "make bench-pytest - the implementations as pytest-benchmark benchmarks"
+	@echo "make leaderboard  - fetch the pinned public KANs, then every implementation param-matched (results/leaderboard.md)"
 	@echo "make sweep        - batch/width/grid sweeps with plots; make fit - fit quality on KAN toy tasks"
 	@echo "make setup        - only create $(VENV) and install the project"
 
@@ -58,6 +59,15 @@ bench-check: $(STAMP)
 
 bench-pytest: $(STAMP)
 	$(PY) -m pytest benchmarks/test_kan_benchmarks.py --benchmark-only $(PYTEST_ARGS)
+
+# The param-matched leaderboard of every KAN family: fetches the pinned public implementations
+# first (SOURCES_FROM=DIR installs from local clones/mirrors instead of GitHub); those that
+# cannot be fetched are skipped, with the reason under the table.
+SOURCES_FROM ?=
+LEADERBOARD_ARGS ?= --time-broken --rounds 6 --processes 2
+leaderboard: $(STAMP)
+	-$(PY) -m kanbench install all $(if $(SOURCES_FROM),--from $(SOURCES_FROM))
+	$(PY) -m kanbench leaderboard --markdown results/leaderboard.md $(LEADERBOARD_ARGS)
 
 sweep: $(STAMP)
 	$(PY) -m kanbench sweep --impl mlp,splines-better_kan,rbf-better_kan,inkan-eager,pykan-speed \

@@ -20,6 +20,7 @@ def _build_rbf(widths, device, dtype, grid_size=5):
 
 splines_spec = Implementation(
     name="splines-better_kan",
+    family="B-spline",
     build=_build_splines,
     description="our B-spline KAN (G=5, k=3), one matmul per layer",
     options=("grid_size",),
@@ -28,6 +29,7 @@ splines_spec = Implementation(
 )
 rbf_spec = Implementation(
     name="rbf-better_kan",
+    family="Gaussian RBF",
     build=_build_rbf,
     description="our RBF KAN (8 gaussian centers per input), one matmul per layer",
     options=("grid_size",),

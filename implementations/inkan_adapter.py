@@ -28,6 +28,7 @@ def build(widths, device, dtype, compile_basis: bool = True, grid_size: int = 5)
 
 inkan = Implementation(
     name="inkan",
+    family="B-spline",
     build=build,
     description="inkan KANNetwork(widths, grid_size=5), torch.compile'd basis (package default)",
     requires=("inkan",),
@@ -39,6 +40,7 @@ inkan = Implementation(
 )
 inkan_eager = Implementation(
     name="inkan-eager",
+    family="B-spline",
     build=lambda widths, device, dtype, grid_size=5: build(widths, device, dtype, compile_basis=False, grid_size=grid_size),
     description="inkan KANNetwork(widths, grid_size=5, compile_basis=False)",
     requires=("inkan",),

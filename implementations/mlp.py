@@ -19,5 +19,6 @@ spec = Implementation(
     name=BASELINE,
     build=build,
     flops=forward_flops,
+    family="MLP",
     description=f"baseline: Linear-ReLU-Linear, hidden widths x{HIDDEN_FACTOR} for parameter parity",
 )

@@ -49,6 +49,7 @@ def build_pykan(widths, device, dtype, speed: bool = False, grid_size: int = 5):
 
 pykan = Implementation(
     name="pykan",
+    family="B-spline",
     build=build_pykan,
     description="pykan 0.2.8 KAN(width, grid=5, k=3), default mode",
     requires=("kan", "sympy", "sklearn", "yaml", "tqdm", "pandas", "matplotlib"),
@@ -60,6 +61,7 @@ pykan = Implementation(
 )
 pykan_speed = Implementation(
     name="pykan-speed",
+    family="B-spline",
     build=lambda widths, device, dtype, grid_size=5: build_pykan(widths, device, dtype, speed=True, grid_size=grid_size),
     description="pykan 0.2.8 after model.speed() (no symbolic branch, no saved activations)",
     requires=pykan.requires,

@@ -185,6 +185,13 @@ def _specs_from_object(obj: object) -> list[Implementation]:
 def check_requirements(spec: Implementation) -> Optional[str]:
     """None when every optional package imports (at a recent enough version), else the reason."""
     hint = f"; install: {spec.install}" if spec.install else ""
+    if spec.check is not None:
+        try:
+            reason = spec.check()
+        except Exception as exc:
+            reason = f"availability check failed ({_one_line(exc)})"
+        if reason:
+            return reason + (hint if reason.startswith("not installed") and spec.install not in reason else "")
     for module in spec.requires:
         try:
             importlib.import_module(module)

@@ -135,6 +135,11 @@ class RowResult(_Record):
     wall_s: Optional[float] = None  #: seconds for the whole row (build, warm-up, samples, memory)
     note: Optional[str] = None  #: a remark on the measurement (e.g. stopped before min_time)
     sweep: Optional[list] = None  #: sweep rows: the (axis, value) tags of the point
+    widths: Optional[list] = None  #: the widths the model was built with, when not the workload's (--match)
+    match: Optional[dict] = None  #: --match: {"metric": "params"|"flops", "target": N, "value": N, "error": rel}
+    sanity: Optional[dict] = None  #: the sanity gate's report (kanbench.sanity.SanityReport.to_dict())
+    family: Optional[str] = None  #: the implementation's basis family (its spec's ``family``)
+    fit: Optional[dict] = None  #: leaderboard: fit quality at the row's widths (FitResult fields)
     error: Optional[str] = None  #: why the row could not be (fully) measured, one line
     error_kind: Optional[str] = None  #: unknown, unavailable, unsupported, crash, oom, budget, nonfinite, ...
     extra: dict = field(default_factory=dict)  #: fields this version does not know, kept as read
@@ -157,6 +162,21 @@ class RowResult(_Record):
         return self.measured and not self.failed
 
     @property
+    def sanity_status(self) -> Optional[str]:
+        """``ok``, ``warn`` or ``fail`` from the sanity gate (None when it did not run)."""
+        return (self.sanity or {}).get("status")
+
+    @property
+    def sanity_reason(self) -> str:
+        s = self.sanity or {}
+        return "; ".join(s.get("failures") or s.get("warnings") or [])
+
+    @property
+    def built_widths(self) -> list:
+        """The widths the model was built with (the workload's unless --match chose others)."""
+        return list(self.widths or (self.workload or {}).get("widths") or [])
+
+    @property
     def is_baseline(self) -> bool:
         return self.impl == BASELINE
 
@@ -170,6 +190,8 @@ class RowResult(_Record):
         parts = []
         if self.compile:
             parts.append("compile")
+        if self.widths and list(self.widths) != list((self.workload or {}).get("widths") or []):
+            parts.append("w=" + "x".join(str(w) for w in self.widths))
         parts.extend(f"{k}={v}" for k, v in sorted((self.options or {}).items()))
         if self.threads:
             parts.append(f"{self.threads}t")

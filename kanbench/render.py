@@ -94,8 +94,29 @@ def baseline_ratios(records: list[RowResult], phase: str) -> dict[int, Optional[
 UNSTABLE_SPREAD = 1.25
 
 
+def _match_line(records: list[RowResult]) -> list[str]:
+    """``--match params (target 4,201): mlp [2,105,1] 4,201; ...`` when the rows were matched."""
+    matched = [r for r in records if r.match]
+    if not matched:
+        return []
+    m = matched[0].match
+    parts = []
+    for r in matched:
+        widths = ",".join(str(w) for w in r.built_widths)
+        off = r.match.get("error") or 0
+        parts.append(f"{r.impl} [{widths}]" + (f" ({100 * off:.1f}% off)" if off > 0.02 else ""))
+    return [f"- matched {m.get('metric')} (target {m.get('target', 0):,.0f}): " + "; ".join(parts)]
+
+
 def _errors_block(records: Iterable[RowResult]) -> list[str]:
-    lines = [f"- {r.label}: {r.error}" for r in records if r.error]
+    records = list(records)
+    lines = _match_line(records)
+    lines += [f"- {r.label}: {r.error}" for r in records if r.error]
+    lines += [
+        f"- {r.label}: sanity {r.sanity_status}: {r.sanity_reason}"
+        for r in records
+        if r.sanity_status in ("warn", "fail") and not r.error
+    ]
     for r in records:
         spread = r.process_spread() if r.is_baseline else None
         if spread is not None and spread > UNSTABLE_SPREAD:

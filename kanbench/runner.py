@@ -49,6 +49,13 @@ class RowJob:
     options: dict = field(default_factory=dict)
     #: wrap the model in torch.compile
     compile: bool = False
+    #: build with these widths instead of the workload's (--match); same in/out
+    widths: Optional[tuple] = None
+    #: what --match chose, recorded on the row: {"metric", "target", "value", "error"}
+    match: Optional[dict] = None
+    #: run the sanity gate after building; time a row that fails it only with time_broken
+    sanity: bool = True
+    time_broken: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +71,10 @@ class RowJob:
             "builtin": self.builtin,
             "options": dict(self.options),
             "compile": self.compile,
+            "widths": list(self.widths) if self.widths else None,
+            "match": self.match,
+            "sanity": self.sanity,
+            "time_broken": self.time_broken,
         }
 
     @classmethod
@@ -81,7 +92,15 @@ class RowJob:
             builtin=d.get("builtin", True),
             options=dict(d.get("options") or {}),
             compile=bool(d.get("compile", False)),
+            widths=tuple(d["widths"]) if d.get("widths") else None,
+            match=d.get("match"),
+            sanity=bool(d.get("sanity", True)),
+            time_broken=bool(d.get("time_broken", False)),
         )
+
+    @property
+    def build_widths(self) -> tuple:
+        return tuple(self.widths or self.workload.widths)
 
 
 def empty_record(job: RowJob) -> RowResult:
@@ -93,6 +112,8 @@ def empty_record(job: RowJob) -> RowResult:
         threads=job.threads,
         options=dict(job.options),
         compile=job.compile,
+        widths=list(job.widths) if job.widths else None,
+        match=dict(job.match) if job.match else None,
     )
 
 
@@ -199,25 +220,45 @@ def open_row(job: RowJob, record: RowResult, registry=None, checkpoint: Optional
     dtype = workload_mod.torch_dtype(job.workload.dtype)
     stage = "build"
     try:
+        widths = job.build_widths
+        record.family = spec.family or None
         if spec.flops:
-            record.flops_per_sample = float(spec.flops(tuple(job.workload.widths), **job.options))
-        model = spec.build(tuple(job.workload.widths), device=device, dtype=dtype, **job.options)
+            record.flops_per_sample = float(spec.flops(widths, **job.options))
+        model = spec.build(widths, device=device, dtype=dtype, **job.options)
         if not isinstance(model, torch.nn.Module):
             raise RowFailed(record.fail("crash", f"build() returned {type(model).__name__}, not a torch.nn.Module"))
         model.train()
         record.params, record.trainable_params = count_parameters(model)
+        stage = "data"
+        pool = workload_mod.DataPool(job.workload, device)
+        if job.sanity:
+            stage = "sanity"
+            run_sanity(record, model, pool, job)
         if job.compile:
             stage = "compile"
             model = torch.compile(model)
         if checkpoint:
             checkpoint(record)
-        stage = "data"
-        pool = workload_mod.DataPool(job.workload, device)
     except RowFailed:
         raise
     except Exception as exc:
         raise RowFailed(classify_failure(record, exc, stage, job)) from None
     return Row(job, record, model, pool, device)
+
+
+def run_sanity(record: RowResult, model, pool, job: RowJob) -> None:
+    """The sanity gate (:mod:`kanbench.sanity`) on one batch; a failing row stops here unless time_broken."""
+    import torch
+
+    from kanbench import sanity
+
+    x, y = pool.batch()
+    state = torch.random.get_rng_state()
+    report = sanity.check(model, x, job.workload.widths[-1], y)
+    torch.random.set_rng_state(state)
+    record.sanity = report.to_dict()
+    if report.failed and not job.time_broken:
+        raise RowFailed(record.fail("sanity", f"{report.reason} (time it anyway: --time-broken)"))
 
 
 def classify_failure(record: RowResult, exc: BaseException, stage: str, job: RowJob) -> RowResult:
@@ -325,6 +366,10 @@ class RunPlan:
     budget_s: Optional[float] = DEFAULT_BUDGET_S
     isolate: bool = True
     memory: bool = True
+    #: --match: the Match (kanbench.matching) chosen per implementation
+    matches: dict = field(default_factory=dict)
+    time_broken: bool = False
+    options: dict = field(default_factory=dict)
 
     def jobs(self) -> list[RowJob]:
         return [
@@ -337,6 +382,9 @@ class RunPlan:
                 extra_dirs=tuple(self.extra_dirs),
                 budget_s=self.budget_s,
                 memory=self.memory,
+                widths=tuple(self.matches[i].widths) if i in self.matches else None,
+                match=self.matches[i].to_dict() if i in self.matches else None,
+                time_broken=self.time_broken,
             )
             for i in self.impls
             for d in self.devices

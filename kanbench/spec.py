@@ -53,6 +53,11 @@ class Implementation:
     options: Sequence[str] = ()
     #: analytic forward FLOPs per sample: ``flops(widths, **options) -> float`` (see kanbench.flops)
     flops: Optional[Callable[..., float]] = None
+    #: the basis family shown by the leaderboard (e.g. "B-spline", "Chebyshev", "MLP")
+    family: str = ""
+    #: extra availability check: ``check() -> None`` when usable, else the reason (e.g. a
+    #: source checkout that ``kanbench install`` has not fetched yet)
+    check: Optional[Callable[[], Optional[str]]] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME_RE.match(self.name):

@@ -39,14 +39,18 @@ def needs(registry, name):
     return entry.spec
 
 
+#: adapters of pip-installed packages (``requires``); effkan and fastkan also take a kanbench checkout
+PIP_ADAPTERS = ["pykan", "pykan-speed", "inkan", "inkan-eager"]
+
+
 @pytest.mark.parametrize("name", ADAPTERS)
 def test_adapter_is_discovered_with_an_install_hint(registry, name):
     s = spec(registry, name)
-    assert s.install and "pip install" in s.install
-    assert s.requires
+    assert s.install and ("pip install" in s.install or s.install.startswith("kanbench install"))
+    assert s.requires or s.check
 
 
-@pytest.mark.parametrize("name", ADAPTERS)
+@pytest.mark.parametrize("name", PIP_ADAPTERS)
 def test_missing_package_makes_the_adapter_unavailable(registry, name, monkeypatch):
     s = spec(registry, name)
     for module in s.requires:
@@ -57,7 +61,16 @@ def test_missing_package_makes_the_adapter_unavailable(registry, name, monkeypat
     assert rec.error_kind == "unavailable"
 
 
+@pytest.mark.parametrize("name,module", [("effkan", "efficient_kan"), ("fastkan", "fastkan")])
+def test_git_adapter_without_checkout_or_package_is_unavailable(registry, name, module, tmp_path, monkeypatch):
+    monkeypatch.setenv("KANBENCH_HOME", str(tmp_path))  # no kanbench checkout here
+    monkeypatch.setitem(sys.modules, module, None)  # and no installed package
+    reason = check_requirements(spec(registry, name))
+    assert reason == f"not installed; install: kanbench install {name}"
+
+
 def test_package_that_fails_to_import_is_unavailable(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("KANBENCH_HOME", str(tmp_path / "home"))
     (tmp_path / "fastkan.py").write_text("raise RuntimeError('broken build of fastkan')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "fastkan", raising=False)

@@ -15,6 +15,23 @@ def setup_arguments(sub) -> None:
     p.set_defaults(func=run)
 
 
+def source_revision(impl: str) -> str:
+    """``owner/name@abc1234`` (pinned: yes/no) for rows that ``kanbench install`` provides."""
+    from kanbench import sources
+
+    for source in sources.SOURCES.values():
+        if impl in source.implementations:
+            rec = sources.installed(source.name)
+            if rec is None:
+                return f"{source.name}: not installed"
+            if source.kind == "pypi":
+                pinned = source.pypi.split("==")[1]
+                return f"{source.name} {rec.revision}" + ("" if rec.revision == pinned else f" (tested: {pinned})")
+            tested = "" if rec.revision == source.rev else f" (tested: {source.rev[:7]})"
+            return f"{source.name}@{rec.revision[:7]}{tested}"
+    return ""
+
+
 def run(args) -> int:
     from tabulate import tabulate
 
@@ -28,8 +45,18 @@ def run(args) -> int:
     rows = []
     for e in sorted(registry, key=lambda e: e.name):
         spec = e.spec
-        rows.append([e.name, "available" if e.available else "unavailable", spec.description if spec else "", e.origin])
-    print(tabulate(rows, headers=["name", "status", "description", "origin"], tablefmt="pipe", disable_numparse=True))
+        rows.append(
+            [
+                e.name,
+                "available" if e.available else "unavailable",
+                spec.family if spec else "",
+                source_revision(e.name),
+                spec.description if spec else "",
+                e.origin,
+            ]
+        )
+    headers = ["name", "status", "family", "installed source", "description", "origin"]
+    print(tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True))
     problems = sorted((e for e in registry if not e.available), key=lambda e: e.name) + list(registry.load_errors)
     if problems:
         print()

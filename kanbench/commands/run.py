@@ -45,14 +45,20 @@ def parse_workload(args):
 
 
 def setup_arguments(sub) -> None:
-    from kanbench.runner import DEFAULT_BUDGET_S
-
     p = sub.add_parser(
         NAME,
         help=HELP,
         description="Measure forward and backward time, peak memory and parameter counts; "
         "print a markdown table on stdout and write a JSON results file.",
     )
+    add_run_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_run_arguments(p) -> None:
+    """Every option of ``kanbench run`` (``kanbench leaderboard`` takes them too)."""
+    from kanbench.runner import DEFAULT_BUDGET_S
+
     add_selection(p)
     add_workload_arguments(p)
     add_output(p)
@@ -89,8 +95,8 @@ def setup_arguments(sub) -> None:
     p.add_argument("--in-process", action="store_true", help="measure rows one after another in this process (debugging)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     p.add_argument("--strict", action="store_true", help="exit 1 when any row failed (default: only when none was measured)")
+    add_match_arguments(p)
     add_discovery(p)
-    p.set_defaults(func=run)
 
 
 def _progress(stream):
@@ -137,6 +143,35 @@ def _options(args):
     return timing
 
 
+def add_match_arguments(p) -> None:
+    p.add_argument(
+        "--match",
+        metavar="params|flops[=N]",
+        help="choose every implementation's hidden widths so its trainable parameters (or forward FLOPs) "
+        "are closest to N (default: our B-spline KAN's at the workload's widths)",
+    )
+    p.add_argument("--time-broken", action="store_true", help="also time rows that fail the sanity gate (flagged in the table)")
+
+
+def resolve_matches(args, registry, impls, work) -> dict:
+    """--match: {impl: Match}; prints what was chosen and which rows could not be matched."""
+    from kanbench import matching
+
+    if not getattr(args, "match", None):
+        return {}
+    request = matching.MatchRequest.parse(args.match)
+    matches, unmatched = matching.match_all(registry, impls, work.widths, request)
+    if matches:
+        target = next(iter(matches.values())).target
+        err(f"--match {request.metric}: target {target:,.0f}")
+    for impl, m in matches.items():
+        flag = "" if m.within_tolerance else f" (granularity: {100 * m.error:.1f}% off)"
+        err(f"  {impl}: widths {list(m.widths)}, {m.value:,.0f}{flag}")
+    for impl, reason in unmatched.items():
+        err(f"  {impl}: not matched ({reason}); measured at {list(work.widths)}")
+    return matches
+
+
 def interleave_config(args):
     """The interleaving of ``--rounds/--processes/--max-live``, ``--min-time`` and ``--min-samples``
     spread over the rounds."""
@@ -155,10 +190,25 @@ def interleave_config(args):
 
 
 def run(args) -> int:
+    from kanbench.render import render_document
+
+    status, document, path = measure(args)
+    if document is None:
+        return status
+    print(render_document(document, args.format))
+    if status == EXIT_INTERRUPTED:
+        err(f"interrupted; {len(document.results)} row(s) kept" + (f" in {path}" if path else ""))
+        return status
+    if path is not None:
+        err(f"results written to {path}")
+    return status
+
+
+def measure(args, mode: str = "run"):
+    """Measure what ``args`` select: (exit status, the ResultsDocument or None, its path or None)."""
     from kanbench import results as results_mod
     from kanbench import runner
     from kanbench.machine import fingerprint, machine_label
-    from kanbench.render import render_document
     from kanbench.worker import worker_env
 
     try:
@@ -168,12 +218,13 @@ def run(args) -> int:
         weave = interleave_config(args) if interleaved else None
         registry = discover_for(args)
         impls, skipped = select_implementations(registry, split_impls(args.impl))
+        matches = resolve_matches(args, registry, impls, work)
     except ValueError as exc:
         err(str(exc))
-        return EXIT_USAGE
+        return EXIT_USAGE, None, None
     if not impls:
         err("no implementation to measure")
-        return EXIT_FAILED
+        return EXIT_FAILED, None, None
 
     devices, note = resolve_devices(args.device)
     if note and args.device == "all":
@@ -195,6 +246,8 @@ def run(args) -> int:
         budget_s=args.budget,
         isolate=not args.in_process,
         memory=not args.no_memory,
+        matches=matches,
+        time_broken=args.time_broken,
     )
     config = {
         "workload": work.to_dict(),
@@ -207,6 +260,8 @@ def run(args) -> int:
         "budget_s": args.budget,
         "command": runner.command_line(),
         "implementations_dirs": plan.extra_dirs,
+        "match": args.match,
+        "mode": mode,
     }
     document = results_mod.new_document(machine, config)
     document.skipped = skipped
@@ -217,7 +272,7 @@ def run(args) -> int:
             path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"), label)
         except (results_mod.ResultsError, OSError) as exc:
             err(str(exc))
-            return EXIT_USAGE
+            return EXIT_USAGE, None, None
 
     show, start = _progress(sys.stderr)
     jobs = plan.jobs()
@@ -242,16 +297,11 @@ def run(args) -> int:
         else:
             runner.execute(plan, document, path, registry=registry, progress=show, on_start=start)
     except runner.Interrupted:
-        print(render_document(document, args.format))
-        err(f"interrupted; {len(document.results)} row(s) kept" + (f" in {path}" if path else ""))
-        return EXIT_INTERRUPTED
-    print(render_document(document, args.format))
-    if path is not None:
-        err(f"results written to {path}")
+        return EXIT_INTERRUPTED, document, path
     measured = [r for r in document.results if not r.failed]
     if not measured:
         err("nothing could be measured")
-        return EXIT_FAILED
+        return EXIT_FAILED, document, path
     if args.strict and len(measured) < len(document.results):
-        return EXIT_FAILED
-    return EXIT_OK
+        return EXIT_FAILED, document, path
+    return EXIT_OK, document, path

@@ -1,0 +1,144 @@
+"""The leaderboard: every implementation at one workload, param-matched, sorted by f+b time.
+
+One table per (workload, device) of a leaderboard results file (``kanbench leaderboard``),
+or of any run file: rank, implementation, basis family, the widths it was built with,
+trainable parameters, forward and backward medians, f+b relative to the MLP of the same
+run (paired by round), the peak-memory increase of the backward, analytic FLOPs per
+sample and the achieved GFLOP/s of the forward, the sanity gate's verdict, and the test
+RMSE on the seed function after a fixed Adam budget (``fit``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from tabulate import tabulate
+
+from kanbench.records import ResultsDocument, RowResult
+from kanbench.render import fmt_bytes, fmt_int, workload_title
+
+HEADERS = [
+    "#",
+    "implementation",
+    "family",
+    "widths",
+    "params",
+    "fwd ms",
+    "bwd ms",
+    "f+b / MLP",
+    "bwd peak +",
+    "FLOPs/sample",
+    "fwd GFLOP/s",
+    "sanity",
+    "test RMSE",
+]
+
+
+def _fb(r: RowResult) -> float:
+    if r.forward_ms is None or r.backward_ms is None:
+        return math.inf
+    return r.forward_ms + r.backward_ms
+
+
+def _ms(v: Optional[float]) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if v < 1 else (f"{v:.2f}" if v < 100 else f"{v:.0f}")
+
+
+def _gflops(r: RowResult) -> str:
+    if not r.flops_per_sample or not r.forward_ms:
+        return "-"
+    batch = (r.workload or {}).get("batch") or 0
+    return f"{r.flops_per_sample * batch / (r.forward_ms * 1e-3) / 1e9:.2f}"
+
+
+def _flops(v: Optional[float]) -> str:
+    if not v:
+        return "-"
+    return f"{v / 1e6:.2f} M" if v >= 1e6 else f"{v / 1e3:.1f} k"
+
+
+def _sanity(r: RowResult) -> str:
+    status = r.sanity_status
+    if status in (None, "ok"):
+        return "ok" if status else "-"
+    return f"{'FAIL' if status == 'fail' else 'warn'}: {r.sanity_reason}"
+
+
+def _rmse(r: RowResult) -> str:
+    fit = r.fit or {}
+    if fit.get("error"):
+        return f"({fit.get('error_kind') or 'failed'})"
+    v = fit.get("test_rmse")
+    return "-" if v is None else f"{v:.3g}"
+
+
+def _ratio(doc: ResultsDocument, r: RowResult) -> Optional[float]:
+    """f+b over the MLP's of the same run: paired by round (RowResult.ratio_to), also for flagged rows."""
+    base = doc.baseline(r)
+    if base is None or not r.measured:
+        return None
+    if r.failed:  # timed with --time-broken: still comparable, the flag says why
+        import dataclasses
+
+        r = dataclasses.replace(r, error=None)
+    return r.ratio_to(base)
+
+
+def table(doc: ResultsDocument, rows: list[RowResult], families: Optional[dict] = None) -> str:
+    """The markdown leaderboard of ``rows`` (one workload and device), fastest f+b first."""
+    families = families or {}
+    ratios = {id(r): _ratio(doc, r) for r in rows}
+    # by the paired f+b ratio to the MLP where there is one (drift between rounds cancels), else f+b
+    ordered = sorted(
+        rows,
+        key=lambda r: (r.forward_ms is None, ratios[id(r)] if ratios[id(r)] is not None else math.inf, _fb(r), r.impl),
+    )
+    out = []
+    for rank, r in enumerate(ordered, 1):
+        ratio = ratios[id(r)]
+        timed = r.forward_ms is not None
+        out.append(
+            [
+                str(rank) if timed else "-",
+                r.impl,
+                families.get(r.impl) or r.family or "",
+                "[" + ",".join(str(w) for w in r.built_widths) + "]",
+                fmt_int(r.trainable_params),
+                _ms(r.forward_ms),
+                _ms(r.backward_ms),
+                "-" if ratio is None else f"{ratio:.2f}x",
+                "-" if r.backward_peak_increase_bytes is None else fmt_bytes(r.backward_peak_increase_bytes),
+                _flops(r.flops_per_sample),
+                _gflops(r),
+                _sanity(r),
+                _rmse(r),
+            ]
+        )
+    text = tabulate(out, headers=HEADERS, tablefmt="pipe", disable_numparse=True)
+    notes = [f"- {r.impl}: {r.error}" for r in ordered if r.error]
+    return "\n".join([text, *notes])
+
+
+def render(doc: ResultsDocument, families: Optional[dict] = None) -> str:
+    """Every (workload, device) group of ``doc`` as a titled leaderboard."""
+    from kanbench.machine import machine_label
+
+    groups: dict = {}
+    for r in doc.rows():
+        groups.setdefault((r.workload_key, r.device), []).append(r)
+    parts = []
+    match = doc.config.get("match")
+    for (_, device), rows in groups.items():
+        title = f"### {workload_title(rows[0].workload)} on {machine_label(doc.machine, device, doc.threads)}"
+        if match:
+            m = next((r.match for r in rows if r.match), None)
+            target = f", target {m['target']:,.0f}" if m else ""
+            title += f" -- matched {match}{target}"
+        parts.append(title)
+        parts.append(table(doc, rows, families))
+    if doc.skipped:
+        parts.append("Not installed here:\n" + "\n".join(f"- {s.impl}: {s.reason}" for s in doc.skipped))
+    return "\n\n".join(parts)

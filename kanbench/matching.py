@@ -1,0 +1,170 @@
+"""``--match params|flops``: choose each implementation's hidden widths for an equal budget.
+
+A fair comparison of KAN layers fixes the parameter count (KANbeFair, arXiv 2407.16674,
+does it by hand). Because every spec's ``build`` takes the widths, this works for any
+plugin: for a workload ``[in, h1, ..., out]`` we keep ``in`` and ``out``, scale every hidden
+width with the first (``h_i = round(h1' * h_i / h1)``), and search ``h1'`` for the count
+closest to the target:
+
+- ``params``: trainable parameters of the built model (built once per candidate on the
+  CPU, in float32; counts are cached);
+- ``flops``: the spec's analytic forward FLOPs per sample (specs without a FLOPs model are
+  not matched, and say so).
+
+The default target is our B-spline KAN (G=5, k=3) at the workload's widths. The search
+assumes the count grows with the width (true for every adapter here) and takes the
+nearer of the two widths around the target; granularity can keep it further than 2%
+(the MLP's hidden is 10x the width it is given), and the result records the error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional, Sequence
+
+#: what "within tolerance" means in the table (granularity may not allow it)
+TOLERANCE = 0.02
+#: the implementation whose count at the workload's widths is the default target
+DEFAULT_REFERENCE = "splines-better_kan"
+MAX_HIDDEN = 1 << 17
+#: the narrowest hidden layer tried (fast-kan refuses a LayerNorm over one input)
+MIN_HIDDEN = 2
+
+
+class MatchError(ValueError):
+    """A --match argument or target that cannot be used."""
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    """What --match asked for: the metric and, optionally, an explicit target."""
+
+    metric: str  #: "params" or "flops"
+    target: Optional[float] = None  #: None: the reference implementation's count at the workload
+
+    @classmethod
+    def parse(cls, text: str) -> "MatchRequest":
+        metric, _, value = text.partition("=")
+        metric = metric.strip().lower()
+        if metric not in ("params", "flops"):
+            raise MatchError(f"--match takes params, params=N, flops or flops=N, not {text!r}")
+        if not value:
+            return cls(metric)
+        try:
+            target = float(value)
+        except ValueError:
+            raise MatchError(f"--match {metric}=N needs a number, not {value!r}") from None
+        if target <= 0:
+            raise MatchError(f"--match target must be positive, got {value}")
+        return cls(metric, target)
+
+
+@dataclass
+class Match:
+    """What the search chose for one implementation."""
+
+    impl: str
+    metric: str
+    target: float
+    widths: tuple
+    value: float
+
+    @property
+    def error(self) -> float:
+        """Relative distance from the target (0.01 = 1%)."""
+        return abs(self.value - self.target) / self.target
+
+    @property
+    def within_tolerance(self) -> bool:
+        return self.error <= TOLERANCE
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        d["error"] = round(self.error, 5)
+        return d
+
+
+def scaled_widths(nominal: Sequence[int], first_hidden: int) -> tuple:
+    """``nominal`` with its hidden widths scaled so the first is ``first_hidden`` (in/out kept)."""
+    nominal = tuple(int(w) for w in nominal)
+    if len(nominal) < 3:
+        return nominal
+    h1 = nominal[1]
+    hidden = [max(1, round(first_hidden * w / h1)) for w in nominal[1:-1]]
+    return (nominal[0], *hidden, nominal[-1])
+
+
+def trainable_parameters(spec, widths: Sequence[int], options: Optional[dict] = None) -> int:
+    """Trainable parameters of ``spec.build(widths)`` on the CPU in float32."""
+    import torch
+
+    model = spec.build(tuple(widths), device=torch.device("cpu"), dtype=torch.float32, **(options or {}))
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def counter(spec, metric: str, options: Optional[dict] = None) -> Callable[[Sequence[int]], float]:
+    """The function a search minimizes the distance of: params (built) or FLOPs (analytic)."""
+    if metric == "flops":
+        if spec.flops is None:
+            raise MatchError(f"{spec.name} has no FLOPs model")
+        return lambda widths: float(spec.flops(tuple(widths), **(options or {})))
+    return lambda widths: float(trainable_parameters(spec, widths, options))
+
+
+def search(nominal: Sequence[int], target: float, count: Callable[[Sequence[int]], float]) -> tuple:
+    """The scaled widths whose count is nearest ``target``; returns (widths, count)."""
+    cache: dict = {}
+
+    def at(h: int) -> float:
+        if h not in cache:
+            cache[h] = count(scaled_widths(nominal, h))
+        return cache[h]
+
+    if len(tuple(nominal)) < 3:
+        widths = tuple(nominal)
+        return widths, count(widths)
+    lo, hi = MIN_HIDDEN, MIN_HIDDEN
+    while at(hi) < target:
+        lo, hi = hi, hi * 2
+        if hi > MAX_HIDDEN:
+            raise MatchError(f"no width up to {MAX_HIDDEN} reaches {target:g}")
+    # smallest h in [lo, hi] with at(h) >= target
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if at(mid) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    best = min((h for h in (lo - 1, lo) if h >= MIN_HIDDEN), key=lambda h: (abs(at(h) - target), h))
+    return scaled_widths(nominal, best), at(best)
+
+
+def match(spec, nominal: Sequence[int], target: float, metric: str, options: Optional[dict] = None) -> Match:
+    """Search ``spec``'s widths for ``target`` (see :func:`search`)."""
+    widths, value = search(nominal, target, counter(spec, metric, options))
+    return Match(spec.name, metric, float(target), tuple(widths), float(value))
+
+
+def default_target(registry, nominal: Sequence[int], metric: str) -> float:
+    """The reference implementation's count (params or FLOPs) at the workload's widths."""
+    spec = registry.get(DEFAULT_REFERENCE).spec
+    if spec is None:
+        raise MatchError(f"the reference implementation {DEFAULT_REFERENCE} could not be loaded")
+    return counter(spec, metric)(tuple(nominal))
+
+
+def match_all(registry, impls: Sequence[str], nominal: Sequence[int], request: MatchRequest, options=None):
+    """Match every implementation; returns ({impl: Match}, {impl: reason it was not matched})."""
+    target = request.target or default_target(registry, nominal, request.metric)
+    matches: dict = {}
+    unmatched: dict = {}
+    for impl in impls:
+        spec = registry.get(impl).spec
+        try:
+            matches[impl] = match(spec, nominal, target, request.metric, options)
+        except MatchError as exc:
+            unmatched[impl] = str(exc)
+        except Exception as exc:  # a build that fails at some width: that row is measured as given
+            unmatched[impl] = f"matching failed ({type(exc).__name__}: {exc})"
+    return matches, unmatched

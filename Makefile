@@ -8,7 +8,7 @@
 #               TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128")
 #   VENV_FLAGS  extra flags for `python -m venv`; --system-site-packages keeps a
 #               torch you already installed (it is then used, not replaced)
-#   EXTRAS      optional extras installed with the project (default test,pykan,inkan)
+#   EXTRAS      optional extras installed with the project (default test,pykan,inkan,slurm)
 #   BENCH_ARGS  extra arguments for `kanbench run` in `make bench`
 #   PYTEST_ARGS extra arguments for pytest in `make test`
 
@@ -16,14 +16,14 @@ PYTHON     ?= python3
 VENV       ?= .venv
 TORCH      ?= torch==2.13.0
 VENV_FLAGS ?=
-EXTRAS     ?= test,pykan,inkan
+EXTRAS     ?= test,pykan,inkan,slurm
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
+.PHONY: test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
 
 help:
 	@echo "make bench        - set up, measure every available implementation (CPU, and CUDA where present), print the table"
@@ -64,7 +64,7 @@ bench-pytest: $(STAMP)
 # first (SOURCES_FROM=DIR installs from local clones/mirrors instead of GitHub); those that
 # cannot be fetched are skipped, with the reason under the table.
 SOURCES_FROM ?=
-LEADERBOARD_ARGS ?= --time-broken --rounds 6 --processes 2
+LEADERBOARD_ARGS ?= --time-broken --rounds 6 --processes 2 --max-live 24
 leaderboard: $(STAMP)
 	-$(PY) -m kanbench install all $(if $(SOURCES_FROM),--from $(SOURCES_FROM))
 	$(PY) -m kanbench leaderboard --markdown results/leaderboard.md $(LEADERBOARD_ARGS)
@@ -75,6 +75,17 @@ sweep: $(STAMP)
 
 fit: $(STAMP)
 	$(PY) -m kanbench fit $(FIT_ARGS)
+
+# Integration tests of --executor slurm against a real one-node Slurm that
+# scripts/slurm-local.sh installs (Debian's slurm-wlm + munge; needs root) and starts in
+# SLURM_DIR; the daemons it started are stopped afterwards. Skips with one line where
+# Slurm cannot be started.
+SLURM_DIR ?= /tmp/kanbench-slurm
+test-slurm: $(STAMP)
+	@out=$$(bash scripts/slurm-local.sh start $(SLURM_DIR)) || { echo "test-slurm: skipped: Slurm cannot be started here (see the line above)"; exit 0; }; \
+	eval "$$out"; \
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_slurm.py $(PYTEST_ARGS); rc=$$?; \
+	bash scripts/slurm-local.sh stop $(SLURM_DIR); exit $$rc
 
 test-cuda: $(STAMP)
 	$(PY) -m pytest -q tests/test_cuda.py $(PYTEST_ARGS)

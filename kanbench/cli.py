@@ -12,11 +12,11 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from kanbench.commands import ab, common, compare, export, fit, install, leaderboard, report, run, sweep
+from kanbench.commands import ab, collect, common, compare, export, fit, install, leaderboard, report, run, sweep
 from kanbench.commands import list as list_cmd
 from kanbench.commands.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, resolve_devices  # noqa: F401
 
-COMMANDS = (list_cmd, install, run, leaderboard, report, sweep, fit, compare, ab, export)
+COMMANDS = (list_cmd, install, run, leaderboard, sweep, fit, collect, report, compare, ab, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args._argv = argv  # the command line as typed: --executor slurm resubmits it on the nodes
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

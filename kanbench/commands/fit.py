@@ -17,6 +17,7 @@ from kanbench.commands.common import (
     select_implementations,
     split_impls,
 )
+from kanbench.commands.executor import add_executor_arguments, submit_from
 
 NAME = "fit"
 HELP = "train every implementation with the same budget on KAN toy tasks; RMSE, ms/step, time to target"
@@ -44,10 +45,13 @@ def setup_arguments(sub) -> None:
     p.add_argument("--plots", metavar="DIR", help="where the loss-curve figure goes (default: next to the results file)")
     p.add_argument("--no-save", action="store_true")
     add_discovery(p)
+    add_executor_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.executor == "slurm":
+        return submit_from(args, NAME)
     import torch
 
     from kanbench import fit, runner

@@ -75,6 +75,10 @@ def run(args) -> int:
     from kanbench import leaderboard
     from kanbench import results as results_mod
 
+    if args.executor == "slurm":
+        from kanbench.commands.executor import submit_from
+
+        return submit_from(args, NAME)
     started = time.monotonic()
     status, document, path = run_cmd.measure(args, mode="leaderboard")
     if document is None:

@@ -20,6 +20,7 @@ from kanbench.commands.common import (
     select_implementations,
     split_impls,
 )
+from kanbench.commands.executor import add_executor_arguments, submit_from
 
 NAME = "run"
 HELP = "measure implementations and write a results file"
@@ -97,6 +98,7 @@ def add_run_arguments(p) -> None:
     p.add_argument("--strict", action="store_true", help="exit 1 when any row failed (default: only when none was measured)")
     add_match_arguments(p)
     add_discovery(p)
+    add_executor_arguments(p)
 
 
 def _progress(stream):
@@ -192,6 +194,8 @@ def interleave_config(args):
 def run(args) -> int:
     from kanbench.render import render_document
 
+    if args.executor == "slurm":
+        return submit_from(args, NAME)
     status, document, path = measure(args)
     if document is None:
         return status

@@ -17,6 +17,7 @@ from kanbench.commands.common import (
     select_implementations,
     split_impls,
 )
+from kanbench.commands.executor import add_executor_arguments, submit_from
 
 NAME = "sweep"
 HELP = "vary batch, width, grid size, torch.compile and dtype; plots and a summary"
@@ -63,10 +64,13 @@ def setup_arguments(sub) -> None:
     p.add_argument("--max-live", type=int, default=8, help="interleaved: points measured side by side (default 8)")
     p.add_argument("--in-process", action="store_true", help="measure points one after another in this process")
     add_discovery(p)
+    add_executor_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.executor == "slurm":
+        return submit_from(args, NAME)
     from kanbench import results as results_mod
     from kanbench import runner, sweep
     from kanbench import workload as workload_mod

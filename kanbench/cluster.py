@@ -1,0 +1,421 @@
+"""Running kanbench commands on Slurm through submitit (``--executor slurm``).
+
+kanbench writes no scheduler: submitit submits, tracks and requeues the jobs. A job runs
+the very command the user typed, with ``--executor local`` and ``--out`` set to a file in
+the job folder, so it measures with exactly the local code path (the fingerprint is the
+node's; rows are interleaved within the job). The unit of work:
+
+- ``run``, ``leaderboard``, ``fit``: one job per partition (rows must share a job to be
+  interleaved and paired with the MLP of the same rounds);
+- ``sweep``: ``--slurm-shards N`` jobs per partition, an array job, each measuring
+  ``--shard i/N`` of the points.
+
+A submission leaves a manifest (``kanbench-submission.json``) in the job folder, so
+``kanbench collect FOLDER`` can gather results later (``--no-wait``) or after Ctrl-C.
+Collecting writes one results file per partition (sweep shards merged), and a job that
+failed, was cancelled or timed out (after submitit's one requeue) becomes rows that carry
+its state and the tail of its log, next to everything the other jobs measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+MANIFEST = "kanbench-submission.json"
+#: submitit job states that mean the job is over without a result
+FAILED_STATES = ("FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE")
+LOCAL_FILESYSTEMS = ("tmpfs", "ramfs", "devtmpfs")
+
+
+class ClusterError(Exception):
+    """Bad input for --executor slurm (one line; nothing was submitted)."""
+
+
+@dataclass
+class SlurmOptions:
+    """What ``--executor slurm`` takes, mapped onto submitit's parameters."""
+
+    partitions: list = field(default_factory=list)
+    folder: str = "kanbench-jobs"
+    array_parallelism: int = 16
+    gpus_per_job: int = 0
+    cpus_per_job: Optional[int] = None
+    time_min: int = 60
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    constraint: Optional[str] = None
+    options: dict = field(default_factory=dict)  #: extra sbatch options (--slurm-option key=value)
+    shards: int = 1
+    wait: bool = True
+    cancel_on_interrupt: bool = False
+    poll_s: float = 2.0
+
+    def submitit_parameters(self, partition: str) -> dict:
+        params = {
+            "slurm_partition": partition,
+            "timeout_min": self.time_min,
+            "slurm_array_parallelism": self.array_parallelism,
+            "nodes": 1,
+            "tasks_per_node": 1,
+            "name": "kanbench",
+        }
+        if self.cpus_per_job:
+            params["cpus_per_task"] = self.cpus_per_job
+        if self.gpus_per_job:
+            params["gpus_per_node"] = self.gpus_per_job
+        for key, value in (("account", self.account), ("qos", self.qos), ("constraint", self.constraint)):
+            if value:
+                params[f"slurm_{key}"] = value
+        if self.options:
+            params["slurm_additional_parameters"] = dict(self.options)
+        return params
+
+
+@dataclass
+class JobRecord:
+    """One submitted job as the manifest keeps it."""
+
+    job_id: str
+    partition: str
+    shard: str  #: "i/n" (sweeps) or "0/1"
+    out: str  #: the results file the job writes
+    impls: list = field(default_factory=list)
+
+
+@dataclass
+class Submission:
+    """The manifest: what was submitted, where the results will be, how to gather them."""
+
+    command: str  #: run, sweep, leaderboard or fit
+    argv: list
+    folder: str
+    results_dir: str
+    jobs: list = field(default_factory=list)  #: JobRecord
+    submitted_at: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["jobs"] = [asdict(j) if isinstance(j, JobRecord) else j for j in self.jobs]
+        return d
+
+    @classmethod
+    def load(cls, folder: Path) -> "Submission":
+        path = Path(folder) / MANIFEST
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ClusterError(f"{folder} holds no kanbench submission ({MANIFEST} not found)") from None
+        except (OSError, ValueError) as exc:
+            raise ClusterError(f"cannot read {path}: {exc}") from None
+        d["jobs"] = [JobRecord(**j) for j in d.get("jobs", [])]
+        return cls(**d)
+
+    def save(self) -> None:
+        from kanbench.results import write_atomic
+
+        write_atomic(Path(self.folder) / MANIFEST, self.to_dict())
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def parse_partitions(values: Optional[Sequence[str]]) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return list(dict.fromkeys(out))
+
+
+def parse_option(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ClusterError(f"--slurm-option takes key=value (an sbatch option without its dashes), got {text!r}")
+    return key.strip().lstrip("-").replace("-", "_"), value.strip()
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem ``path`` lives on (from /proc/mounts; "" when unknown)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return ""
+    path = path.resolve()
+    best, kind = "", ""
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3:
+            mount = parts[1].replace("\\040", " ")
+            if (str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")) and len(mount) > len(best):
+                best, kind = mount, parts[2]
+    return kind
+
+
+def available_partitions() -> list[str]:
+    proc = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        raise ClusterError(f"sinfo failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:] or ['no output']}")
+    return [p.strip().rstrip("*") for p in proc.stdout.split() if p.strip()]
+
+
+def check(options: SlurmOptions, threads: Optional[int], in_process: bool) -> None:
+    """Everything that can be wrong before submitting; raises ClusterError with one line."""
+    if in_process:
+        raise ClusterError("--executor slurm measures in worker processes on the nodes: drop --in-process")
+    if not options.partitions:
+        raise ClusterError("--executor slurm needs --partition NAME (repeatable or comma-separated)")
+    if options.cpus_per_job and threads and threads > options.cpus_per_job:
+        raise ClusterError(f"--threads {threads} is more than --cpus-per-job {options.cpus_per_job}")
+    if options.shards < 1:
+        raise ClusterError("--slurm-shards must be at least 1")
+    folder = Path(options.folder)
+    kind = filesystem_type(folder.parent if not folder.exists() else folder)
+    if kind in LOCAL_FILESYSTEMS:
+        raise ClusterError(
+            f"job folder {folder} is on {kind}, which the compute nodes cannot see: "
+            "give --slurm-folder a directory on a shared filesystem"
+        )
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise ClusterError('--executor slurm needs submitit: pip install "kanbench[slurm]" (or: pip install submitit)') from None
+    if shutil.which("sbatch") is None:
+        raise ClusterError("--executor slurm: sbatch not found (no Slurm client on this machine's PATH)")
+    known = available_partitions()
+    unknown = [p for p in options.partitions if p not in known]
+    if unknown:
+        raise ClusterError(f"unknown partition {', '.join(unknown)}; this cluster has: {', '.join(known) or 'none'}")
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+# ----------------------------------------------------------------------------- the job
+
+
+class KanbenchJob:
+    """What a Slurm job runs: ``kanbench ARGV --executor local --out OUT`` on the node.
+
+    Checkpointable in submitit's sense: on preemption or timeout submitit calls
+    :meth:`checkpoint` and requeues the same command (timeouts once: ``slurm_max_num_timeout``).
+    """
+
+    def __init__(self, argv: Sequence[str], out: str):
+        self.argv = list(argv)
+        self.out = out
+
+    def __call__(self) -> dict:
+        from kanbench import cli
+
+        status = cli.main([*self.argv, "--executor", "local", "--out", self.out])
+        if not Path(self.out).exists():
+            raise RuntimeError(f"kanbench exited {status} without writing {self.out}")
+        return {"status": status, "out": self.out, "node": os.uname().nodename}
+
+    def checkpoint(self, *args, **kwargs):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(KanbenchJob(self.argv, self.out))
+
+
+# ----------------------------------------------------------------------------- submit / wait / collect
+
+
+#: options of --executor slurm, removed from the argv a job runs: name -> takes a value
+SLURM_FLAGS = {
+    "--executor": True,
+    "--partition": True,
+    "--slurm-folder": True,
+    "--slurm-array-parallelism": True,
+    "--gpus-per-job": True,
+    "--cpus-per-job": True,
+    "--slurm-time": True,
+    "--slurm-account": True,
+    "--slurm-qos": True,
+    "--slurm-constraint": True,
+    "--slurm-option": True,
+    "--slurm-shards": True,
+    "--no-wait": False,
+    "--cancel-on-interrupt": False,
+    "--out": True,
+    "--results-dir": True,
+    "--shard": True,
+    "--markdown": True,
+}
+
+
+def job_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` without the Slurm options and the output options (the job sets its own)."""
+    out, skip = [], False
+    for tok in argv:
+        if skip:
+            skip = False
+            continue
+        name = tok.split("=", 1)[0]
+        if name in SLURM_FLAGS:
+            skip = SLURM_FLAGS[name] and "=" not in tok
+            continue
+        out.append(tok)
+    return out
+
+
+def submit(command: str, argv: Sequence[str], options: SlurmOptions, results_dir: str, impls: Sequence[str] = ()) -> Submission:
+    """Submit one job per partition (``shards`` per partition for sweeps); returns the manifest."""
+    import submitit
+
+    folder = Path(options.folder).resolve()
+    base = job_argv(argv)
+    sub = Submission(command, list(argv), str(folder), str(Path(results_dir).resolve()), submitted_at=time.time())
+    executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm", slurm_max_num_timeout=1)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for partition in options.partitions:
+        executor.update_parameters(**options.submitit_parameters(partition))
+        shards = options.shards if command == "sweep" else 1
+        calls = []
+        for i in range(shards):
+            out = folder / "out" / f"{stamp}_{partition}_{command}_{i}of{shards}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            extra = ["--shard", f"{i}/{shards}"] if shards > 1 else []
+            calls.append((KanbenchJob([*base, *extra], str(out)), f"{i}/{shards}", str(out)))
+        with executor.batch():
+            jobs = [executor.submit(call) for call, _, _ in calls]
+        for job, (_, shard, out) in zip(jobs, calls):
+            sub.jobs.append(JobRecord(str(job.job_id), partition, shard, out, list(impls)))
+    sub.save()
+    return sub
+
+
+def _job(folder: str, job_id: str):
+    import submitit
+
+    return submitit.SlurmJob(folder=folder, job_id=job_id)
+
+
+def _state(job) -> str:
+    try:
+        return str(job.state).upper()
+    except Exception:
+        return "UNKNOWN"
+
+
+def summarize_states(states: Sequence[str]) -> str:
+    queued = sum(s in ("PENDING", "REQUEUED", "CONFIGURING", "SUSPENDED") for s in states)
+    running = sum(s in ("RUNNING", "COMPLETING") for s in states)
+    done = sum(s == "COMPLETED" for s in states)
+    failed = sum(s.split()[0] in FAILED_STATES for s in states)
+    return f"{len(states)} job(s): {queued} queued, {running} running, {done} done, {failed} failed"
+
+
+def wait(sub: Submission, progress: Callable[[str], None], poll_s: float = 2.0, timeout_s: Optional[float] = None) -> None:
+    """Poll until every job is over, reporting queued/running/done/failed when it changes."""
+    jobs = [_job(sub.folder, j.job_id) for j in sub.jobs]
+    last = ""
+    started = time.monotonic()
+    while True:
+        states = [_state(j) for j in jobs]
+        line = summarize_states(states)
+        if line != last:
+            progress(line)
+            last = line
+        if all(j.done() for j in jobs):
+            return
+        if timeout_s is not None and time.monotonic() - started > timeout_s:
+            raise TimeoutError(line)
+        time.sleep(poll_s)
+
+
+def cancel(sub: Submission) -> None:
+    for j in sub.jobs:
+        try:
+            _job(sub.folder, j.job_id).cancel(check=False)
+        except Exception:
+            pass
+
+
+def _log_tail(job, lines: int = 8) -> str:
+    for getter in (job.stderr, job.stdout):
+        try:
+            text = getter() or ""
+        except Exception:
+            text = ""
+        if text.strip():
+            return "\n".join(text.strip().splitlines()[-lines:])
+    return ""
+
+
+def failed_rows(record: JobRecord, state: str, message: str, tail: str, workload: Optional[dict] = None) -> list:
+    """The rows a failed job should have measured, each carrying the job's error and log tail."""
+    from kanbench.records import RowResult
+
+    rows = []
+    for impl in record.impls or ["?"]:
+        row = RowResult(impl=impl, device="?", workload=dict(workload or {}))
+        row.fail("job-" + state.split()[0].lower(), f"slurm job {record.job_id} on {record.partition}: {message}")
+        row.extra["log_tail"] = tail
+        row.extra["slurm"] = {"job_id": record.job_id, "partition": record.partition, "shard": record.shard}
+        rows.append(row)
+    return rows
+
+
+def merge(docs: list, records: list):
+    """One document from a partition's job outputs (sweep shards concatenated)."""
+    first = docs[0]
+    for doc in docs[1:]:
+        first.results.extend(doc.results)
+        first.skipped.extend(s for s in doc.skipped if s.impl not in {k.impl for k in first.skipped})
+    first.config.pop("shard", None)
+    if len(docs) > 1:
+        first.config["shards"] = len(docs)
+        first.config["shard_machines"] = [d.machine.get("hostname") for d in docs]
+    first.complete = all(d.complete for d in docs)
+    return first
+
+
+def collect(sub: Submission, results_dir: Optional[str] = None) -> dict:
+    """Gather every job's output: {partition: (path written, ResultsDocument)}; failed jobs become error rows."""
+    from kanbench import results as results_mod
+    from kanbench.records import ResultsDocument
+
+    target = Path(results_dir or sub.results_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    by_partition: dict = {}
+    for record in sub.jobs:
+        job = _job(sub.folder, record.job_id)
+        state = _state(job)
+        doc, problem = None, None
+        if Path(record.out).exists():
+            try:
+                doc = results_mod.load(record.out)
+            except results_mod.ResultsError as exc:
+                problem = f"its results file is unreadable ({exc})"
+        if doc is None:
+            if problem is None:
+                try:
+                    exc = job.exception()
+                except Exception as e:
+                    exc = e
+                problem = f"{state.split()[0]}" + (f": {str(exc).strip().splitlines()[-1]}" if exc else "")
+            doc = ResultsDocument(machine={}, config={"mode": sub.command, "slurm": True})
+            doc.results = failed_rows(record, state if state != "COMPLETED" else "FAILED", problem, _log_tail(job))
+        for row in doc.results:
+            if hasattr(row, "extra"):
+                row.extra.setdefault("slurm", {"job_id": record.job_id, "partition": record.partition, "shard": record.shard})
+        by_partition.setdefault(record.partition, []).append(doc)
+    written = {}
+    for partition, docs in by_partition.items():
+        good = [d for d in docs if d.machine]
+        merged = merge(good + [d for d in docs if not d.machine] if good else docs, sub.jobs)
+        merged.config["slurm"] = {
+            "partition": partition,
+            "jobs": [j.job_id for j in sub.jobs if j.partition == partition],
+            "folder": sub.folder,
+        }
+        host = (merged.machine or {}).get("hostname") or "slurm"
+        path = results_mod.reserve_path(None, target, f"{partition}-{host}", sub.command)
+        results_mod.write_atomic(path, merged)
+        written[partition] = (path, merged)
+    return written

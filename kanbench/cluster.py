@@ -19,6 +19,7 @@ its state and the tail of its log, next to everything the other jobs measured.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -295,11 +296,36 @@ def _job(folder: str, job_id: str):
     return submitit.SlurmJob(folder=folder, job_id=job_id)
 
 
-def _state(job) -> str:
+def _scontrol_state(job_id: str) -> str:
+    """The job's state from ``scontrol show job`` ("" when slurmctld no longer knows it)."""
     try:
-        return str(job.state).upper()
+        proc = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    for token in proc.stdout.split():
+        if token.startswith("JobState="):
+            return token.split("=", 1)[1].upper()
+    return ""
+
+
+def _state(job) -> str:
+    """submitit's view (sacct), else scontrol's: clusters without accounting have no sacct."""
+    try:
+        state = str(job.state).upper()
     except Exception:
-        return "UNKNOWN"
+        state = "UNKNOWN"
+    if state.startswith("UNKNOWN"):
+        state = _scontrol_state(str(job.job_id)) or state
+    return state
+
+
+def _over(job, state: str) -> bool:
+    if state.split()[0] in FAILED_STATES or state == "COMPLETED":
+        return True
+    try:
+        return bool(job.done())
+    except Exception:
+        return False
 
 
 def summarize_states(states: Sequence[str]) -> str:
@@ -321,7 +347,7 @@ def wait(sub: Submission, progress: Callable[[str], None], poll_s: float = 2.0, 
         if line != last:
             progress(line)
             last = line
-        if all(j.done() for j in jobs):
+        if all(_over(j, s) for j, s in zip(jobs, states)):
             return
         if timeout_s is not None and time.monotonic() - started > timeout_s:
             raise TimeoutError(line)
@@ -361,6 +387,10 @@ def failed_rows(record: JobRecord, state: str, message: str, tail: str, workload
     return rows
 
 
+def _workload_of(doc) -> dict:
+    return dict((doc.config or {}).get("workload") or {})
+
+
 def merge(docs: list, records: list):
     """One document from a partition's job outputs (sweep shards concatenated)."""
     first = docs[0]
@@ -392,15 +422,20 @@ def collect(sub: Submission, results_dir: Optional[str] = None) -> dict:
                 doc = results_mod.load(record.out)
             except results_mod.ResultsError as exc:
                 problem = f"its results file is unreadable ({exc})"
-        if doc is None:
-            if problem is None:
-                try:
-                    exc = job.exception()
-                except Exception as e:
-                    exc = e
-                problem = f"{state.split()[0]}" + (f": {str(exc).strip().splitlines()[-1]}" if exc else "")
-            doc = ResultsDocument(machine={}, config={"mode": sub.command, "slurm": True})
-            doc.results = failed_rows(record, state if state != "COMPLETED" else "FAILED", problem, _log_tail(job))
+        finished = doc is not None and doc.complete
+        if not finished:
+            tail = _log_tail(job)
+            if problem is None:  # (not job.exception(): it waits on sacct, which clusters may lack)
+                detail = tail.splitlines()[-1] if tail else ""
+                problem = state.split()[0] + (f": {detail}" if detail else "")
+            if doc is None:
+                doc = ResultsDocument(machine={}, config={"mode": sub.command, "slurm": True})
+            # rows the job measured before it died are kept; the others carry the job's fate
+            have = {getattr(r, "impl", None) for r in doc.results}
+            missing = dataclasses.replace(record, impls=[i for i in record.impls if i not in have] or ([] if have else ["?"]))
+            if missing.impls:
+                state_word = state if state.split()[0] in FAILED_STATES else "FAILED"
+                doc.results.extend(failed_rows(missing, state_word, problem, tail, _workload_of(doc)))
         for row in doc.results:
             if hasattr(row, "extra"):
                 row.extra.setdefault("slurm", {"job_id": record.job_id, "partition": record.partition, "shard": record.shard})

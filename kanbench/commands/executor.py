@@ -71,6 +71,13 @@ def submit_from(args, command: str) -> int:
     if options.cpus_per_job and not getattr(args, "threads", None) and "--threads" not in argv:
         argv += ["--threads", str(options.cpus_per_job)]
     impls = split_impls(getattr(args, "impl", None)) or []
+    if not impls and command != "fit":
+        from kanbench.commands.common import discover_for, select_implementations
+
+        try:
+            impls, _ = select_implementations(discover_for(args), None)
+        except ValueError:
+            impls = []
     try:
         sub = cluster.submit(command, argv, options, getattr(args, "results_dir", "results"), impls)
     except Exception as exc:  # sbatch refused: say what it said

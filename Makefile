@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
+.PHONY: report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
 
 help:
 	@echo "make bench        - set up, measure every available implementation (CPU, and CUDA where present), print the table"
@@ -33,6 +33,9 @@ help:
 	@echo "make bench-check  - the CI regression gate: this tree vs GATE_BASE (default HEAD~1), interleaved A/B"
 	@echo "make bench-pytest - the implementations as pytest-benchmark benchmarks"
 	@echo "make leaderboard  - fetch the pinned public KANs, then every implementation param-matched (results/leaderboard.md)"
+	@echo "make report       - the static HTML site of results/ (kanbench publish), in site/"
+	@echo "make test-slurm   - --executor slurm against a local one-node Slurm (installs it; root)"
+	@echo "make test-browser - the HTML site in headless Chromium (installs Debian's chromium; root)"
 	@echo "make sweep        - batch/width/grid sweeps with plots; make fit - fit quality on KAN toy tasks"
 	@echo "make setup        - only create $(VENV) and install the project"
 
@@ -86,6 +89,24 @@ test-slurm: $(STAMP)
 	eval "$$out"; \
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_slurm.py $(PYTEST_ARGS); rc=$$?; \
 	bash scripts/slurm-local.sh stop $(SLURM_DIR); exit $$rc
+
+# The HTML report of the committed reference results (open site/index.html).
+SITE ?= site
+report: $(STAMP)
+	$(PY) -m kanbench publish results/*.json --out $(SITE)
+
+# The site in a real browser: Debian's chromium + chromium-driver (installed here when
+# missing and root), selenium; skips with one line where no browser can be had.
+test-browser: $(STAMP)
+	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| { echo "test-browser: skipped: no chromium/chromium-driver and cannot install them (needs root and apt-get)"; exit 0; }; \
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS),browser]" && \
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_site.py $(PYTEST_ARGS)
+
+# Refresh the README's screenshots (taken by the browser tests).
+screenshots: $(STAMP)
+	KANBENCH_SCREENSHOTS=docs/img $(MAKE) test-browser
 
 test-cuda: $(STAMP)
 	$(PY) -m pytest -q tests/test_cuda.py $(PYTEST_ARGS)

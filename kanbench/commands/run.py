@@ -272,7 +272,7 @@ def measure(args, mode: str = "run"):
     path = None
     if not args.no_save:
         try:
-            label = work.preset or work.key
+            label = ("" if mode == "run" else f"{mode}-") + (work.preset or work.key)
             path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"), label)
         except (results_mod.ResultsError, OSError) as exc:
             err(str(exc))

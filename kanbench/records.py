@@ -131,6 +131,7 @@ class RowResult(_Record):
     compile: bool = False  #: measured under ``torch.compile``
     flops_per_sample: Optional[float] = None  #: analytic forward FLOPs per sample (specs that declare them)
     warmup_iterations: Optional[int] = None
+    first_step_s: Optional[float] = None  #: wall time of the first step (includes compiling under --compile)
     measured_s: Optional[float] = None  #: seconds spent taking samples
     wall_s: Optional[float] = None  #: seconds for the whole row (build, warm-up, samples, memory)
     note: Optional[str] = None  #: a remark on the measurement (e.g. stopped before min_time)

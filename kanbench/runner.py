@@ -306,6 +306,7 @@ def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[RowRe
         samples = timing.measure(row.model, row.pool, row.device, job.timing, deadline=deadline)
         fill_samples(record, samples.forward_ms, samples.backward_ms)
         record.warmup_iterations = samples.warmup_iterations
+        record.first_step_s = samples.first_step_s
         record.measured_s = round(samples.measured_seconds, 4)
         if samples.cut_short:
             record.note = f"stopped before min_time ({samples.cut_short})"
@@ -370,6 +371,7 @@ class RunPlan:
     matches: dict = field(default_factory=dict)
     time_broken: bool = False
     options: dict = field(default_factory=dict)
+    compile: bool = False
 
     def jobs(self) -> list[RowJob]:
         return [
@@ -385,6 +387,7 @@ class RunPlan:
                 widths=tuple(self.matches[i].widths) if i in self.matches else None,
                 match=self.matches[i].to_dict() if i in self.matches else None,
                 time_broken=self.time_broken,
+                compile=self.compile,
             )
             for i in self.impls
             for d in self.devices

@@ -142,6 +142,8 @@ class Samples:
     forward_ms: list = field(default_factory=list)
     backward_ms: list = field(default_factory=list)
     warmup_iterations: int = 0
+    #: seconds of the first step (it compiles under torch.compile)
+    first_step_s: Optional[float] = None
     measured_seconds: float = 0.0
     #: why measuring stopped before min_time (None when it did not)
     cut_short: Optional[str] = None
@@ -208,13 +210,19 @@ def collect(
     return measured, cut_short
 
 
-def warm_up(model, pool: DataPool, clock, config: TimingConfig, deadline: Optional[float] = None) -> int:
+def warm_up(
+    model, pool: DataPool, clock, config: TimingConfig, deadline: Optional[float] = None, facts: Optional[dict] = None
+) -> int:
     """Warm-up iterations (the first also checks the output shape); returns how many ran.
 
     The warm-up clock starts after the first iteration: that one may compile (torch.compile,
     lazy CUDA/cuBLAS initialization) for longer than the whole warm-up time, and the
-    iterations that follow must still warm the compiled code."""
+    iterations that follow must still warm the compiled code. ``facts["first_step_s"]``
+    gets the first step's wall time (the compile time under torch.compile)."""
+    first = time.perf_counter()
     iteration(model, pool, clock, check_shape=True)
+    if facts is not None:
+        facts["first_step_s"] = round(time.perf_counter() - first, 4)
     n = 1
     start = time.perf_counter()
     while True:
@@ -231,7 +239,9 @@ def measure(model, pool: DataPool, device, config: TimingConfig, deadline: Optio
     """Warm up, then collect forward/backward samples (ms). ``deadline`` is a time.monotonic() value."""
     clock = make_clock(device)
     samples = Samples()
-    samples.warmup_iterations = warm_up(model, pool, clock, config, deadline)
+    facts: dict = {}
+    samples.warmup_iterations = warm_up(model, pool, clock, config, deadline, facts)
+    samples.first_step_s = facts.get("first_step_s")
 
     samples.measured_seconds, samples.cut_short = collect(
         model, pool, clock, samples, config.min_time, config.min_samples, config.max_samples, deadline

@@ -197,7 +197,9 @@ def serve(job_path: str) -> int:
     try:
         row = open_row(job, record)
         clock = timing.make_clock(row.device)
-        record.warmup_iterations = timing.warm_up(row.model, row.pool, clock, job.timing)
+        facts: dict = {}
+        record.warmup_iterations = timing.warm_up(row.model, row.pool, clock, job.timing, facts=facts)
+        record.first_step_s = facts.get("first_step_s")
     except RowFailed:
         reply({"ready": False, "record": record.to_dict()})
         return 0

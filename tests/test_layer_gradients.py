@@ -43,13 +43,63 @@ def _force_cox_de_boor(layer: SplineKANLayer) -> SplineKANLayer:
     return layer
 
 
+ENGINES = ["fused", "general"]  # the one-node layer (better_kan.fused) and the op-by-op path
+
+
+def _engine(layer, engine: str):
+    layer.use_fused = engine == "fused"
+    return layer
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", ["closed-form", "cox-de-boor"])
 @pytest.mark.parametrize("k", [0, 1, 2, 3, 4, 5])
-def test_spline_layer_gradients_every_order_both_paths(k, path):
-    layer = SplineKANLayer(3, 2, grid_size=4, spline_order=k, dtype=D)
+def test_spline_layer_gradients_every_order_both_paths(k, path, engine):
+    layer = _engine(SplineKANLayer(3, 2, grid_size=4, spline_order=k, dtype=D), engine)
     if path == "cox-de-boor":
         _force_cox_de_boor(layer)
     _check(layer, _away_from_knots(layer, 6))
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 4, 5])
+def test_fused_spline_layer_is_one_autograd_node_and_equals_the_general_path(k):
+    layer = _engine(SplineKANLayer(3, 2, grid_size=4, spline_order=k, dtype=D), "fused")
+    x = _away_from_knots(layer, 6).requires_grad_()
+    y = layer(x)
+    assert type(y.grad_fn).__name__ == "KANLinearFunctionBackward"
+    layer.use_fused = False
+    assert type(layer(x).grad_fn).__name__ != "KANLinearFunctionBackward"
+    assert torch.allclose(y, layer(x), atol=1e-14, rtol=0)
+
+
+@pytest.mark.parametrize("kernel", list(B.KERNELS))
+def test_fused_rbf_layer_equals_the_general_path(kernel):
+    layer = _engine(RBFKANLayer(3, 2, num_centers=5, kernel=kernel, dtype=D), "fused")
+    x = torch.rand(6, 3, generator=torch.Generator().manual_seed(2), dtype=D) * 1.8 - 0.9
+    y = layer(x)
+    layer.use_fused = False
+    assert torch.allclose(y, layer(x), atol=1e-14, rtol=0)
+
+
+@pytest.mark.parametrize("setup", ["mask", "lock", "scale", "tracking", "gelu", "non-uniform"])
+def test_options_the_fused_layer_does_not_handle_take_the_general_path(setup):
+    layer = SplineKANLayer(
+        3, 2, dtype=D, standalone_scale=setup == "scale", base_activation="gelu" if setup == "gelu" else "silu"
+    )
+    layer.use_fused = True  # asked for, and still not taken: the option needs the general path
+    if setup == "mask":
+        layer.set_edge_mask(torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]))
+    if setup == "lock":
+        layer.lock([(0, 0), (1, 2)])
+    if setup == "non-uniform":
+        layer.update_grid(torch.randn(100, 3, generator=torch.Generator().manual_seed(0), dtype=D) * 0.4)
+    x = torch.rand(4, 3, dtype=D, requires_grad=True)
+    if setup == "tracking":
+        with layer.tracking():
+            y = layer(x)
+    else:
+        y = layer(x)
+    assert type(y.grad_fn).__name__ != "KANLinearFunctionBackward"
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
@@ -70,10 +120,11 @@ def test_input_gradient_matches_central_differences_of_the_basis(k):
         assert torch.allclose(grad[:, 0], fd, atol=1e-6), f"basis function {i}"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("kernel", list(B.KERNELS))
 @pytest.mark.parametrize("trainable", [False, True])
-def test_rbf_layer_gradients_every_kernel(kernel, trainable):
-    layer = RBFKANLayer(3, 2, num_centers=5, kernel=kernel, trainable_centers=trainable, dtype=D)
+def test_rbf_layer_gradients_every_kernel(kernel, trainable, engine):
+    layer = _engine(RBFKANLayer(3, 2, num_centers=5, kernel=kernel, trainable_centers=trainable, dtype=D), engine)
     x = torch.rand(6, 3, generator=torch.Generator().manual_seed(2), dtype=D) * 1.8 - 0.9
     _check(layer, x)
 
@@ -88,10 +139,11 @@ OPTIONS = {
 }
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("option", list(OPTIONS))
 @pytest.mark.parametrize("cls", [SplineKANLayer, RBFKANLayer])
-def test_layer_option_gradients(cls, option):
-    layer = cls(3, 2, dtype=D, **OPTIONS[option])
+def test_layer_option_gradients(cls, option, engine):
+    layer = _engine(cls(3, 2, dtype=D, **OPTIONS[option]), engine)
     x = torch.rand(5, 3, generator=torch.Generator().manual_seed(3), dtype=D) * 1.8 - 0.9
     if cls is SplineKANLayer:
         x = _away_from_knots(layer, 5, seed=3)

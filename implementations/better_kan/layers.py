@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import fused
 from . import regularization as reg
 
 BASE_ACTIVATIONS = {
@@ -50,6 +51,12 @@ class KANLayer(nn.Module):
     """Common machinery; subclasses define :meth:`basis` and their grids."""
 
     n_basis: int
+    #: take the one-node path (:mod:`.fused`) when the layer's options allow it. Off by default:
+    #: measured on a 2-core CPU it is 4-9% *slower* than the op-by-op path at [2,150,1] batch 32
+    #: and at the fit workloads (a Python autograd.Function costs more than the C++ nodes it
+    #: replaces; benchmarks/results/profile-ops.md); kept, exact and tested, for devices where
+    #: fewer launches matter and as the reference for a fused kernel
+    use_fused: bool = False
 
     def __init__(
         self,
@@ -142,10 +149,28 @@ class KANLayer(nn.Module):
             w = w * self.edge_mask.unsqueeze(-1)
         return w
 
+    def fused_basis(self):
+        """(a, b, basis) for :func:`.fused.kan_linear` when this layer's basis allows it, else None."""
+        return None
+
+    def _fusable(self) -> bool:
+        return (
+            self.use_fused
+            and self._tracking is None
+            and not self._masked
+            and self.lock_index is None
+            and self.spline_scale is None
+            and self.base_activation in fused.BASES
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, in) -> (batch, out): one ``F.linear`` of the (batch, in * (n_basis + 1)) features."""
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_features}), got {tuple(x.shape)}")
+        if self._fusable():
+            args = self.fused_basis()
+            if args is not None:
+                return fused.kan_linear(x, self.weight, self.bias, *args, self.base_activation)
         feats = self.features(x)
         w = self.effective_weight()
         y = F.linear(feats.reshape(x.shape[0], -1), w.reshape(self.out_features, -1), self.bias)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from . import basis as basis_mod
-from . import grids
+from . import fused, grids
 from .layers import KANLayer
 
 
@@ -70,6 +70,13 @@ class RBFKANLayer(KANLayer):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._refresh_affine()
+
+    def fused_basis(self):
+        if self.trainable_centers:
+            return None
+        if getattr(self, "_fused_rbf", None) is None or self._fused_rbf.kernel != self.kernel:
+            self._fused_rbf = fused.RBFBasis(self.kernel)
+        return self.affine_a, self.affine_b, self._fused_rbf
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         if self.trainable_centers:

@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 
 from . import basis as basis_mod
-from . import grids
+from . import fused, grids
 from .layers import KANLayer
 
 
@@ -71,6 +71,13 @@ class SplineKANLayer(KANLayer):
         if getattr(self, "_cox_tables", None) is not None:  # follow .to(device/dtype)
             self._cox_tables = basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
         return out
+
+    def fused_basis(self):
+        if not self.uniform:
+            return None
+        if getattr(self, "_fused_spline", None) is None or self._fused_spline.k != self.spline_order:
+            self._fused_spline = fused.SplineBasis(self.spline_order)
+        return self.affine_a, self.affine_b, self._fused_spline
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         if self.uniform:

@@ -96,6 +96,12 @@ def add_run_arguments(p) -> None:
     p.add_argument("--in-process", action="store_true", help="measure rows one after another in this process (debugging)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     p.add_argument("--strict", action="store_true", help="exit 1 when any row failed (default: only when none was measured)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="measure every implementation under torch.compile (rows marked 'compile'; the first, "
+        "compiling step's time is recorded as first_step_s)",
+    )
     add_match_arguments(p)
     add_discovery(p)
     add_executor_arguments(p)
@@ -252,6 +258,7 @@ def measure(args, mode: str = "run"):
         memory=not args.no_memory,
         matches=matches,
         time_broken=args.time_broken,
+        compile=args.compile,
     )
     config = {
         "workload": work.to_dict(),

@@ -100,3 +100,56 @@ def test_the_device_is_synchronized_before_every_iteration(monkeypatch):
     for _ in range(3):
         timing.iteration(model, pool, clock)
     assert len(calls) >= 3 and all(c is not None and torch.device(c).type == "cuda" for c in calls)
+
+
+def _kernels_per_step(model, x, y) -> tuple[int, int]:
+    """(forward, backward) CUDA kernel launches of one training step, from torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    for _ in range(3):
+        torch.nn.functional.mse_loss(model(x), y).backward()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        with record_function("phase::forward"):
+            loss = torch.nn.functional.mse_loss(model(x), y)
+        with record_function("phase::backward"):
+            loss.backward()
+        torch.cuda.synchronize()
+    counts = {"forward": 0, "backward": 0}
+    for e in prof.events():
+        if e.name.startswith("phase::") or str(e.device_type) != "DeviceType.CUDA":
+            continue
+        for phase in counts:
+            window = next(w for w in prof.events() if w.name == f"phase::{phase}")
+            if window.time_range.start <= e.time_range.start <= window.time_range.end:
+                counts[phase] += 1
+    return counts["forward"], counts["backward"]
+
+
+@pytest.mark.parametrize("build", [build_spline_kan, build_rbf_kan])
+def test_kernel_launches_per_step_are_few_and_the_fused_layer_agrees_on_the_gpu(build, capsys):
+    """Counts the CUDA kernels of a training step (reported, with the MLP's, in the test output)
+    and checks the fused one-node layer against the op-by-op path on the GPU."""
+    from kanbench.baseline import MLP
+
+    torch.manual_seed(0)
+    x = torch.rand(32, 2, device="cuda") * 2 - 1
+    y = torch.rand(32, 1, device="cuda")
+    mlp = MLP((2, 150, 1)).cuda()
+    model = build((2, 150, 1)).cuda()
+    counts = {"mlp": _kernels_per_step(mlp, x, y), "general": _kernels_per_step(model, x, y)}
+    for layer in model.layers:
+        layer.use_fused = True
+    counts["fused"] = _kernels_per_step(model, x, y)
+    with capsys.disabled():
+        print(f"\nCUDA kernels per step (forward, backward) at [2,150,1] batch 32, {build.__name__}: {counts}")
+    assert 0 < counts["fused"][0] <= counts["general"][0] + 2
+    xg = x.clone().requires_grad_()
+    fused_out = model(xg)
+    (g_fused,) = torch.autograd.grad(fused_out.sum(), xg)
+    for layer in model.layers:
+        layer.use_fused = False
+    general_out = model(xg)
+    (g_general,) = torch.autograd.grad(general_out.sum(), xg)
+    torch.testing.assert_close(fused_out, general_out, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g_fused, g_general, rtol=1e-4, atol=1e-6)

@@ -426,3 +426,89 @@ def test_compile_options_and_threads_are_part_of_the_row_key():
     threads["threads"] = 4
     with pytest.raises(compare.CompareError, match="share no"):
         compare_documents(doc([record("kan", 3.0, 4.0)]), doc([threads]))
+
+
+# ----------------------------------------------------------------- the verdict functions, exactly
+# (from the mutation report: boundaries, exact p-values and the returned words, each pinned)
+
+
+def test_threshold_verdict_boundaries_and_words():
+    from kanbench.compare import _threshold_verdict as tv
+
+    assert tv(None, 1.1) == "unchanged"
+    assert tv(1.1, 1.1) == "unchanged"  # at the threshold: not slower (strict >)
+    assert tv(1.1000001, 1.1) == "slower"
+    assert tv(1 / 1.1, 1.1) == "unchanged"  # at 1/threshold: not faster (strict <)
+    assert tv(1 / 1.1 - 1e-9, 1.1) == "faster"
+    assert tv(1.0, 1.1) == "unchanged" and tv(0.95, 1.1) == "unchanged"
+    assert tv(0.5, 1.5) == "faster" and tv(0.7, 1.5) == "unchanged"  # 1/1.5 = 0.667, not 1.5 * 1 or 2/1.5
+
+
+def test_smallest_achievable_p_values():
+    import math
+
+    from kanbench.compare import min_p_paired, min_p_unpaired
+
+    assert min_p_paired(5) == 1 / 32 and min_p_paired(12) == 2.0**-12
+    assert min_p_unpaired(4, 4) == 1 / 70 and min_p_unpaired(6, 3) == 1 / math.comb(9, 3)
+
+
+def test_mann_whitney_needs_two_units_per_side_and_is_one_sided():
+    from scipy.stats import mannwhitneyu
+
+    from kanbench.compare import _mann_whitney
+
+    assert _mann_whitney([1.0], [1.0, 2.0], "greater") is None
+    assert _mann_whitney([1.0, 2.0], [1.0], "greater") is None
+    new, base = [2.0, 2.1], [1.0, 1.1]
+    p = _mann_whitney(new, base, "greater")
+    assert p == mannwhitneyu(new, base, alternative="greater").pvalue < mannwhitneyu(new, base).pvalue
+
+
+def test_compare_paired_exact_values():
+    from kanbench.compare import compare_paired
+
+    base, new = [1.0] * 12, [1.2] * 11 + [1.25]
+    ratio, p, verdict, note = compare_paired(base, new, 1.1, 0.01)
+    assert abs(ratio - 1.2) < 1e-12 and verdict == "slower" and note == "Wilcoxon over 12 paired rounds"
+    assert p == 2.0**-12  # every round slower: the smallest one-sided p
+    ratio, p, verdict, _ = compare_paired(new, base, 1.1, 0.01)
+    assert abs(ratio - 1 / 1.2) < 1e-12 and verdict == "faster" and p == 2.0**-12
+    # rounds with a zero or missing median are dropped, not logged as 0 or inf
+    assert compare_paired([0.0, 1.0], [1.0, 1.0], 1.1, 0.01) == (None, None, "unchanged", "no rounds")
+    assert compare_paired([1.0, 1.0, 1.0], [1.0, 0.0, 1.0], 1.1, 0.5)[3] == "Wilcoxon over 2 paired rounds"
+    # exactly two rounds are enough to compute a ratio (threshold-only at alpha 0.01: 2^-2 > 0.01)
+    ratio, p, verdict, note = compare_paired([1.0, 1.0], [1.5, 1.5], 1.1, 0.01)
+    assert abs(ratio - 1.5) < 1e-12 and p is None and verdict == "slower"
+    assert note == "2 paired rounds cannot reach alpha 0.01 (smallest p 0.25): threshold-only"
+    # p exactly at alpha is not below it: 2^-5 = 0.03125 with alpha 0.03125 -> threshold-only
+    assert compare_paired([1.0] * 5, [1.5] * 5, 1.1, 2.0**-5)[1] is None
+    assert compare_paired([1.0] * 6, [1.5] * 6, 1.1, 2.0**-5)[1] == 2.0**-6
+    # inside the threshold band: unchanged, no test run
+    assert compare_paired([1.0] * 12, [1.05] * 12, 1.1, 0.01)[1:] == (None, "unchanged", "Wilcoxon over 12 paired rounds")
+    assert compare_paired([1.0] * 12, [1 / 1.1] * 12, 1.1, 0.01)[2] == "unchanged"
+    # mixed rounds: slower by the median but not consistently -> not significant
+    mixed = [1.3, 0.8, 1.3, 0.8, 1.3, 0.8, 1.3, 0.8, 1.3, 0.8, 1.3, 1.3]
+    assert compare_paired([1.0] * 12, mixed, 1.1, 0.01)[2] == "not significant"
+
+
+def test_compare_units_exact_values():
+    from scipy.stats import mannwhitneyu
+
+    from kanbench.compare import compare_units
+
+    base, new = [1.0, 1.01, 0.99, 1.02, 0.98, 1.0], [1.3, 1.31, 1.29, 1.32, 1.28, 1.3]
+    ratio, p, verdict, note = compare_units(base, new, 1.1, 0.01)
+    assert abs(ratio - 1.3) < 1e-12 and verdict == "slower" and note == "Mann-Whitney over 6 vs 6 round medians"
+    assert p == mannwhitneyu(new, base, alternative="greater").pvalue
+    ratio, p, verdict, _ = compare_units(new, base, 1.1, 0.01)
+    assert verdict == "faster" and p == mannwhitneyu(base, new, alternative="less").pvalue
+    assert compare_units([], new, 1.1, 0.01) == (None, None, "unchanged", "no samples")
+    assert compare_units([0.0, 0.0], new, 1.1, 0.01)[2:] == ("unchanged", "no samples")
+    ratio, p, verdict, note = compare_units([1.0, 1.0], [2.0, 2.0], 1.1, 0.01)
+    assert p is None and verdict == "slower" and note == "2 vs 2 rounds cannot reach alpha 0.01 (smallest p 0.17): threshold-only"
+    assert compare_units(base, [1.05] * 6, 1.1, 0.01)[1:] == (None, "unchanged", "Mann-Whitney over 6 vs 6 round medians")
+    overlapping = [1.3, 0.9, 1.3, 0.9, 1.3, 1.3]
+    assert compare_units(base, overlapping, 1.1, 0.01)[2] == "not significant"
+    # a p exactly at alpha is not significant: 3 vs 3 units have smallest p 1/20 = 0.05
+    assert compare_units([1.0, 1.0, 1.0], [2.0, 2.0, 2.0], 1.1, 0.05)[1] is None

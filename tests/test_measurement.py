@@ -295,3 +295,93 @@ def test_summarize_edge_cases_from_the_mutation_report():
     )
     assert quantile([1.0, 2.0, 4.0], 1.0) == 4.0 and quantile([1.0, 2.0, 4.0], 0.0) == 1.0
     assert math.isclose(geometric_mean([0.0, 4.0, 1.0]), 2.0)  # zero and negative times are not times
+
+
+# ----------------------------------------------------------------- warm-up and sample loops, exactly
+# A fake clock: every iteration takes exactly 0.125 s (binary-exact), so counts are exact.
+
+
+class _FakeTime:
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+    def monotonic(self):
+        return self.now
+
+
+@pytest.fixture
+def fake_loop(monkeypatch):
+    from kanbench import timing
+
+    ft = _FakeTime()
+    calls = []
+
+    def iteration(model, pool, clock, check_shape=False):
+        calls.append(check_shape)
+        ft.now += 0.125
+        return 1.0, 2.0
+
+    monkeypatch.setattr(timing, "time", ft)
+    monkeypatch.setattr(timing, "iteration", iteration)
+    return ft, calls
+
+
+def _collect(**kw):
+    from kanbench import timing
+
+    samples = timing.Samples()
+    measured, cut = timing.collect(None, None, None, samples, **kw)
+    return len(samples.forward_ms), measured, cut
+
+
+def test_collect_stops_exactly_at_min_time_and_min_samples(fake_loop):
+    import gc
+
+    assert _collect(min_time=0.5, min_samples=2, max_samples=100) == (4, 0.5, None)
+    assert _collect(min_time=0.0, min_samples=3, max_samples=100) == (3, 0.375, None)
+    assert gc.isenabled()  # switched back on after the loop
+
+
+def test_collect_reports_why_it_stopped_early(fake_loop):
+    ft, _ = fake_loop
+    assert _collect(min_time=10.0, min_samples=1, max_samples=3) == (3, 0.375, "max_samples")
+    # max_samples reached exactly when min_time is: not cut short
+    assert _collect(min_time=0.5, min_samples=1, max_samples=4) == (4, 0.5, None)
+    ft.now = 0.0
+    assert _collect(min_time=10.0, min_samples=1, max_samples=100, deadline=0.25) == (2, 0.25, "time budget")
+
+
+def test_warm_up_counts_and_checks_the_first_output(fake_loop):
+    from kanbench import timing
+
+    ft, calls = fake_loop
+    facts = {}
+    n = timing.warm_up(None, None, None, timing.TimingConfig(warmup_min=3, warmup_time=0.0), facts=facts)
+    assert n == 3 and calls == [True, False, False] and facts == {"first_step_s": 0.125}
+    calls.clear()
+    # the warm-up clock starts after the first step: 0.25 s more is two more steps
+    assert timing.warm_up(None, None, None, timing.TimingConfig(warmup_min=1, warmup_time=0.25)) == 3
+    assert len(calls) == 3
+    calls.clear()
+    assert timing.warm_up(None, None, None, timing.TimingConfig(warmup_min=5, warmup_time=0.0), deadline=ft.now) == 1
+    assert len(calls) == 1
+
+
+def test_timing_config_validation_boundaries():
+    from kanbench.timing import TimingConfig
+
+    TimingConfig(min_time=0, min_samples=1, max_samples=1, warmup_min=0, warmup_time=0)  # all at their bounds
+    for kw, message in [
+        (dict(min_time=-0.1), "min_time must be a non-negative number of seconds, got -0.1"),
+        (dict(min_time=float("inf")), "min_time must be a non-negative number of seconds, got inf"),
+        (dict(min_samples=0), "min_samples must be at least 1, got 0"),
+        (dict(min_samples=5, max_samples=4), "max_samples must be at least min_samples"),
+        (dict(warmup_min=-1), "warm-up settings must be non-negative"),
+        (dict(warmup_time=-1.0), "warm-up settings must be non-negative"),
+    ]:
+        with pytest.raises(ValueError) as info:
+            TimingConfig(**kw)
+        assert str(info.value) == message

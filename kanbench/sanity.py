@@ -4,13 +4,16 @@ A benchmark of a broken layer is worthless and misleads, so every row is checked
 right after ``build`` (a few forward/backward passes on one batch of the workload's data):
 
 failures (the row is not timed unless ``--time-broken``):
-- the output has the wrong shape ``(batch, out)``;
-- the output or a gradient is NaN or infinite;
+- a gradient is NaN or infinite;
 - the output is constant across the batch ("LayerNorm over out=1?");
 - the backward disagrees with the forward: the directional derivative of
   ``sum(output * w)`` along a random input direction, by central differences in float64,
   differs from what autograd returns by more than 1% (checked on a float64 copy of the
   model; skipped, with a note, when the model cannot run in float64);
+
+loud failures (recorded, then left to the timing, which reports them with their own error
+kind: crash, oom, nonfinite, bad-output-shape): the forward raises, the output has the wrong
+shape ``(batch, out)``, the output is NaN or infinite;
 
 warnings (timed, flagged in the table):
 - trainable parameters that get no gradient (unused parameters inflate the count);
@@ -39,6 +42,9 @@ class SanityReport:
     """The outcome of :func:`check`: ``status`` is ``ok``, ``warn`` or ``fail``; reasons say why."""
 
     status: str = "ok"
+    #: the failure is loud (the forward raised, NaN output, wrong shape): timing reports it
+    #: with its own error kind (crash, oom, nonfinite, bad-output-shape), so the gate lets it through
+    loud: bool = False
     failures: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     notes: list = field(default_factory=list)  #: checks that could not run, and why
@@ -125,13 +131,16 @@ def check(model, x, out_features: int, target=None) -> SanityReport:
         y = model(x)
     except Exception as exc:
         report.failures.append(f"forward raised {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        report.loud = True
         return report._finish()
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != (batch, out_features):
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
         report.failures.append(f"output shape {shape}, expected ({batch}, {out_features})")
+        report.loud = True
         return report._finish()
     if not bool(torch.isfinite(y).all()):
         report.failures.append("output has NaN or inf")
+        report.loud = True
         return report._finish()
     if batch > 1 and _relative_spread(y.detach().float()) < CONSTANT_TOLERANCE:
         report.failures.append("output constant across inputs (a LayerNorm over out=1?)")

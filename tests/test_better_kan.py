@@ -579,3 +579,45 @@ def test_uniform_knots_are_computed_in_float64():
     grid = B.uniform_grid(1, 3, 1, 0.1, 0.7, dtype=D)
     exact = 0.1 + torch.arange(-1, 5, dtype=D) * (0.6 / 3)
     assert (grid[0] - exact).abs().max() < 1e-15  # float32 ends would be ~1e-9 off
+
+
+# ----------------------------------------------------------------- edge statistics, exactly (mutation report)
+
+
+def test_edge_statistics_keys_values_and_subsampling():
+    from better_kan import SplineKANLayer
+    from better_kan import regularization as R
+
+    torch.manual_seed(0)
+    layer = SplineKANLayer(3, 2, dtype=torch.float64)
+    x = torch.rand(10, 3, dtype=torch.float64) * 2 - 1
+    feats, w = layer.features(x), layer.effective_weight()
+    stats = R.edge_statistics(x, feats, w)
+    assert set(stats) == {"l1", "metric", "x_min", "x_max"} and stats["metric"] == "mean_abs"
+    assert torch.equal(stats["x_min"], x.amin(0)) and torch.equal(stats["x_max"], x.amax(0))
+    assert torch.allclose(stats["l1"], layer.edge_values(x).abs().mean(0), atol=1e-14)
+    # sample: the same statistics over that many rows drawn without replacement
+    torch.manual_seed(5)
+    idx = torch.randperm(10)[:4]
+    torch.manual_seed(5)
+    sub = R.edge_statistics(x, feats, w, sample=4)
+    assert torch.equal(sub["x_min"], x[idx].amin(0)) and torch.equal(sub["x_max"], x[idx].amax(0))
+    assert torch.allclose(sub["l1"], layer.edge_values(x[idx]).abs().mean(0), atol=1e-14)
+    with pytest.raises(ValueError) as info:
+        R.edge_statistics(x, feats, w, metric="nope")
+    assert str(info.value) == "unknown metric 'nope'; use one of mean_abs, std, coef"
+
+
+def test_std_ratio_and_entropy_known_values():
+    from better_kan import SplineKANLayer
+    from better_kan import regularization as R
+
+    torch.manual_seed(1)
+    layer = SplineKANLayer(2, 3, dtype=torch.float64)
+    x = torch.rand(7, 2, dtype=torch.float64) * 2 - 1
+    got = R.std_ratio(x, layer.features(x), layer.effective_weight())
+    want = layer.edge_values(x).std(0) / (x.std(0) + 0.1).unsqueeze(0)  # sample std (n - 1)
+    assert torch.allclose(got, want, atol=1e-12)
+    l1 = torch.tensor([1.0, 1.0, 2.0], dtype=torch.float64)
+    p = l1 / 4
+    assert torch.allclose(R.entropy(l1), -(p * p.log()).sum(), atol=1e-10)

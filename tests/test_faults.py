@@ -256,7 +256,9 @@ def test_ctrl_c_in_an_interleaved_run_keeps_the_rounds_measured(tmp_path):
     out = tmp_path / "run.json"
     # very-slow's chunks take 2 s a step: the rows are still taking turns when Ctrl-C comes
     proc = _start_run(out, "--min-samples", "24", "--rounds", "12", "--processes", "1")
-    time.sleep(20)  # start-up and warm-up take ~8 s; the 12 rounds ~50 s (very-slow: 2 steps of 2 s each)
+    # start-up, the sanity gate (about six forwards: 12 s for very-slow) and warm-up take ~22 s;
+    # the 12 rounds ~50 s (very-slow: 2 steps of 2 s each)
+    time.sleep(34)
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -298,10 +298,13 @@ def test_sanity_flags_a_backward_that_disagrees_with_the_forward():
     assert r.status == "fail" and "off by 50%" in r.reason
 
 
-def test_sanity_flags_wrong_shape_and_nan_output():
-    assert "output shape (16, 2)" in _check(lambda i, o: torch.nn.Linear(i, 2)).reason
+def test_sanity_flags_wrong_shape_and_nan_output_as_loud():
+    r = _check(lambda i, o: torch.nn.Linear(i, 2))
+    assert "output shape (16, 2)" in r.reason and r.loud
     r = sanity.check(torch.nn.Linear(2, 1), torch.full((4, 2), float("nan")), 1)
-    assert r.status == "fail" and r.reason == "output has NaN or inf"
+    assert r.status == "fail" and r.reason == "output has NaN or inf" and r.loud
+    # the silent ones are not loud: the gate stops those rows
+    assert not _check(LayerNormOut).loud and not _check(HalfGradient).loud
 
 
 def test_sanity_passes_our_layers_and_the_mlp(registry):

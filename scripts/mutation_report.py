@@ -42,6 +42,34 @@ FUNCTION_REASONS = [
     (("kanbench.timing", "xǁCudaClock"), "CUDA-only: runs in tests/test_cuda.py where a GPU exists"),
     (("kanbench.memory", "x_cuda_"), "CUDA-only: runs in tests/test_cuda.py where a GPU exists"),
     (("kanbench.compare", "x_render"), "renders a table: display only"),
+    (("kanbench.compare", "xǁComparisonǁrender"), "renders a table: display only"),
+    # better_kan.basis: answered one by one in the first report, each rule's survivors only of this kind
+    (
+        ("implementations.better_kan.basis", "x_bspline_uniform"),
+        "equivalent: the dispatch between the hand-written backward and plain autograd; every path "
+        "computes the same values and gradients (tests/test_layer_gradients.py checks both)",
+    ),
+    (
+        ("implementations.better_kan.basis", "x_rbf_basis"),
+        "equivalent: the dispatch between the hand-written backward and plain autograd",
+    ),
+    (
+        ("implementations.better_kan.basis", "x_cardinal_terms"),
+        "equivalent: a longer loop adds terms with shift <= 0, whose (shift - |z|)_+ is 0",
+    ),
+    (
+        ("implementations.better_kan.basis", "x_cox_de_boor_tables"),
+        "equivalent: a zero denominator (repeated knots) gives 1e30 instead of 0, multiplied by a basis "
+        "that is exactly 0 on a zero-width interval",
+    ),
+    (
+        ("implementations.better_kan.basis", "x_extend_knots"),
+        "device/dtype arguments that only matter off the CPU or for non-float64 inputs",
+    ),
+    (
+        ("implementations.better_kan.basis", "x_uniform_grid"),
+        "device/dtype arguments that only matter off the CPU or for non-float64 inputs",
+    ),
     (("kanbench.compare", "x__doc_name"), "a display name of a file"),
     (("kanbench.compare", "x__key_label"), "a display label of a row"),
 ]

@@ -214,20 +214,76 @@ def measure_jobs(
     on_generation: Optional[Callable[[int, int], None]] = None,
 ) -> list[RowResult]:
     """Every job, in batches of ``max_live`` rows measured interleaved; ``on_batch(records)``
-    after each batch (to write the results file)."""
+    after each batch (to write the results file).
+
+    A batch without the MLP of its rows' device and workload measures a *companion* MLP
+    alongside them (one more worker), whose per-round medians each row keeps as
+    ``extra["baseline_rounds"]``: ratios to the MLP stay paired by round in every batch,
+    not only in the one the MLP row itself was measured in. The companion is not a row."""
     out: list[RowResult] = []
     for start in range(0, len(jobs), config.max_live):
+        batch = list(jobs[start : start + config.max_live])
+        companions = _companions(batch, jobs) if len(jobs) > config.max_live else []
         try:
-            records = measure_batch(jobs[start : start + config.max_live], config, on_generation)
+            records = measure_batch(batch + companions, config, on_generation)
         except BatchInterrupted as exc:
-            out.extend(exc.records)
+            kept = _attach_companions(exc.records, batch, companions)
+            out.extend(kept)
             if on_batch:
-                on_batch(exc.records)
+                on_batch(kept)
             raise BatchInterrupted(out) from None
+        records = _attach_companions(records, batch, companions)
         out.extend(records)
         if on_batch:
             on_batch(records)
     return out
+
+
+def _job_key(job: RowJob) -> tuple:
+    return (job.device, job.workload.key, bool(job.compile), tuple(sorted(job.options.items())))
+
+
+def _record_key(rec: RowResult) -> tuple:
+    return (rec.device, rec.workload_key, bool(rec.compile), tuple(sorted((rec.options or {}).items())))
+
+
+def _companions(batch: list[RowJob], jobs: Sequence[RowJob]) -> list[RowJob]:
+    """The baseline jobs this batch's rows need and do not contain."""
+    from kanbench.baseline import BASELINE
+
+    baselines = {_job_key(j): j for j in jobs if j.impl == BASELINE}
+    present = {_job_key(j) for j in batch if j.impl == BASELINE}
+    wanted: dict = {}
+    for j in batch:
+        key = _job_key(j)
+        if j.impl != BASELINE and key in baselines and key not in present:
+            wanted.setdefault(key, baselines[key])
+    return list(wanted.values())
+
+
+def _attach_companions(records: list[RowResult], batch: list[RowJob], companions: list[RowJob]) -> list[RowResult]:
+    """Drop the companions' records, giving their round medians to the rows they accompanied.
+
+    A baseline record whose key is a companion's is the companion: by construction the batch
+    itself has no baseline row of that key."""
+    from kanbench.baseline import BASELINE
+
+    if not companions:
+        return records
+    keys = {_job_key(j) for j in companions}
+    found: dict = {}
+    rows = []
+    for rec in records:
+        key = _record_key(rec)
+        if rec.impl == BASELINE and key in keys and key not in found:
+            found[key] = rec
+        else:
+            rows.append(rec)
+    for rec in rows:
+        comp = found.get(_record_key(rec))
+        if comp is not None and comp.rounds and not comp.failed:
+            rec.extra["baseline_rounds"] = dict(comp.rounds)
+    return rows
 
 
 def execute(

@@ -229,6 +229,10 @@ class RowResult(_Record):
             return None
         mine = [self.round_medians(p) for p in phases]
         theirs = [base.round_medians(p) for p in phases]
+        companion = (self.extra or {}).get("baseline_rounds")
+        if companion and base.is_baseline:
+            # the MLP measured in this row's own batch (kanbench.interleave.measure_jobs)
+            theirs = [[float(v) for v in companion.get(f"{p}_ms") or [] if v is not None] for p in phases]
         n = len(mine[0])
         if n >= 1 and all(len(x) == n for x in mine + theirs):
             ratios = sorted(sum(m[i] for m in mine) / sum(t[i] for t in theirs) for i in range(n))

@@ -195,6 +195,34 @@ def test_interleaved_run_keeps_rounds_and_processes(tmp_path):
         assert rec.n_samples >= 8 and rec.params and rec.forward_peak_bytes
 
 
+def test_rows_beyond_max_live_get_a_companion_mlp_for_paired_ratios(tmp_path):
+    """With more rows than --max-live, a batch without the MLP measures one alongside (not a row);
+    its rounds pair the ratios of that batch's rows."""
+    from tests.conftest import run_cli
+
+    out = tmp_path / "r.json"
+    res = run_cli(
+        "run", "--impl", "mlp,splines-better_kan,rbf-better_kan", "--preset", "quick", "--out", out,
+        "--min-time", "0", "--min-samples", "6", "--warmup", "0", "--rounds", "3", "--processes", "1",
+        "--max-live", "2", "--no-memory",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = results.load(out)
+    by = {r.impl: r for r in doc.results}
+    assert sorted(by) == ["mlp", "rbf-better_kan", "splines-better_kan"]  # the companion is not a row
+    assert "baseline_rounds" not in by["splines-better_kan"].extra  # measured with the MLP row itself
+    companion = by["rbf-better_kan"].extra["baseline_rounds"]
+    assert len(companion["forward_ms"]) == 3 and companion != by["mlp"].rounds
+    rbf, mlp = by["rbf-better_kan"], by["mlp"]
+    per_round = sorted(
+        (f + b) / (cf + cb)
+        for f, b, cf, cb in zip(
+            rbf.rounds["forward_ms"], rbf.rounds["backward_ms"], companion["forward_ms"], companion["backward_ms"]
+        )
+    )
+    assert rbf.ratio_to(mlp) == per_round[1]
+
+
 def test_interleaved_sweep_measures_every_point(tmp_path):
     from tests.conftest import run_cli
 

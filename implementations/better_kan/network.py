@@ -62,6 +62,14 @@ class KAN(nn.Module):
             x = layer(x)
         return x
 
+    def compiled(self, dynamic: bool = True, **options):
+        """This network under ``torch.compile`` (opt-in): the module returned shares the
+        parameters. ``dynamic=True`` compiles for a symbolic batch size, so a new batch size
+        reuses the compiled code instead of compiling again. The first call compiles (on a
+        2-core CPU, ~15-20 s at [2,150,1]; ``kanbench run --compile`` records it as
+        ``first_step_s``); grids, masks and locks changed afterwards recompile on the next call."""
+        return torch.compile(self, dynamic=dynamic, **options)
+
     # ------------------------------------------------------------------ regularization
 
     @contextlib.contextmanager

@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml Makefile
 # the seed table's rows (those not installed are skipped with a line); every family: make leaderboard
 BENCH_IMPLS ?= mlp,splines-better_kan,rbf-better_kan,effkan,fastkan,pykan,pykan-speed,inkan,inkan-eager
 bench: $(STAMP)
-	$(PY) -m kanbench run --device all --impl $(BENCH_IMPLS) $(BENCH_ARGS)
+	$(PY) -m kanbench run --device all --impl $(BENCH_IMPLS) --max-live 12 $(BENCH_ARGS)
 
 bench-large: $(STAMP)
 	$(PY) -m kanbench run --device all --preset large $(BENCH_ARGS)

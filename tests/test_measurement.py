@@ -195,32 +195,40 @@ def test_interleaved_run_keeps_rounds_and_processes(tmp_path):
         assert rec.n_samples >= 8 and rec.params and rec.forward_peak_bytes
 
 
-def test_rows_beyond_max_live_get_a_companion_mlp_for_paired_ratios(tmp_path):
+def test_rows_beyond_max_live_get_a_companion_mlp_for_paired_ratios(monkeypatch):
     """With more rows than --max-live, a batch without the MLP measures one alongside (not a row);
-    its rounds pair the ratios of that batch's rows."""
-    from tests.conftest import run_cli
+    its rounds pair the ratios of that batch's rows. (measure_batch faked: no worker processes.)"""
+    from kanbench import interleave
+    from kanbench.interleave import InterleaveConfig
+    from kanbench.records import RowResult
+    from kanbench.runner import RowJob
 
-    out = tmp_path / "r.json"
-    res = run_cli(
-        "run", "--impl", "mlp,splines-better_kan,rbf-better_kan", "--preset", "quick", "--out", out,
-        "--min-time", "0", "--min-samples", "6", "--warmup", "0", "--rounds", "3", "--processes", "1",
-        "--max-live", "2", "--no-memory",
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    doc = results.load(out)
-    by = {r.impl: r for r in doc.results}
-    assert sorted(by) == ["mlp", "rbf-better_kan", "splines-better_kan"]  # the companion is not a row
-    assert "baseline_rounds" not in by["splines-better_kan"].extra  # measured with the MLP row itself
-    companion = by["rbf-better_kan"].extra["baseline_rounds"]
-    assert len(companion["forward_ms"]) == 3 and companion != by["mlp"].rounds
-    rbf, mlp = by["rbf-better_kan"], by["mlp"]
-    per_round = sorted(
-        (f + b) / (cf + cb)
-        for f, b, cf, cb in zip(
-            rbf.rounds["forward_ms"], rbf.rounds["backward_ms"], companion["forward_ms"], companion["backward_ms"]
-        )
-    )
-    assert rbf.ratio_to(mlp) == per_round[1]
+    wl = Workload((2, 4, 1), 8)
+    batches = []
+
+    def fake_batch(jobs, config, on_generation=None):
+        batches.append([j.impl for j in jobs])
+        speed = {"mlp": 1.0, "a": 2.0, "b": 3.0}
+        drift = 1.0 + len(batches)  # each batch ran in a different phase of the machine
+        return [
+            RowResult(
+                impl=j.impl, device="cpu", workload=wl.to_dict(), forward_ms=speed[j.impl] * drift, backward_ms=drift,
+                rounds={"forward_ms": [speed[j.impl] * drift] * 3, "backward_ms": [drift] * 3},
+            )
+            for j in jobs
+        ]  # fmt: skip
+
+    monkeypatch.setattr(interleave, "measure_batch", fake_batch)
+    jobs = [RowJob(impl=i, device="cpu", workload=wl) for i in ("mlp", "a", "b")]
+    records = interleave.measure_jobs(jobs, InterleaveConfig(rounds=3, processes=1, max_live=2))
+    assert batches == [["mlp", "a"], ["b", "mlp"]]  # the second batch measured a companion MLP
+    by = {r.impl: r for r in records}
+    assert [r.impl for r in records] == ["mlp", "a", "b"]  # the companion is not a row
+    assert "baseline_rounds" not in by["a"].extra
+    assert by["b"].extra["baseline_rounds"] == {"forward_ms": [3.0] * 3, "backward_ms": [3.0] * 3}
+    # paired with the companion measured in its own batch: (3*3 + 3) / (1*3 + 3), not against batch 1's MLP
+    assert by["b"].ratio_to(by["mlp"]) == 2.0
+    assert by["a"].ratio_to(by["mlp"]) == 1.5
 
 
 def test_interleaved_sweep_measures_every_point(tmp_path):

@@ -391,7 +391,7 @@ def _workload_of(doc) -> dict:
     return dict((doc.config or {}).get("workload") or {})
 
 
-def merge(docs: list, records: list):
+def merge(docs: list):
     """One document from a partition's job outputs (sweep shards concatenated)."""
     first = docs[0]
     for doc in docs[1:]:
@@ -443,7 +443,7 @@ def collect(sub: Submission, results_dir: Optional[str] = None) -> dict:
     written = {}
     for partition, docs in by_partition.items():
         good = [d for d in docs if d.machine]
-        merged = merge(good + [d for d in docs if not d.machine] if good else docs, sub.jobs)
+        merged = merge(good + [d for d in docs if not d.machine] if good else docs)
         merged.config["slurm"] = {
             "partition": partition,
             "jobs": [j.job_id for j in sub.jobs if j.partition == partition],

@@ -75,7 +75,7 @@ def _rmse(r: RowResult) -> str:
     return "-" if v is None else f"{v:.3g}"
 
 
-def _ratio(doc: ResultsDocument, r: RowResult) -> Optional[float]:
+def ratio_to_mlp(doc: ResultsDocument, r: RowResult) -> Optional[float]:
     """f+b over the MLP's of the same run: paired by round (RowResult.ratio_to), also for flagged rows."""
     base = doc.baseline(r)
     if base is None or not r.measured:
@@ -90,7 +90,7 @@ def _ratio(doc: ResultsDocument, r: RowResult) -> Optional[float]:
 def table(doc: ResultsDocument, rows: list[RowResult], families: Optional[dict] = None) -> str:
     """The markdown leaderboard of ``rows`` (one workload and device), fastest f+b first."""
     families = families or {}
-    ratios = {id(r): _ratio(doc, r) for r in rows}
+    ratios = {id(r): ratio_to_mlp(doc, r) for r in rows}
     # by the paired f+b ratio to the MLP where there is one (drift between rounds cancels), else f+b
     ordered = sorted(
         rows,

@@ -99,8 +99,10 @@ def trainable_parameters(spec, widths: Sequence[int], options: Optional[dict] = 
     """Trainable parameters of ``spec.build(widths)`` on the CPU in float32."""
     import torch
 
+    from kanbench.runner import count_parameters
+
     model = spec.build(tuple(widths), device=torch.device("cpu"), dtype=torch.float32, **(options or {}))
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return count_parameters(model)[1]
 
 
 def counter(spec, metric: str, options: Optional[dict] = None) -> Callable[[Sequence[int]], float]:

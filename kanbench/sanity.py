@@ -101,7 +101,7 @@ def gradient_error(model, x, seed: int = 0) -> Optional[float]:
     except Exception:
         return None
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    x64 = x.detach().to(torch.float64).cpu().to(x.device)
+    x64 = x.detach().to(torch.float64)
     v = torch.randn(x64.shape, generator=gen, dtype=torch.float64).to(x.device)
     try:
         with torch.no_grad():

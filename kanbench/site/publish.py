@@ -163,7 +163,7 @@ class Site:
     # -- leaderboards and distributions
 
     def boards(self) -> None:
-        from kanbench.leaderboard import _ratio
+        from kanbench.leaderboard import ratio_to_mlp
 
         for item in self.docs:
             doc = item.doc
@@ -174,7 +174,7 @@ class Site:
                 groups.setdefault((r.workload_key, r.device), []).append(r)
             for n, ((_, device), rows) in enumerate(groups.items()):
                 board, dist = f"board-{item.slug}-{n}.html", f"dist-{item.slug}-{n}.html"
-                self._board(item, rows, device, board, dist, _ratio)
+                self._board(item, rows, device, board, dist, ratio_to_mlp)
                 self._distribution(item, rows, device, dist, board)
                 item.pages.append((board, f"leaderboard {rows[0].workload_key} {device}"))
 
@@ -289,7 +289,7 @@ class Site:
     # -- machines
 
     def machines(self) -> None:
-        from kanbench.leaderboard import _ratio
+        from kanbench.leaderboard import ratio_to_mlp
         from kanbench.site import charts
 
         by_workload: dict = {}
@@ -302,7 +302,7 @@ class Site:
                 label = _machine(item.doc, r.device)
                 entry = machines.setdefault(label, (item, {}))
                 if entry[0] is item:
-                    entry[1][r.impl] = _ratio(item.doc, r)
+                    entry[1][r.impl] = ratio_to_mlp(item.doc, r)
         sections, figures = [], []
         for n, (workload, machines) in enumerate(sorted(by_workload.items())):
             series = {m: {i: v for i, v in ratios.items() if v is not None} for m, (_, ratios) in machines.items()}

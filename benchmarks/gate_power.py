@@ -1,20 +1,21 @@
 """Power and false-alarm rate of the regression gate, measured on this machine.
 
-    python benchmarks/gate_power.py --trials 10 [--modes ab,normalized,absolute] [--out FILE.md]
+    python benchmarks/gate_power.py --trials 10 [--slower-trials N] [--modes ab,files] [--out FILE.md]
 
-For each mode, ``trials`` gate runs compare a tree where the ``candidate``
-implementation got 25% more work (benchmarks/gate_power/slower, expected to be
-flagged) and ``trials`` runs where nothing changed (benchmarks/gate_power/base,
-expected to pass); our layers and the MLP are in every run, so a false alarm on
-any of them counts too.
+For each mode, ``--slower-trials`` (default: ``--trials``) gate runs compare a tree where
+the ``candidate`` implementation got 25% more work (benchmarks/gate_power/slower, expected
+to be flagged) and ``--trials`` runs where nothing changed (benchmarks/gate_power/base,
+expected to pass); our layers and the MLP are in every run, so a false alarm on any of
+them counts too.
 
 Modes:
 - ``ab``: ``kanbench ab`` -- both trees measured interleaved in the same minutes, judged
   with the paired per-round test (``ab-paired``, the default of ``kanbench ab``) and, on the
-  same runs, with Mann-Whitney on the pooled samples (``ab-mw``);
-- ``normalized``: ``kanbench compare --normalize mlp`` of a fresh run against one
-  baseline file measured at the start (as a committed baseline would be);
-- ``absolute``: the same pairs compared on absolute times.
+  same runs, with Mann-Whitney on the round medians (``ab-mw``);
+- ``files``: ``kanbench compare`` of a fresh ``kanbench run`` against one baseline file
+  measured at the start (as a committed baseline would be), judged as the command does by
+  default (``files-auto``: ratios to each run's MLP) and, on the same pairs, on absolute
+  times (``files-absolute``, ``--normalize none``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def run_file(tmp: Path, variant: str, name: str, min_time: float) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=10)
-    ap.add_argument("--modes", default="ab,normalized,absolute")
+    ap.add_argument("--slower-trials", type=int, help="trials with the 25%%-slower candidate (default: --trials)")
+    ap.add_argument("--modes", default="ab,files")
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--chunk-time", type=float, default=0.2)
     ap.add_argument("--workers", type=int, default=3)
@@ -94,15 +96,16 @@ def main() -> int:
     ]
     tmp = Path(tempfile.mkdtemp(prefix="kanbench-power-"))
     baseline = None
-    if {"normalized", "absolute"} & set(modes):
+    if "files" in modes:
         baseline = run_file(tmp, "base", "baseline", args.min_time)
     for mode in modes:
-        judged = ["ab-paired", "ab-mw"] if mode == "ab" else [mode]
+        judged = ["ab-paired", "ab-mw"] if mode == "ab" else ["files-auto", "files-absolute"]
+        slower_trials = 0 if args.only_unchanged else args.slower_trials if args.slower_trials is not None else args.trials
         counts = {j: {"slower": 0, "candidate": 0, "unchanged": 0} for j in judged}
         false_rows: dict = {j: [] for j in judged}
         seconds = []
-        for trial in range(args.trials):
-            for variant in ("base",) if args.only_unchanged else ("slower", "base"):
+        for trial in range(max(args.trials, slower_trials)):
+            for variant in [v for v, n in (("slower", slower_trials), ("base", args.trials)) if trial < n]:
                 start = time.monotonic()
                 outcomes = {}
                 if mode == "ab":
@@ -138,8 +141,8 @@ def main() -> int:
                     outcomes["ab-mw"] = sh(KB + ["compare", str(base_file), str(new_file), "--test", "mw"] + verdict)
                 else:
                     new = run_file(tmp, variant, f"{mode}-{variant}-{trial}", args.min_time)
-                    extra = ["--normalize", "mlp"] if mode == "normalized" else []
-                    outcomes[mode] = sh(KB + ["compare", str(baseline), str(new)] + extra + verdict)
+                    outcomes["files-auto"] = sh(KB + ["compare", str(baseline), str(new)] + verdict)
+                    outcomes["files-absolute"] = sh(KB + ["compare", str(baseline), str(new), "--normalize", "none"] + verdict)
                 seconds.append(time.monotonic() - start)
                 for j, res in outcomes.items():
                     if res.returncode == 2:
@@ -153,12 +156,12 @@ def main() -> int:
                         counts[j]["unchanged"] += res.returncode == 1
                         false_rows[j] += rows
                     print(f"{j} trial {trial + 1} {variant}: exit {res.returncode} {rows}", flush=True)
-        n = args.trials
+        n, ns = args.trials, slower_trials
         for j in judged:
             c = counts[j]
             table.append(
-                f"| {j} | {'-' if args.only_unchanged else c['slower']}/{n} | "
-                f"{'-' if args.only_unchanged else c['candidate']}/{n} | {c['unchanged']}/{n} | "
+                f"| {j} | {'-' if not ns else c['slower']}/{ns} | "
+                f"{'-' if not ns else c['candidate']}/{ns} | {c['unchanged']}/{n} | "
                 f"{len(false_rows[j])} ({', '.join(sorted(set(false_rows[j]))) or 'none'}) | {sum(seconds) / len(seconds):.0f} |"
             )
     lines += table + [

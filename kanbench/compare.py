@@ -25,6 +25,9 @@ for U) is checked against alpha; a row that cannot reach it says so, threshold-o
 ``normalize="mlp"`` divides every unit by the median of the MLP row measured in the
 same run on the same device and workload before comparing: a machine that is 30%
 slower today slows the MLP as much as the others, and the ratios stay put.
+``normalize="auto"`` (the command's default) does so for two separate runs whose rows
+all have their MLP, and compares the two sides of one A/B run on absolute times (their
+rounds are paired in time); :func:`_auto_normalize` says which in ``Comparison.notes``.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ class PhaseComparison:
     new_spread: Optional[float]
     ratio: Optional[float]
     p_value: Optional[float]
-    verdict: str
+    verdict: str = "unchanged"  #: every verdict step sets it
     note: str = ""
     label: str = ""
 
@@ -101,6 +104,8 @@ class Comparison:
     new_name: str = "NEW"
     #: lines the reader must see first (e.g. the files come from different machines)
     warnings: list[str] = field(default_factory=list)
+    #: how the comparison was made, shown under the table (e.g. what ``normalize="auto"`` chose)
+    notes: list[str] = field(default_factory=list)
 
     def count(self, verdict: str) -> int:
         return sum(1 for r in self.rows if r.verdict == verdict)
@@ -148,7 +153,7 @@ def compare_paired(base_rounds: list[float], new_rounds: list[float], threshold:
     """(ratio, p_value, verdict, note) from per-round medians of interleaved rounds."""
     from scipy.stats import wilcoxon
 
-    logs = [math.log(n / b) for b, n in zip(base_rounds, new_rounds) if b and n and b > 0 and n > 0]
+    logs = [math.log(n / b) for b, n in zip(base_rounds, new_rounds) if b > 0 and n > 0]
     if len(logs) < 2:
         return None, None, "unchanged", "no rounds"
     ratio = math.exp(summarize(logs)["median"])
@@ -162,19 +167,21 @@ def compare_paired(base_rounds: list[float], new_rounds: list[float], threshold:
                 f"{len(logs)} paired rounds cannot reach alpha {alpha:g} (smallest p {min_p_paired(len(logs)):.2g}): threshold-only"
             ),
         )
-    if ratio > threshold or ratio < 1.0 / threshold:
-        alternative = "greater" if ratio > 1 else "less"
-        p = float(wilcoxon(logs, alternative=alternative).pvalue) if any(logs) else 1.0
-        verdict = ("slower" if ratio > 1 else "faster") if p < alpha else "not significant"
-        return ratio, p, verdict, note
-    return ratio, None, "unchanged", note
+    if ratio > threshold:
+        alternative, verdict = "greater", "slower"
+    elif ratio < 1.0 / threshold:
+        alternative, verdict = "less", "faster"
+    else:
+        return ratio, None, "unchanged", note
+    p = float(wilcoxon(logs, alternative=alternative).pvalue)
+    return ratio, p, (verdict if p < alpha else "not significant"), note
 
 
 def compare_units(base: list[float], new: list[float], threshold: float, alpha: float) -> tuple:
     """(ratio, p_value, verdict, note) for two lists of independent units (round medians,
     already normalized if wanted): ratio of medians, one-sided Mann-Whitney U."""
     b, n = summarize(base), summarize(new)
-    if not b["n"] or not n["n"] or not b["median"] or b["median"] <= 0:
+    if not b["n"] or not n["n"] or b["median"] <= 0:
         return None, None, "unchanged", "no samples"
     ratio = n["median"] / b["median"]
     note = f"Mann-Whitney over {len(base)} vs {len(new)} round medians"
@@ -211,11 +218,15 @@ def compare_documents(
 
     1. :func:`_failed_verdict` -- a row that failed on either side;
     2. :func:`_paired_verdict` -- the two sides of one A/B run: Wilcoxon on per-round ratios;
-    3. :func:`_threshold_only_verdict` -- a side without rounds (one process): the ratio of medians alone;
-    4. :func:`_units_verdict` -- Mann-Whitney U on the round medians, first divided by each
-       run's MLP median with ``normalize="mlp"`` (:func:`_normalized_units`).
+    3. :func:`_normalized_units` -- each side's units (round medians), divided by its run's
+       MLP median when normalizing; a side without its MLP ends here, "unchanged", with a note;
+    4. :func:`_threshold_only_verdict` -- a side without rounds (one process): the ratio of medians alone;
+    5. :func:`_units_verdict` -- Mann-Whitney U on the units of step 3.
     """
     _check_options(threshold, alpha, normalize, test)
+    auto_notes: list[str] = []
+    if normalize == "auto":
+        normalize, auto_notes = _auto_normalize(base_doc, new_doc, impls, test)
     differences = machine_differences(base_doc, new_doc)
     if differences and not normalize and strict:
         raise CompareError(
@@ -240,6 +251,7 @@ def compare_documents(
             "warning: different machines or software (" + "; ".join(differences) + "): absolute times may differ for "
             "that reason alone; --normalize mlp compares ratios to each run's MLP (--strict refuses)"
         )
+    out.notes = auto_notes
     out.only_base = [_key_label(k) for k in base_rows if k not in new_rows]
     out.only_new = [_key_label(k) for k in new_rows if k not in base_rows]
     if not common:
@@ -249,7 +261,7 @@ def compare_documents(
         )
     norms = (_baseline_medians(base_doc), _baseline_medians(new_doc)) if normalize else None
     # the two sides of one A/B run took their rounds in turn: round i of each is paired in time
-    in_time = base_doc.config.get("isolation") == new_doc.config.get("isolation") == "ab-interleaved"
+    in_time = _in_time(base_doc, new_doc)
     for key in common:
         b_rec, n_rec = base_rows[key], new_rows[key]
         if normalize and key[0] == BASELINE:
@@ -266,17 +278,59 @@ def compare_documents(
                 new_spread=None,
                 ratio=None,
                 p_value=None,
-                verdict="unchanged",
                 label=_key_label(key),
             )
             if not (
-                _failed_verdict(pc, b_rec, n_rec)
-                or _paired_verdict(pc, b_rec, n_rec, test, normalize, threshold, alpha, in_time)
-                or _threshold_only_verdict(pc, b_rec, n_rec, norms, threshold)
+                _failed_verdict(pc, b_rec, n_rec) or _paired_verdict(pc, b_rec, n_rec, test, normalize, threshold, alpha, in_time)
             ):
-                _units_verdict(pc, b_rec, n_rec, norms, threshold, alpha)
+                units = _normalized_units(pc, b_rec, n_rec, norms)
+                if units is not None and not _threshold_only_verdict(pc, b_rec, n_rec, norms, threshold):
+                    _units_verdict(pc, units, threshold, alpha)
             out.rows.append(pc)
     return out
+
+
+def _in_time(base_doc: ResultsDocument, new_doc: ResultsDocument) -> bool:
+    """The two sides of one A/B run: their rounds were taken in turn, round i of each paired in time."""
+    return base_doc.config.get("isolation") == new_doc.config.get("isolation") == "ab-interleaved"
+
+
+def _auto_normalize(base_doc: ResultsDocument, new_doc: ResultsDocument, impls, test: str) -> tuple[Optional[str], list[str]]:
+    """What ``normalize="auto"`` means for these two files, and the lines that say so.
+
+    Two separate runs are compared as ratios to their own run's MLP when every compared row
+    has one on both sides: the MLP is the control that ran in the same minutes, so a machine
+    that got slower between the runs (every row slower, the MLP too) is not a regression.
+    The two sides of one A/B run are compared on absolute times: their rounds are paired in
+    time, which cancels the machine's drift without a control; so is ``test="paired"``."""
+    if _in_time(base_doc, new_doc) or test == "paired":
+        return None, []
+    base_rows = {r.key: r for r in base_doc.rows()}
+    new_rows = {r.key: r for r in new_doc.rows()}
+    common = [k for k in base_rows if k in new_rows and (not impls or k[0] in impls)]
+    norms = (_baseline_medians(base_doc), _baseline_medians(new_doc))
+    others = [k for k in common if k[0] != BASELINE]
+    if not others:
+        return None, []
+    lacking = [
+        _key_label(k) for k in others if _baseline_key(base_rows[k]) not in norms[0] or _baseline_key(new_rows[k]) not in norms[1]
+    ]
+    if lacking:
+        return None, [
+            "absolute times: no MLP row in the same run to normalize "
+            + ", ".join(lacking[:3])
+            + (f" and {len(lacking) - 3} more" if len(lacking) > 3 else "")
+            + " by (--normalize none to silence this)"
+        ]
+    lines = ["normalized by each run's MLP (--normalize auto: separate runs; --normalize none for absolute times)"]
+    for bkey in sorted({_baseline_key(base_rows[k]) for k in others}, key=lambda k: (k[0], k[1], k[2] or 0)):
+        b, n = norms[0][bkey], norms[1].get(bkey)
+        if not n or not all(b.get(p) for p in PHASES) or not all(n.get(p) for p in PHASES):
+            continue
+        moved = sum(n[p] for p in PHASES) / sum(b[p] for p in PHASES)
+        where = f"{bkey[0]} {bkey[1]}" + (f", {bkey[2]} threads" if bkey[2] else "")
+        lines.append(f"the MLP (forward+backward, {where}) took {moved:.2f}x its BASE time in NEW")
+    return "mlp", lines
 
 
 def machine_differences(a: ResultsDocument, b: ResultsDocument) -> list[str]:
@@ -286,7 +340,8 @@ def machine_differences(a: ResultsDocument, b: ResultsDocument) -> list[str]:
 
     def cpu(doc):
         c = doc.machine.get("cpu") or {}
-        return (c.get("model"), c.get("family"), c.get("model_number"))
+        fields = (c.get("model"), c.get("family"), c.get("model_number"))
+        return fields if any(v is not None for v in fields) else None
 
     def gpus(doc):
         return tuple(g.get("name") for g in doc.machine.get("gpus") or [])
@@ -312,8 +367,8 @@ def _check_options(threshold: float, alpha: float, normalize: Optional[str], tes
         raise CompareError(f"threshold must be above 1.0 (e.g. 1.10 for 10%), got {threshold}")
     if not 0 < alpha < 1:
         raise CompareError(f"alpha must be between 0 and 1, got {alpha}")
-    if normalize not in (None, "mlp"):
-        raise CompareError(f"unknown normalization {normalize!r}; use 'mlp'")
+    if normalize not in (None, "mlp", "auto"):
+        raise CompareError(f"unknown normalization {normalize!r}; use 'mlp' or 'auto'")
     if test not in ("auto", "mw", "paired"):
         raise CompareError(f"unknown test {test!r}; use auto, mw or paired")
 
@@ -368,12 +423,13 @@ def _normalized_units(pc, b_rec: RowResult, n_rec: RowResult, norms) -> Optional
 
 
 def _set_from_rows(pc, b_rec: RowResult, n_rec: RowResult, norms) -> None:
-    """Medians and spreads shown in the table: the rows' own (normalized when ``norms``)."""
+    """Medians and spreads shown in the table: the rows' own (normalized when ``norms``; both
+    sides have their MLP, :func:`_normalized_units` checked)."""
     pc.base_median, pc.new_median = b_rec.median(pc.phase), n_rec.median(pc.phase)
     pc.base_spread, pc.new_spread = b_rec.spread(pc.phase), n_rec.spread(pc.phase)
     if norms is not None:
-        bm = norms[0].get(_baseline_key(b_rec), {}).get(pc.phase)
-        nm = norms[1].get(_baseline_key(n_rec), {}).get(pc.phase)
+        bm = norms[0][_baseline_key(b_rec)][pc.phase]
+        nm = norms[1][_baseline_key(n_rec)][pc.phase]
         pc.base_median, pc.base_spread = pc.base_median / bm, (pc.base_spread or 0) / bm
         pc.new_median, pc.new_spread = pc.new_median / nm, (pc.new_spread or 0) / nm
 
@@ -383,8 +439,6 @@ def _threshold_only_verdict(pc, b_rec: RowResult, n_rec: RowResult, norms, thres
     medians against the threshold, no test."""
     if len(b_rec.round_medians(pc.phase)) >= 2 and len(n_rec.round_medians(pc.phase)) >= 2:
         return False
-    if _normalized_units(pc, b_rec, n_rec, norms) is None:
-        return True
     _set_from_rows(pc, b_rec, n_rec, norms)
     ratio = pc.new_median / pc.base_median if pc.base_median else None
     pc.ratio, pc.verdict = ratio, _threshold_verdict(ratio, threshold)
@@ -392,11 +446,8 @@ def _threshold_only_verdict(pc, b_rec: RowResult, n_rec: RowResult, norms, thres
     return True
 
 
-def _units_verdict(pc, b_rec: RowResult, n_rec: RowResult, norms, threshold, alpha) -> None:
-    """Mann-Whitney U on both sides' round medians (normalized when ``norms``)."""
-    pair = _normalized_units(pc, b_rec, n_rec, norms)
-    if pair is None:
-        return
+def _units_verdict(pc, pair: tuple[list, list], threshold, alpha) -> None:
+    """Mann-Whitney U on both sides' units (round medians, normalized when asked)."""
     _set_medians(pc, *pair)  # the medians and spreads of the units the test compares
     note = pc.note
     pc.ratio, pc.p_value, pc.verdict, pc.note = compare_units(pair[0], pair[1], threshold, alpha)

@@ -133,38 +133,30 @@ def _profiler_memory_timeline(prof):
                 allocations.append((event.start_time_ns, int(fields.ptr), int(fields.alloc_size)))
         elif event.name in (FORWARD_RANGE, BACKWARD_RANGE):
             ranges[event.name] = (event.start_time_ns, event.end_time_ns)
-    # frees before allocations at equal timestamps: a block freed and reused in the same
-    # tick must not count twice
-    allocations.sort(key=lambda a: (a[0], a[2] > 0))
+    # in time order, frees (negative sizes) before allocations at equal timestamps: a block
+    # freed and reused in the same tick must not count twice
+    allocations.sort(key=lambda a: (a[0], a[2]))
     live: dict[int, int] = {}
     deltas = []
     for t, ptr, size in allocations:
         if size > 0:
             live[ptr] = live.get(ptr, 0) + size
             deltas.append((t, size))
-        elif ptr in live:
+        elif size < 0 and ptr in live:
             freed = min(-size, live.pop(ptr))
             deltas.append((t, -freed))
     return deltas, ranges
 
 
 def _peak_in_range(deltas, start_ns: int, end_ns: int) -> tuple[int, int]:
-    """(live bytes when the range starts, max live bytes inside it), live counted from the profile's start."""
-    live = 0
-    at_start = None
-    peak = None
+    """(live bytes when the range starts, max live bytes inside it), live counted from the
+    profile's start; ``deltas`` are (time_ns, bytes) in time order, the range's ends inclusive."""
+    at_start = sum(d for t, d in deltas if t < start_ns)
+    live = peak = at_start
     for t, d in deltas:
-        if t < start_ns:
+        if start_ns <= t <= end_ns:
             live += d
-            continue
-        if at_start is None:
-            at_start = peak = live
-        if t > end_ns:
-            break
-        live += d
-        peak = max(peak, live)
-    if at_start is None:
-        at_start = peak = live
+            peak = max(peak, live)
     return at_start, peak
 
 

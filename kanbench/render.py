@@ -348,6 +348,8 @@ def comparison_table(comparison, only_changed: bool = False) -> str:
     for title, items in (("Only in BASE", comparison.only_base), ("Only in NEW", comparison.only_new)):
         if items:
             parts.append(f"{title}: {', '.join(items)}")
+    if comparison.notes:
+        parts.append("\n".join(comparison.notes))
     parts.append(summary_line(comparison))
     return "\n\n".join(parts)
 

@@ -623,6 +623,49 @@ def test_std_ratio_and_entropy_known_values():
     assert torch.allclose(R.entropy(l1), -(p * p.log()).sum(), atol=1e-10)
 
 
+def test_regularization_edges_small_batches_and_chunks():
+    """n = 2 (the sample std divides by n - 1 = 1), fewer samples than inputs (chunks run over
+    the inputs, not the batch), sampling all rows (no sampling: the RNG is untouched), the
+    entropy with a visible eps and of an all-zero layer, and the chunking of edge work."""
+    from better_kan import SplineKANLayer
+    from better_kan import regularization as R
+
+    torch.manual_seed(2)
+    layer = SplineKANLayer(7, 3, dtype=torch.float64)
+    x = torch.rand(2, 7, dtype=torch.float64) * 2 - 1
+    feats, w = layer.features(x), layer.effective_weight()
+    phi = layer.edge_values(x)  # (2, 3, 7)
+    want = (phi - phi.mean(0)).pow(2).sum(0).sqrt() / ((x - x.mean(0)).pow(2).sum(0).sqrt() + 0.1)
+    assert torch.allclose(R.std_ratio(x, feats, w), want, atol=1e-12)
+    assert torch.allclose(R.mean_abs(feats, w), phi.abs().mean(0), atol=1e-14)  # 2 samples, 7 inputs
+    state = torch.get_rng_state()
+    full = R.edge_statistics(x, feats, w, sample=2)
+    assert torch.equal(torch.get_rng_state(), state) and torch.equal(full["x_min"], x.amin(0))
+    l1 = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    p = l1 / (4.0 + 0.5)
+    assert torch.allclose(R.entropy(l1, eps=0.5), -(p * torch.log(p + 0.5)).sum(), atol=1e-15)
+    assert R.entropy(torch.zeros(3, dtype=torch.float64)).item() == 0.0
+    big = R.CHUNK_ELEMENTS
+    assert list(R._chunks(3, big)) == [(0, 1), (1, 2), (2, 3)]  # one item per chunk, never zero
+    assert list(R._chunks(3, 2 * big)) == [(0, 1), (1, 2), (2, 3)]
+    assert list(R._chunks(big, 1)) == [(0, big)]
+    assert list(R._chunks(5, 0)) == [(0, 5)]
+    assert list(R._chunks(10, big // 4)) == [(0, 4), (4, 8), (8, 10)]
+
+
+def test_uniformity_boundaries_span_and_equality():
+    grid = torch.arange(0.0, 11.0, dtype=D).unsqueeze(0)  # span 10, spacing 1
+    assert B.is_uniform(grid, rtol=0.0)  # exactly uniform: a deviation of 0 is within 0
+    bent = grid.clone()
+    bent[0, 5] += 9.5e-5  # spacing deviates by 9.5e-5: within 1e-5 * 10 (the first-to-last span)
+    assert B.is_uniform(bent)
+    bent[0, 5] += 1e-5  # 1.05e-4: beyond it
+    assert not B.is_uniform(bent)
+    tiny = torch.linspace(0.0, 0.01, 5, dtype=D).unsqueeze(0)  # a span below 1 is not rounded up
+    tiny[0, 2] += 1e-6
+    assert not B.is_uniform(tiny)
+
+
 def test_compiled_network_matches_eager_and_reuses_its_graph_across_batch_sizes():
     from better_kan import build_spline_kan
 

@@ -21,8 +21,8 @@ def add_verdict_options(p) -> None:
         "--test",
         choices=["auto", "mw", "paired"],
         default="auto",
-        help="mw: Mann-Whitney U on the raw samples; paired: Wilcoxon on per-round ratios of an A/B run; "
-        "auto (default): paired when both sides have interleaved rounds, else mw",
+        help="mw: Mann-Whitney U on the round medians; paired: Wilcoxon on per-round ratios (rounds paired in "
+        "time); auto (default): paired for the two sides of one A/B run, else mw",
     )
 
 
@@ -38,22 +38,24 @@ def setup_arguments(sub) -> None:
         NAME,
         help=HELP,
         description="Ratio of medians NEW/BASE per row and phase; 'slower' needs the ratio above the threshold AND "
-        "a significant Mann-Whitney U test on the raw samples. Exit status: 0 ok, 1 regression, 2 unusable input.",
+        "a significant one-sided test on the rounds (Mann-Whitney U on round medians; Wilcoxon on the rounds of "
+        "an A/B run). Exit status: 0 ok, 1 regression, 2 unusable input.",
     )
     p.add_argument("base", metavar="BASE")
     p.add_argument("new", metavar="NEW")
     p.add_argument(
         "--normalize",
-        choices=["none", "mlp"],
-        default="none",
-        help="mlp: divide each row's samples by its run's MLP median (same device) first, for runs from "
-        "differently loaded or different machines",
+        choices=["auto", "none", "mlp"],
+        default="auto",
+        help="mlp: divide each row's round medians by its run's MLP median (same device and workload) first, so "
+        "a machine that got slower between the runs is not a regression; none: absolute times; auto (default): "
+        "mlp when every compared row has its run's MLP on both sides, else none (the note under the table says which)",
     )
     p.add_argument("--impl", action="append", metavar="A,B", help="compare only these implementations")
     p.add_argument(
         "--strict",
         action="store_true",
-        help="refuse files from different machines or software (CPU, GPU, torch, CUDA) unless --normalize mlp",
+        help="refuse files from different machines or software (CPU, GPU, torch, CUDA) unless normalized by the MLP",
     )
     add_verdict_options(p)
     p.set_defaults(func=run)

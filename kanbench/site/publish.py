@@ -362,7 +362,7 @@ class Site:
             regressions, lines = [], []
             for prev, cur in zip(files[:-1], files[1:]):
                 try:
-                    comparison = compare_documents(prev.doc, cur.doc)
+                    comparison = compare_documents(prev.doc, cur.doc, normalize="auto")
                 except CompareError:
                     continue
                 for pc in comparison.rows:

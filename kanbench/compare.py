@@ -58,13 +58,9 @@ def _baseline_key(r: RowResult) -> tuple:
     return (r.key[1], r.key[2], r.threads)
 
 
-def _baseline_medians(doc: ResultsDocument) -> dict:
-    """{(device kind, workload key, threads): {phase: MLP median}} for normalization."""
-    out: dict = {}
-    for r in doc.rows():
-        if r.is_baseline and not r.failed and not r.compile:
-            out[_baseline_key(r)] = {p: r.median(p) for p in PHASES}
-    return out
+def _baselines(doc: ResultsDocument) -> dict:
+    """{(device kind, workload key, threads): the MLP row} that normalizes rows of that key."""
+    return {_baseline_key(r): r for r in doc.rows() if r.is_baseline and not r.failed and not r.compile}
 
 
 @dataclass
@@ -259,7 +255,7 @@ def compare_documents(
             "no rows to compare: BASE and NEW share no (implementation, device, workload); "
             f"BASE has {', '.join(out.only_base) or 'nothing'}; NEW has {', '.join(out.only_new) or 'nothing'}"
         )
-    norms = (_baseline_medians(base_doc), _baseline_medians(new_doc)) if normalize else None
+    norms = (_baselines(base_doc), _baselines(new_doc)) if normalize else None
     # the two sides of one A/B run took their rounds in turn: round i of each is paired in time
     in_time = _in_time(base_doc, new_doc)
     for key in common:
@@ -308,7 +304,7 @@ def _auto_normalize(base_doc: ResultsDocument, new_doc: ResultsDocument, impls, 
     base_rows = {r.key: r for r in base_doc.rows()}
     new_rows = {r.key: r for r in new_doc.rows()}
     common = [k for k in base_rows if k in new_rows and (not impls or k[0] in impls)]
-    norms = (_baseline_medians(base_doc), _baseline_medians(new_doc))
+    norms = (_baselines(base_doc), _baselines(new_doc))
     others = [k for k in common if k[0] != BASELINE]
     if not others:
         return None, []
@@ -324,10 +320,10 @@ def _auto_normalize(base_doc: ResultsDocument, new_doc: ResultsDocument, impls, 
         ]
     lines = ["normalized by each run's MLP (--normalize auto: separate runs; --normalize none for absolute times)"]
     for bkey in sorted({_baseline_key(base_rows[k]) for k in others}, key=lambda k: (k[0], k[1], k[2] or 0)):
-        b, n = norms[0][bkey], norms[1].get(bkey)
-        if not n or not all(b.get(p) for p in PHASES) or not all(n.get(p) for p in PHASES):
+        b, n = norms[0][bkey], norms[1][bkey]
+        if not b.measured or not n.measured:
             continue
-        moved = sum(n[p] for p in PHASES) / sum(b[p] for p in PHASES)
+        moved = sum(n.median(p) for p in PHASES) / sum(b.median(p) for p in PHASES)
         where = f"{bkey[0]} {bkey[1]}" + (f", {bkey[2]} threads" if bkey[2] else "")
         lines.append(f"the MLP (forward+backward, {where}) took {moved:.2f}x its BASE time in NEW")
     return "mlp", lines
@@ -407,19 +403,24 @@ def _paired_verdict(pc, b_rec: RowResult, n_rec: RowResult, test, normalize, thr
 
 
 def _normalized_units(pc, b_rec: RowResult, n_rec: RowResult, norms) -> Optional[tuple[list, list]]:
-    """Both sides' units -- round medians, or the row's median when it has no rounds --
-    divided by their run's MLP median when ``norms`` is given; None (with the row's note
-    set) when a side has no MLP row."""
+    """Both sides' units -- round medians, or the row's median when it has no rounds. With
+    ``norms``, each side's units over its run's MLP: round i over the MLP's round i (measured
+    in the same second, so drift within a run cancels too) when the rounds line up, else
+    over the MLP's median; None (with the row's note set) when a side has no MLP row."""
     base_u = b_rec.round_medians(pc.phase) or [b_rec.median(pc.phase)]
     new_u = n_rec.round_medians(pc.phase) or [n_rec.median(pc.phase)]
     if norms is None:
         return base_u, new_u
-    bm = norms[0].get(_baseline_key(b_rec), {}).get(pc.phase)
-    nm = norms[1].get(_baseline_key(n_rec), {}).get(pc.phase)
+    b_mlp, n_mlp = norms[0].get(_baseline_key(b_rec)), norms[1].get(_baseline_key(n_rec))
+    bm = b_mlp.median(pc.phase) if b_mlp else None
+    nm = n_mlp.median(pc.phase) if n_mlp else None
     if not bm or not nm:
         pc.verdict, pc.note = "unchanged", "no MLP row in the same run to normalize by"
         return None
-    return [v / bm for v in base_u], [v / nm for v in new_u]
+    return (
+        b_rec.round_ratios(b_mlp, pc.phase) or [v / bm for v in base_u],
+        n_rec.round_ratios(n_mlp, pc.phase) or [v / nm for v in new_u],
+    )
 
 
 def _set_from_rows(pc, b_rec: RowResult, n_rec: RowResult, norms) -> None:
@@ -428,8 +429,8 @@ def _set_from_rows(pc, b_rec: RowResult, n_rec: RowResult, norms) -> None:
     pc.base_median, pc.new_median = b_rec.median(pc.phase), n_rec.median(pc.phase)
     pc.base_spread, pc.new_spread = b_rec.spread(pc.phase), n_rec.spread(pc.phase)
     if norms is not None:
-        bm = norms[0][_baseline_key(b_rec)][pc.phase]
-        nm = norms[1][_baseline_key(n_rec)][pc.phase]
+        bm = norms[0][_baseline_key(b_rec)].median(pc.phase)
+        nm = norms[1][_baseline_key(n_rec)].median(pc.phase)
         pc.base_median, pc.base_spread = pc.base_median / bm, (pc.base_spread or 0) / bm
         pc.new_median, pc.new_spread = pc.new_median / nm, (pc.new_spread or 0) / nm
 

@@ -228,17 +228,31 @@ class RowResult(_Record):
         if self.failed or base.failed or not self.measured or not base.measured:
             return None
         mine = [self.round_medians(p) for p in phases]
-        theirs = [base.round_medians(p) for p in phases]
-        companion = (self.extra or {}).get("baseline_rounds")
-        if companion and base.is_baseline:
-            # the MLP measured in this row's own batch (kanbench.interleave.measure_jobs)
-            theirs = [[float(v) for v in companion.get(f"{p}_ms") or [] if v is not None] for p in phases]
+        theirs = [self.paired_rounds_of(base, p) for p in phases]
         n = len(mine[0])
         if n >= 1 and all(len(x) == n for x in mine + theirs):
             ratios = sorted(sum(m[i] for m in mine) / sum(t[i] for t in theirs) for i in range(n))
             return ratios[n // 2] if n % 2 else (ratios[n // 2 - 1] + ratios[n // 2]) / 2
         denominator = sum(base.median(p) for p in phases)
         return sum(self.median(p) for p in phases) / denominator if denominator else None
+
+    def paired_rounds_of(self, base: "RowResult", phase: str) -> list[float]:
+        """``base``'s round medians of ``phase`` as measured beside this row: the MLP measured in
+        this row's own batch when it has one (``extra["baseline_rounds"]``, rows beyond
+        ``--max-live``), else ``base``'s rounds."""
+        companion = (self.extra or {}).get("baseline_rounds")
+        if companion and base.is_baseline:
+            return [float(v) for v in companion.get(f"{phase}_ms") or [] if v is not None]
+        return base.round_medians(phase)
+
+    def round_ratios(self, base: "RowResult", phase: str) -> list[float]:
+        """Round i of this row's ``phase`` over round i of ``base``'s (measured in the same
+        second of an interleaved run, so the machine's drift cancels); [] when the two rows'
+        rounds do not line up (different counts, sequential runs, old files)."""
+        mine, theirs = self.round_medians(phase), self.paired_rounds_of(base, phase)
+        if not mine or len(mine) != len(theirs) or min(theirs) <= 0:
+            return []
+        return [m / t for m, t in zip(mine, theirs)]
 
     def process_spread(self) -> Optional[float]:
         """Slowest over fastest worker process (forward+backward medians); None without processes.

@@ -233,6 +233,32 @@ def test_normalized_units_divide_every_round_by_the_runs_mlp():
     assert b.ratio == 1.0 and b.verdict == "unchanged"
 
 
+def test_normalized_units_pair_each_round_with_the_mlps_round():
+    """Rounds of one interleaved run were measured in the same second: a machine that slows
+    down during the run slows round i of every row alike, and round i over the MLP's round i
+    cancels it. Here the machine drifts 1x..2x in both runs; the layer's rounds are 2x the
+    MLP's (BASE) and 2.5x (NEW), so every unit is exactly 2 or 2.5 -- and 1.25x is significant."""
+    drift = [1.0 + i / 7 for i in range(8)]
+    b = document(
+        row("mlp", 1.5, 1.0, rounds=(drift, [1.0] * 8)), row("kan", 3.0, 2.0, rounds=([2 * d for d in drift], [2.0] * 8))
+    )
+    n = document(
+        row("mlp", 1.5, 1.0, rounds=(drift[::-1], [1.0] * 8)),
+        row("kan", 3.75, 2.0, rounds=([2.5 * d for d in drift[::-1]], [2.0] * 8)),
+    )
+    f = one(compare.compare_documents(b, n, normalize="mlp"), "kan", "forward")
+    assert (f.base_median, f.new_median, f.base_spread, f.new_spread) == pytest.approx((2.0, 2.5, 0.0, 0.0), abs=1e-12)
+    assert f.ratio == pytest.approx(1.25, abs=1e-12) and f.verdict == "slower"
+    # without the pairing (dividing by the MLP's median) the drift would swamp it
+    units_b = [2 * d / 1.5 for d in drift]
+    units_n = [2.5 * d / 1.5 for d in drift]
+    assert mannwhitneyu(units_n, units_b, alternative="greater").pvalue > 0.01
+    # rounds that do not line up (a row with fewer rounds than its MLP): divided by the median
+    n.results[1].rounds = {"forward_ms": [2.5 * d for d in drift[:7]], "backward_ms": [2.0] * 7}
+    f = one(compare.compare_documents(b, n, normalize="mlp"), "kan", "forward")
+    assert f.new_median == pytest.approx(statistics.median([2.5 * d / 1.5 for d in drift[:7]]), rel=1e-12)
+
+
 @pytest.mark.parametrize("missing", ["base", "new"])
 def test_normalizing_without_an_mlp_row_on_either_side_says_so(missing):
     base, new = _norm_docs()
@@ -479,3 +505,17 @@ def test_unpaired_verdict_edges():
     # no usable base: an empty side, a zero or negative base median
     for base, new in (([1.0, 2.0, 3.0], []), ([], [1.0]), ([0.0] * 3, [1.0] * 3), ([-1.0] * 3, [1.0] * 3)):
         assert compare.compare_units(base, new, 1.10, 0.01) == (None, None, "unchanged", "no samples")
+
+
+def test_round_ratios_use_the_mlp_measured_in_the_rows_own_batch():
+    mlp = row("mlp", 1.0, 1.0, rounds=([1.0, 1.0, 1.0], [1.0, 1.0, 1.0]))
+    kan = row("kan", 4.0, 4.0, rounds=([4.0, 6.0, 8.0], [4.0, 4.0, 4.0]))
+    assert kan.round_ratios(mlp, "forward") == [4.0, 6.0, 8.0]
+    kan.extra["baseline_rounds"] = {"forward_ms": [2.0, 3.0, 4.0], "backward_ms": [2.0, 2.0, 2.0]}
+    assert kan.round_ratios(mlp, "forward") == [2.0, 2.0, 2.0]  # its batch's own MLP
+    assert kan.round_ratios(row("other", 1.0, 1.0, rounds=([1.0] * 3, [1.0] * 3)), "forward") == [4.0, 6.0, 8.0]
+    assert kan.round_ratios(row("mlp", 1.0, 1.0, rounds=([1.0] * 2, [1.0] * 2)), "backward") == [2.0, 2.0, 2.0]
+    kan.extra.clear()
+    assert kan.round_ratios(row("mlp", 1.0, 1.0, rounds=([1.0] * 2, [1.0] * 2)), "forward") == []  # 3 vs 2 rounds
+    assert kan.round_ratios(row("mlp", 1.0, 1.0, rounds=([1.0, 0.0, 1.0], [1.0] * 3)), "forward") == []  # a zero round
+    assert row("kan", 1.0, 1.0).round_ratios(mlp, "forward") == []  # no rounds

@@ -31,7 +31,7 @@ from kanbench import results  # noqa: E402
 IMPLS = "mlp,splines-better_kan,rbf-better_kan"
 
 
-def one_run(tmp: Path, preset: str, name: str, hog_after: float = 0.0) -> tuple[dict, float]:
+def one_run(tmp: Path, preset: str, name: str, hog_after: float = 0.0, extra: tuple = ()) -> tuple[dict, float]:
     """({row label: (f+b)/MLP}, seconds) of one ``kanbench run``; with ``hog_after``, a busy
     process on one core from that many seconds after the start, for 2 s."""
     out = tmp / f"{name}.json"
@@ -49,6 +49,7 @@ def one_run(tmp: Path, preset: str, name: str, hog_after: float = 0.0) -> tuple[
         "--out",
         str(out),
         "--no-memory",
+        *extra,
     ]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -92,13 +93,16 @@ def main() -> int:
     ap.add_argument("--large-runs", type=int, default=3)
     ap.add_argument("--hog", action="store_true")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--run-args", default="", help="more `kanbench run` options for every run, e.g. '--rounds 24'")
     args = ap.parse_args()
+    extra = tuple(args.run_args.split())
     tmp = Path(tempfile.mkdtemp(prefix="kanbench-repro-"))
     text = [
         f"# Reproducibility of ratios to the MLP, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
         f"command: `python benchmarks/reproducibility.py {' '.join(sys.argv[1:])}`; each run is "
-        f"`kanbench run --preset P --impl {IMPLS} --device cpu --no-memory` (interleaved, defaults)",
+        f"`kanbench run --preset P --impl {IMPLS} --device cpu --no-memory{' ' + args.run_args if extra else ''}` "
+        "(interleaved)",
         "",
     ]
     seed_medians = None
@@ -107,7 +111,7 @@ def main() -> int:
             continue
         runs, secs = [], []
         for i in range(n):
-            ratios, s = one_run(tmp, preset, f"{preset}-{i}")
+            ratios, s = one_run(tmp, preset, f"{preset}-{i}", extra=extra)
             runs.append(ratios)
             secs.append(s)
             print(f"{preset} run {i + 1}/{n}: {ratios} ({s:.0f} s)", file=sys.stderr, flush=True)
@@ -121,8 +125,8 @@ def main() -> int:
             "",
         ]
     if args.hog and seed_medians:
-        quiet_s = one_run(tmp, "seed", "seed-quiet")[1]
-        ratios, s = one_run(tmp, "seed", "seed-hog", hog_after=quiet_s / 2 - 1)
+        quiet_s = one_run(tmp, "seed", "seed-quiet", extra=extra)[1]
+        ratios, s = one_run(tmp, "seed", "seed-hog", hog_after=quiet_s / 2 - 1, extra=extra)
         text += [
             "## CPU hog: a busy loop on one core for 2 s in the middle of a seed run",
             "",

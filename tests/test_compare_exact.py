@@ -257,6 +257,9 @@ def test_normalized_units_pair_each_round_with_the_mlps_round():
     n.results[1].rounds = {"forward_ms": [2.5 * d for d in drift[:7]], "backward_ms": [2.0] * 7}
     f = one(compare.compare_documents(b, n, normalize="mlp"), "kan", "forward")
     assert f.new_median == pytest.approx(statistics.median([2.5 * d / 1.5 for d in drift[:7]]), rel=1e-12)
+    b.results[1].rounds = {"forward_ms": [2 * d for d in drift[:7]], "backward_ms": [2.0] * 7}
+    f = one(compare.compare_documents(b, n, normalize="mlp"), "kan", "forward")
+    assert f.base_median == pytest.approx(statistics.median([2 * d / 1.5 for d in drift[:7]]), rel=1e-12)
 
 
 @pytest.mark.parametrize("missing", ["base", "new"])

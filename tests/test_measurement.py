@@ -421,3 +421,29 @@ def test_timing_config_validation_boundaries():
         with pytest.raises(ValueError) as info:
             TimingConfig(**kw)
         assert str(info.value) == message
+
+
+def test_the_sanity_gate_runs_in_the_first_process_generation_only(monkeypatch):
+    """Later generations measure the same code: they skip the gate (a compiled model's float64
+    copy took 6 s per generation) and keep the first generation's report."""
+    from kanbench import interleave
+    from kanbench.runner import empty_record
+
+    started = []
+
+    class FakeWorker:
+        def __init__(self, job, directory, tag):
+            started.append((tag, job.sanity))
+            self.sanity = {"status": "warn"} if job.sanity else None
+
+        def read(self, timeout):
+            return {"record": {"sanity": self.sanity, "warmup_iterations": 3}}
+
+    monkeypatch.setattr(interleave, "ServeWorker", FakeWorker)
+    job = RowJob(impl="mlp", device="cpu", workload=Workload((2, 4, 1), 8), timing=TimingConfig())
+    row = interleave._Row(job, empty_record(job))
+    for g in range(3):
+        interleave._start_generation([row], "/nonexistent", g)
+    assert started == [("g0-r0", True), ("g1-r0", False), ("g2-r0", False)]
+    assert row.record.sanity == {"status": "warn"} and row.record.warmup_iterations == 3
+    assert job.sanity  # the row's own job is unchanged

@@ -116,6 +116,9 @@ def _start_generation(rows: list[_Row], workdir: str, g: int) -> None:
 
 
 def _close(rows: list[_Row]) -> None:
+    for row in rows:  # all asked first, so their exits overlap
+        if row.worker is not None:
+            row.worker.ask_to_quit()
     for row in rows:
         if row.worker is not None:
             row.worker.close()

@@ -94,13 +94,15 @@ def main() -> int:
         "| mode | regressed tree flagged | candidate flagged | unchanged tree flagged | rows falsely flagged | s per gate run |",
         "|---|---|---|---|---|---|",
     ]
+    slower_trials = args.trials if args.slower_trials is None else args.slower_trials
+    if args.only_unchanged:
+        slower_trials = 0
     tmp = Path(tempfile.mkdtemp(prefix="kanbench-power-"))
     baseline = None
     if "files" in modes:
         baseline = run_file(tmp, "base", "baseline", args.min_time)
     for mode in modes:
         judged = ["ab-paired", "ab-mw"] if mode == "ab" else ["files-auto", "files-absolute"]
-        slower_trials = 0 if args.only_unchanged else args.slower_trials if args.slower_trials is not None else args.trials
         counts = {j: {"slower": 0, "candidate": 0, "unchanged": 0} for j in judged}
         false_rows: dict = {j: [] for j in judged}
         seconds = []

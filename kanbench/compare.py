@@ -220,21 +220,24 @@ def compare_documents(
     5. :func:`_units_verdict` -- Mann-Whitney U on the units of step 3.
     """
     _check_options(threshold, alpha, normalize, test)
-    auto_notes: list[str] = []
-    if normalize == "auto":
-        normalize, auto_notes = _auto_normalize(base_doc, new_doc, impls, test)
-    differences = machine_differences(base_doc, new_doc)
-    if differences and not normalize and strict:
-        raise CompareError(
-            "BASE and NEW were measured on different machines or software (" + "; ".join(differences) + "): "
-            "absolute times are not comparable; use --normalize mlp"
-        )
     base_rows = {r.key: r for r in base_doc.rows()}
     new_rows = {r.key: r for r in new_doc.rows()}
     if impls:
         base_rows = {k: v for k, v in base_rows.items() if k[0] in impls}
         new_rows = {k: v for k, v in new_rows.items() if k[0] in impls}
     common = [k for k in base_rows if k in new_rows]
+    # the two sides of one A/B run took their rounds in turn: round i of each is paired in time
+    in_time = _in_time(base_doc, new_doc)
+    baselines = (_baselines(base_doc), _baselines(new_doc))
+    auto_notes: list[str] = []
+    if normalize == "auto":
+        normalize, auto_notes = _auto_normalize(base_rows, new_rows, common, baselines, in_time or test == "paired")
+    differences = machine_differences(base_doc, new_doc)
+    if differences and not normalize and strict:
+        raise CompareError(
+            "BASE and NEW were measured on different machines or software (" + "; ".join(differences) + "): "
+            "absolute times are not comparable; use --normalize mlp"
+        )
     out = Comparison(
         threshold=threshold,
         alpha=alpha,
@@ -255,9 +258,7 @@ def compare_documents(
             "no rows to compare: BASE and NEW share no (implementation, device, workload); "
             f"BASE has {', '.join(out.only_base) or 'nothing'}; NEW has {', '.join(out.only_new) or 'nothing'}"
         )
-    norms = (_baselines(base_doc), _baselines(new_doc)) if normalize else None
-    # the two sides of one A/B run took their rounds in turn: round i of each is paired in time
-    in_time = _in_time(base_doc, new_doc)
+    norms = baselines if normalize else None
     for key in common:
         b_rec, n_rec = base_rows[key], new_rows[key]
         if normalize and key[0] == BASELINE:
@@ -291,25 +292,26 @@ def _in_time(base_doc: ResultsDocument, new_doc: ResultsDocument) -> bool:
     return base_doc.config.get("isolation") == new_doc.config.get("isolation") == "ab-interleaved"
 
 
-def _auto_normalize(base_doc: ResultsDocument, new_doc: ResultsDocument, impls, test: str) -> tuple[Optional[str], list[str]]:
-    """What ``normalize="auto"`` means for these two files, and the lines that say so.
+def _auto_normalize(
+    base_rows: dict, new_rows: dict, common: list, baselines: tuple, paired: bool
+) -> tuple[Optional[str], list[str]]:
+    """What ``normalize="auto"`` means for the rows ``common`` to both files (``baselines``:
+    each file's MLP rows by :func:`_baseline_key`), and the lines that say so.
 
     Two separate runs are compared as ratios to their own run's MLP when every compared row
     has one on both sides: the MLP is the control that ran in the same minutes, so a machine
     that got slower between the runs (every row slower, the MLP too) is not a regression.
-    The two sides of one A/B run are compared on absolute times: their rounds are paired in
-    time, which cancels the machine's drift without a control; so is ``test="paired"``."""
-    if _in_time(base_doc, new_doc) or test == "paired":
+    Rounds ``paired`` in time (the two sides of one A/B run, or ``test="paired"``) are
+    compared on absolute times: pairing cancels the machine's drift without a control."""
+    if paired:
         return None, []
-    base_rows = {r.key: r for r in base_doc.rows()}
-    new_rows = {r.key: r for r in new_doc.rows()}
-    common = [k for k in base_rows if k in new_rows and (not impls or k[0] in impls)]
-    norms = (_baselines(base_doc), _baselines(new_doc))
     others = [k for k in common if k[0] != BASELINE]
     if not others:
         return None, []
     lacking = [
-        _key_label(k) for k in others if _baseline_key(base_rows[k]) not in norms[0] or _baseline_key(new_rows[k]) not in norms[1]
+        _key_label(k)
+        for k in others
+        if _baseline_key(base_rows[k]) not in baselines[0] or _baseline_key(new_rows[k]) not in baselines[1]
     ]
     if lacking:
         return None, [
@@ -320,7 +322,7 @@ def _auto_normalize(base_doc: ResultsDocument, new_doc: ResultsDocument, impls, 
         ]
     lines = ["normalized by each run's MLP (--normalize auto: separate runs; --normalize none for absolute times)"]
     for bkey in sorted({_baseline_key(base_rows[k]) for k in others}, key=lambda k: (k[0], k[1], k[2] or 0)):
-        b, n = norms[0][bkey], norms[1][bkey]
+        b, n = baselines[0][bkey], baselines[1][bkey]
         if not b.measured or not n.measured:
             continue
         moved = sum(n.median(p) for p in PHASES) / sum(b.median(p) for p in PHASES)

@@ -47,9 +47,39 @@ def statuses() -> dict[str, str]:
 
 _STRING = re.compile(r'[rbf]?"(?:[^"\\]|\\.)*"|[rbf]?\'(?:[^\'\\]|\\.)*\'')
 
-#: (module, function name prefix, regex the diff must match) -> why such a survivor cannot
-#: change a number kanbench reports; each read against the code
-DIFF_REASONS = [
+CUDA_BRANCH = "CUDA-only branch: runs in tests/test_cuda.py where a GPU exists"
+CUDA_ONLY = "CUDA-only: runs in tests/test_cuda.py where a GPU exists"
+DEVICE_ARGS = "device arguments: the same tensors on the CPU (CUDA runs in tests/test_cuda.py)"
+DEVICE_DTYPE_ARGS = "device/dtype arguments that only matter off the CPU or for non-float64 inputs"
+DISPATCH = "equivalent: the dispatch between the hand-written backward and plain autograd"
+
+#: (module, function name prefix, regex the changed lines must match, or None: any change)
+#: -> why such a survivor cannot change a number kanbench reports; each read against the code.
+#: Whole-function rules come first.
+RULES = [
+    (("kanbench.timing", "xǁCudaClock", None), CUDA_ONLY),
+    (("kanbench.memory", "x_cuda_", None), CUDA_ONLY),
+    (("kanbench.compare", "x_render", None), "renders a table: display only"),
+    (("kanbench.compare", "xǁComparisonǁrender", None), "renders a table: display only"),
+    # better_kan.basis: answered one by one in the first report, each rule's survivors only of this kind
+    (
+        ("implementations.better_kan.basis", "x_bspline_uniform", None),
+        DISPATCH + "; every path computes the same values and gradients (tests/test_layer_gradients.py checks both)",
+    ),
+    (("implementations.better_kan.basis", "x_rbf_basis", None), DISPATCH),
+    (
+        ("implementations.better_kan.basis", "x_cardinal_terms", None),
+        "equivalent: a longer loop adds terms with shift <= 0, whose (shift - |z|)_+ is 0",
+    ),
+    (
+        ("implementations.better_kan.basis", "x_cox_de_boor_tables", None),
+        "equivalent: a zero denominator (repeated knots) gives 1e30 instead of 0, multiplied by a basis "
+        "that is exactly 0 on a zero-width interval",
+    ),
+    (("implementations.better_kan.basis", "x_extend_knots", None), DEVICE_DTYPE_ARGS),
+    (("implementations.better_kan.basis", "x_uniform_grid", None), DEVICE_DTYPE_ARGS),
+    (("kanbench.compare", "x__doc_name", None), "a display name of a file"),
+    (("kanbench.compare", "x__key_label", None), "a display label of a row"),
     (
         ("kanbench.compare", "x_compare_", r'"(GREATER|LESS)"'),
         'equivalent: scipy lowercases `alternative`, so "GREATER" is "greater"',
@@ -62,20 +92,14 @@ DIFF_REASONS = [
         ("kanbench.compare", "x__auto_normalize", r"sorted\("),
         "the order of the note lines under the table (one per MLP): display only",
     ),
-    (("kanbench.memory", "x_phase_peaks", r"cuda"), "CUDA-only branch: runs in tests/test_cuda.py where a GPU exists"),
-    (("kanbench.timing", "x_make_clock", r"cuda|CudaClock"), "CUDA-only branch: runs in tests/test_cuda.py where a GPU exists"),
+    (("kanbench.memory", "x_phase_peaks", r"cuda"), CUDA_BRANCH),
+    (("kanbench.timing", "x_make_clock", r"cuda|CudaClock"), CUDA_BRANCH),
     (
         ("implementations.better_kan.basis", "x_uniform_affine", r"unsqueeze\(\+1\)"),
         "equivalent: h is 1-D, so unsqueeze(+1) is unsqueeze(-1)",
     ),
-    (
-        ("implementations.better_kan.regularization", "x_edge_statistics", r"device"),
-        "device arguments: the same tensors on the CPU (CUDA runs in tests/test_cuda.py)",
-    ),
-    (
-        ("implementations.better_kan.regularization", "xǁCoefL1ǁforward", r"device"),
-        "device arguments: the same tensors on the CPU (CUDA runs in tests/test_cuda.py)",
-    ),
+    (("implementations.better_kan.regularization", "x_edge_statistics", r"device"), DEVICE_ARGS),
+    (("implementations.better_kan.regularization", "xǁCoefL1ǁforward", r"device"), DEVICE_ARGS),
     (
         ("implementations.better_kan.regularization", "x_std_ratio", r"keepdim=False|mean\(0, \)"),
         "equivalent: the mean over dim 0 broadcasts against (n, in, J) with or without keepdim",
@@ -84,43 +108,6 @@ DIFF_REASONS = [
         ("implementations.better_kan.regularization", "xǁEdgeMeanAbsǁforward", r"out_f = weight\.shape\[1\]"),
         "equivalent: out_f only sizes the chunks, which partition the inputs; the result does not depend on the cut",
     ),
-]
-
-#: (module prefix, function name prefix) -> why survivors there cannot change a number
-FUNCTION_REASONS = [
-    (("kanbench.timing", "xǁCudaClock"), "CUDA-only: runs in tests/test_cuda.py where a GPU exists"),
-    (("kanbench.memory", "x_cuda_"), "CUDA-only: runs in tests/test_cuda.py where a GPU exists"),
-    (("kanbench.compare", "x_render"), "renders a table: display only"),
-    (("kanbench.compare", "xǁComparisonǁrender"), "renders a table: display only"),
-    # better_kan.basis: answered one by one in the first report, each rule's survivors only of this kind
-    (
-        ("implementations.better_kan.basis", "x_bspline_uniform"),
-        "equivalent: the dispatch between the hand-written backward and plain autograd; every path "
-        "computes the same values and gradients (tests/test_layer_gradients.py checks both)",
-    ),
-    (
-        ("implementations.better_kan.basis", "x_rbf_basis"),
-        "equivalent: the dispatch between the hand-written backward and plain autograd",
-    ),
-    (
-        ("implementations.better_kan.basis", "x_cardinal_terms"),
-        "equivalent: a longer loop adds terms with shift <= 0, whose (shift - |z|)_+ is 0",
-    ),
-    (
-        ("implementations.better_kan.basis", "x_cox_de_boor_tables"),
-        "equivalent: a zero denominator (repeated knots) gives 1e30 instead of 0, multiplied by a basis "
-        "that is exactly 0 on a zero-width interval",
-    ),
-    (
-        ("implementations.better_kan.basis", "x_extend_knots"),
-        "device/dtype arguments that only matter off the CPU or for non-float64 inputs",
-    ),
-    (
-        ("implementations.better_kan.basis", "x_uniform_grid"),
-        "device/dtype arguments that only matter off the CPU or for non-float64 inputs",
-    ),
-    (("kanbench.compare", "x__doc_name"), "a display name of a file"),
-    (("kanbench.compare", "x__key_label"), "a display label of a row"),
 ]
 
 
@@ -137,15 +124,11 @@ def _strings(line: str) -> list[str]:
 
 def explain(name: str, diff: str) -> str:
     """Why a survivor cannot change a number kanbench reports, or "" when no rule applies."""
-    for (module, func), reason in FUNCTION_REASONS:
-        tail = name[len(module) + 1 :] if name.startswith(module + ".") else ""
-        if tail.startswith(func):
-            return reason
     minus, plus = _changed_lines(diff)
     changed_text = "\n".join(minus + plus)
-    for (module, func, pattern), reason in DIFF_REASONS:
+    for (module, func, pattern), reason in RULES:
         tail = name[len(module) + 1 :] if name.startswith(module + ".") else ""
-        if tail.startswith(func) and re.search(pattern, changed_text):
+        if tail.startswith(func) and (pattern is None or re.search(pattern, changed_text)):
             return reason
     if minus and len(minus) == len(plus):
         same_code = all(_STRING.sub('""', a) == _STRING.sub('""', b) for a, b in zip(minus, plus))

@@ -30,7 +30,7 @@ from typing import Callable, Optional, Sequence
 from kanbench import results as results_mod
 from kanbench.machine import source_root
 from kanbench.records import ResultsDocument, RowResult
-from kanbench.runner import RowJob, empty_record, fill_samples
+from kanbench.runner import RowJob, empty_record, faults_per_step, fill_samples
 from kanbench.stats import summarize
 from kanbench.timing import TimingConfig
 from kanbench.worker import ServeWorker
@@ -155,6 +155,7 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
     workers: dict[str, list[ServeWorker]] = {k: [] for k in sides}
     samples = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
     round_medians = {k: {"forward_ms": [], "backward_ms": []} for k in sides}
+    faults: dict = {k: 0 for k in sides}  # minor page faults over the chunks; None: not counted
     started = time.monotonic()
     try:
         # start every worker first: they build and warm up side by side (nothing is timed yet)
@@ -193,6 +194,8 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                 samples[key]["backward_ms"].extend(reply["backward_ms"])
                 for phase in ("forward_ms", "backward_ms"):
                     round_medians[key][phase].append(summarize(reply[phase])["median"])
+                counted = reply.get("minor_faults")
+                faults[key] = None if counted is None or faults[key] is None else faults[key] + counted
         for key in alive:
             record = sides[key][1]
             if record.failed:
@@ -200,6 +203,7 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
             fill_samples(record, samples[key]["forward_ms"], samples[key]["backward_ms"])
             record.rounds = round_medians[key]
             record.workers = plan.workers
+            record.minor_faults_per_step = faults_per_step(faults[key], len(samples[key]["forward_ms"]))
             if plan.memory:
                 try:
                     reply = workers[key][0].request({"cmd": "memory"}, plan.timeout_s)

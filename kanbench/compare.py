@@ -333,7 +333,8 @@ def _auto_normalize(
 
 def machine_differences(a: ResultsDocument, b: ResultsDocument) -> list[str]:
     """What differs between two files' machines that changes absolute times: CPU (model and
-    family/model number), GPU names, torch and CUDA versions. Fields a file lacks are not compared."""
+    family/model number), GPU names, torch and CUDA versions, the workers' malloc setting
+    (:mod:`kanbench.allocator`). Fields a file lacks are not compared."""
     out = []
 
     def cpu(doc):
@@ -347,11 +348,15 @@ def machine_differences(a: ResultsDocument, b: ResultsDocument) -> list[str]:
     def version(doc, key):
         return (doc.machine.get("torch") or {}).get(key)
 
+    def allocators(doc):
+        return tuple(sorted({r.allocator for r in doc.rows() if r.allocator})) or None
+
     for what, get in (
         ("CPU", cpu),
         ("GPU", gpus),
         ("torch", lambda d: version(d, "version")),
         ("CUDA", lambda d: version(d, "cuda")),
+        ("allocator", allocators),
     ):
         va, vb = get(a), get(b)
         if va and vb and va != vb:

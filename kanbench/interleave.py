@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence
 
 from kanbench.records import RowResult
-from kanbench.runner import RowJob, empty_record, fill_samples
+from kanbench.runner import RowJob, empty_record, faults_per_step, fill_samples
 from kanbench.stats import summarize
 from kanbench.worker import ServeWorker, kill_after
 
@@ -67,6 +67,7 @@ class _Row:
     round_b: list = field(default_factory=list)
     proc_f: list = field(default_factory=list)
     proc_b: list = field(default_factory=list)
+    faults: Optional[int] = 0  #: minor page faults over the measured chunks (None: not counted)
     worker: Optional[ServeWorker] = None
     started: float = field(default_factory=time.monotonic)
 
@@ -147,6 +148,7 @@ def _finish(row: _Row, processes: int) -> None:
         rec.rounds = {"forward_ms": row.round_f, "backward_ms": row.round_b}
         rec.extra["processes"] = {"forward_ms": row.proc_f, "backward_ms": row.proc_b}
         rec.workers = processes
+        rec.minor_faults_per_step = faults_per_step(row.faults, len(row.forward))
     rec.wall_s = round(time.monotonic() - row.started, 3)
 
 
@@ -185,6 +187,8 @@ def measure_batch(jobs: Sequence[RowJob], config: InterleaveConfig, on_generatio
                         pb[id(row)].extend(reply["backward_ms"])
                         row.round_f.append(summarize(reply["forward_ms"])["median"])
                         row.round_b.append(summarize(reply["backward_ms"])["median"])
+                        counted = reply.get("minor_faults")
+                        row.faults = None if counted is None or row.faults is None else row.faults + counted
                 for row in live:
                     if pf[id(row)]:
                         row.proc_f.append(summarize(pf[id(row)])["median"])

@@ -127,6 +127,8 @@ class RowResult(_Record):
     params: Optional[int] = None  #: parameters of the model (``model.parameters()``)
     trainable_params: Optional[int] = None  #: of which ``requires_grad``
     threads: Optional[int] = None  #: torch intra-op threads the row ran with
+    allocator: Optional[str] = None  #: the worker's malloc setting (:mod:`kanbench.allocator`)
+    minor_faults_per_step: Optional[float] = None  #: page faults per measured step (all threads; CPU work)
     options: dict = field(default_factory=dict)  #: build options (e.g. ``{"grid_size": 10}``)
     compile: bool = False  #: measured under ``torch.compile``
     flops_per_sample: Optional[float] = None  #: analytic forward FLOPs per sample (specs that declare them)

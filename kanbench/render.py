@@ -92,6 +92,8 @@ def baseline_ratios(records: list[RowResult], phase: str) -> dict[int, Optional[
 
 #: a baseline whose worker processes differ more than this (slowest / fastest) flags the run
 UNSTABLE_SPREAD = 1.25
+#: a row that page-faults more than this per measured step gets a note (see kanbench.allocator)
+FAULTY_STEPS = 1000
 
 
 def _match_line(records: list[RowResult]) -> list[str]:
@@ -124,6 +126,14 @@ def _errors_block(records: Iterable[RowResult]) -> list[str]:
                 f"- note: the machine changed speed during this run ({r.label}'s worker processes differ "
                 f"{spread:.2f}x); ratios to the MLP are paired by round but may still be off: measure again"
             )
+    faulty = [r for r in records if (r.minor_faults_per_step or 0) > FAULTY_STEPS]
+    if faulty:
+        lines.append(
+            "- note: "
+            + ", ".join(f"{r.label} {r.minor_faults_per_step:,.0f}" for r in faulty)
+            + " page faults per step: its times include the kernel handing memory back "
+            "(allocator: " + (faulty[0].allocator or "unknown") + ")"
+        )
     return lines
 
 

@@ -144,6 +144,11 @@ def fill_samples(record: RowResult, forward_ms: list, backward_ms: list) -> None
         setattr(record, f"{phase}_mad_ms", s["mad"] if s["n"] else None)
 
 
+def faults_per_step(faults: Optional[int], steps: int) -> Optional[float]:
+    """Minor page faults per measured step, one decimal; ``None`` when not counted."""
+    return round(faults / steps, 1) if faults is not None and steps else None
+
+
 def apply_memory(record: RowResult, peaks: dict) -> None:
     """Store :func:`kanbench.memory.phase_peaks`'s figures in the row."""
     for key, value in peaks.items():
@@ -182,12 +187,13 @@ def open_row(job: RowJob, record: RowResult, registry=None, checkpoint: Optional
     """Resolve the implementation, build the model and the data pool. Raises :class:`RowFailed`."""
     import torch
 
-    from kanbench import discovery
+    from kanbench import allocator, discovery
     from kanbench import workload as workload_mod
 
     if job.threads:
         torch.set_num_threads(int(job.threads))
     record.threads = torch.get_num_threads()
+    record.allocator = allocator.setting()
     if registry is None:
         registry = discovery.discover(job.extra_dirs, builtin=job.builtin, check=False)
     try:
@@ -310,6 +316,7 @@ def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[RowRe
         record.warmup_iterations = samples.warmup_iterations
         record.first_step_s = samples.first_step_s
         record.measured_s = round(samples.measured_seconds, 4)
+        record.minor_faults_per_step = faults_per_step(samples.minor_faults, len(samples.forward_ms))
         if samples.cut_short:
             record.note = f"stopped before min_time ({samples.cut_short})"
         if checkpoint:

@@ -147,6 +147,8 @@ class Samples:
     measured_seconds: float = 0.0
     #: why measuring stopped before min_time (None when it did not)
     cut_short: Optional[str] = None
+    #: minor page faults of the process while the samples were taken (None: unreadable)
+    minor_faults: Optional[int] = None
 
 
 def iteration(model, pool: DataPool, clock, check_shape: bool = False) -> tuple[float, float]:
@@ -182,9 +184,12 @@ def collect(
     """Append samples until ``min_samples`` and ``min_time`` seconds of measured iterations
     (at most ``max_samples``, stopping at ``deadline``); GC off meanwhile.
     Returns (measured seconds, why it stopped early or None)."""
+    from kanbench.allocator import minor_faults
+
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    faults_before = minor_faults()
     measured = 0.0
     cut_short = None
     try:
@@ -207,6 +212,9 @@ def collect(
     finally:
         if gc_was_enabled:
             gc.enable()
+        faults_after = minor_faults()
+        if faults_before is not None and faults_after is not None:
+            samples.minor_faults = (samples.minor_faults or 0) + faults_after - faults_before
     return measured, cut_short
 
 

@@ -237,7 +237,9 @@ def serve(job_path: str) -> int:
                     int(request.get("min_samples", 5)),
                     int(request.get("max_samples", 100000)),
                 )
-                reply({"forward_ms": samples.forward_ms, "backward_ms": samples.backward_ms})
+                reply(
+                    {"forward_ms": samples.forward_ms, "backward_ms": samples.backward_ms, "minor_faults": samples.minor_faults}
+                )
             elif cmd == "memory":
                 peaks = memory.phase_peaks(row.model, row.pool, row.device)
                 if row.device.type == "cpu":
@@ -252,6 +254,9 @@ def serve(job_path: str) -> int:
 
 
 def main(argv=None) -> int:
+    from kanbench import allocator
+
+    allocator.keep_freed_memory()  # before torch and the model allocate anything
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 2 and argv[0] == "--serve":
         return serve(argv[1])

@@ -461,6 +461,18 @@ def test_machine_differences_name_each_difference_exactly():
     assert compare.machine_differences(a, document(machine=_machine())) == []
 
 
+def test_different_allocators_are_a_machine_difference():
+    kept, system = (
+        "glibc, freed memory kept (mmap threshold 2 GiB, trim threshold 2 GiB)",
+        "system default (KANBENCH_MALLOC=system)",
+    )
+    a = document(RowResult(impl="mlp", device="cpu", allocator=kept), machine=_machine())
+    b = document(RowResult(impl="mlp", device="cpu", allocator=system), machine=_machine())
+    assert compare.machine_differences(a, b) == [f"allocator {kept} vs {system}"]
+    # rows of older files have no allocator: not compared
+    assert compare.machine_differences(a, document(RowResult(impl="mlp", device="cpu"), machine=_machine())) == []
+
+
 def test_machine_fields_a_file_lacks_are_not_compared():
     a = document(machine=_machine())
     assert compare.machine_differences(a, document(machine=_machine(gpus=(), cuda=None))) == []

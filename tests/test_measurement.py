@@ -1,6 +1,7 @@
 """Behaviour of timing, memory and parameter counting (no test asserts a speed)."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -193,6 +194,10 @@ def test_interleaved_run_keeps_rounds_and_processes(tmp_path):
         assert rec.error is None and rec.workers == 2
         assert len(rec.rounds["forward_ms"]) == 4 and len(rec.extra["processes"]["forward_ms"]) == 2
         assert rec.n_samples >= 8 and rec.params and rec.forward_peak_bytes
+        # the worker kept freed memory (glibc) and counted its page faults while measuring
+        if sys.platform.startswith("linux"):
+            assert rec.allocator.startswith("glibc, freed memory kept"), rec.allocator
+        assert rec.minor_faults_per_step is not None and rec.minor_faults_per_step >= 0
 
 
 def test_rows_beyond_max_live_get_a_companion_mlp_for_paired_ratios(monkeypatch):

@@ -266,7 +266,9 @@ def measure(args, mode: str = "run"):
         "threads": machine["torch"]["threads"],
         "devices": devices,
         "isolation": "interleaved" if interleaved else ("process" if plan.isolate else "in-process"),
-        "worker_env": {k: v for k, v in worker_env().items() if k.startswith(("OMP_", "MKL_", "KMP_"))},
+        "worker_env": {
+            k: v for k, v in worker_env().items() if k.startswith(("OMP_", "MKL_", "KMP_", "MALLOC_", "KANBENCH_MALLOC"))
+        },
         "interleave": weave.to_dict() if weave else None,
         "budget_s": args.budget,
         "command": runner.command_line(),

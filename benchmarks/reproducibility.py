@@ -1,6 +1,6 @@
 """Do tables hold up? Ratios to the MLP across repeated runs, and under a CPU hog.
 
-    python benchmarks/reproducibility.py [--seed-runs 5] [--large-runs 3] [--hog] [--out FILE.md]
+    python benchmarks/reproducibility.py [--seed-runs 5] [--large-runs 3] [--hog] [--out FILE.md] [--keep DIR]
 
 Each run is a separate ``kanbench run`` (interleaved, the default) of the MLP and our two
 layers. For every row it reports the (forward+backward) / MLP ratio of each run (as the
@@ -94,9 +94,20 @@ def main() -> int:
     ap.add_argument("--hog", action="store_true")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--run-args", default="", help="more `kanbench run` options for every run, e.g. '--rounds 24'")
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="keep the runs' results files here (seed-0.json, ...; default: a new temporary directory), "
+        "for benchmarks/ratio_estimators.py",
+    )
     args = ap.parse_args()
     extra = tuple(args.run_args.split())
-    tmp = Path(tempfile.mkdtemp(prefix="kanbench-repro-"))
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        if any(args.keep.glob("*.json")):
+            raise SystemExit(f"--keep {args.keep}: holds results files already; name an empty directory")
+    tmp = args.keep or Path(tempfile.mkdtemp(prefix="kanbench-repro-"))
+    print(f"runs kept in {tmp}", file=sys.stderr, flush=True)
     text = [
         f"# Reproducibility of ratios to the MLP, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",

@@ -131,7 +131,7 @@ def _errors_block(records: Iterable[RowResult]) -> list[str]:
         lines.append(
             "- note: "
             + ", ".join(f"{r.label} {r.minor_faults_per_step:,.0f}" for r in faulty)
-            + " page faults per step: its times include the kernel handing memory back "
+            + " page faults per step: its times include the kernel mapping in fresh memory every step "
             "(allocator: " + (faulty[0].allocator or "unknown") + ")"
         )
     return lines

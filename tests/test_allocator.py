@@ -97,5 +97,5 @@ def test_rows_that_page_fault_get_a_note_under_the_table():
     assert _errors_block([quiet]) == []
     assert _errors_block([quiet, busy]) == [
         "- note: splines-better_kan-cpu 9,577 page faults per step: its times include the kernel "
-        "handing memory back (allocator: system default)"
+        "mapping in fresh memory every step (allocator: system default)"
     ]

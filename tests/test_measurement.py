@@ -452,3 +452,22 @@ def test_the_sanity_gate_runs_in_the_first_process_generation_only(monkeypatch):
     assert started == [("g0-r0", True), ("g1-r0", False), ("g2-r0", False)]
     assert row.record.sanity == {"status": "warn"} and row.record.warmup_iterations == 3
     assert job.sanity  # the row's own job is unchanged
+
+
+def test_collect_counts_the_page_faults_of_its_steps(fake_loop, monkeypatch):
+    from kanbench import allocator, runner, timing
+
+    counts = iter([100, 130, 130, 175])
+    monkeypatch.setattr(allocator, "minor_faults", lambda: next(counts))
+    samples = timing.Samples()
+    timing.collect(None, None, None, samples, min_time=0.0, min_samples=3, max_samples=100)
+    assert samples.minor_faults == 30
+    timing.collect(None, None, None, samples, min_time=0.0, min_samples=3, max_samples=100)
+    assert samples.minor_faults == 75  # a second chunk adds to the first
+    assert runner.faults_per_step(samples.minor_faults, len(samples.forward_ms)) == 12.5
+    # unreadable (no resource module): not counted, not zero
+    monkeypatch.setattr(allocator, "minor_faults", lambda: None)
+    unread = timing.Samples()
+    timing.collect(None, None, None, unread, min_time=0.0, min_samples=1, max_samples=100)
+    assert unread.minor_faults is None
+    assert runner.faults_per_step(None, 4) is None and runner.faults_per_step(8, 0) is None

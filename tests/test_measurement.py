@@ -470,4 +470,11 @@ def test_collect_counts_the_page_faults_of_its_steps(fake_loop, monkeypatch):
     unread = timing.Samples()
     timing.collect(None, None, None, unread, min_time=0.0, min_samples=1, max_samples=100)
     assert unread.minor_faults is None
+    # readable before the steps but not after (or the other way round): not counted either
+    for pair in ([100, None], [None, 100]):
+        counts = iter(pair)
+        monkeypatch.setattr(allocator, "minor_faults", lambda: next(counts))
+        half = timing.Samples()
+        timing.collect(None, None, None, half, min_time=0.0, min_samples=1, max_samples=100)
+        assert half.minor_faults is None
     assert runner.faults_per_step(None, 4) is None and runner.faults_per_step(8, 0) is None

@@ -6,9 +6,10 @@ memory freed at the top of its heap beyond the *trim threshold* goes back too. A
 step frees and allocates the same large blocks again every time (``zero_grad(set_to_none=True)``
 drops the gradients, autograd's buffers die with the graph), so under the defaults every
 step faults its pages in afresh and the kernel zeroes them. At the ``large`` workload
-(1000x1000x1, batch 100) on a 2-core VM that was about 9,800 minor page faults and 20 ms of
-system time per step -- a fifth of the step's CPU time -- and it moved with the machine's
-state, not with the code. PyTorch's CPU performance-tuning guide recommends an allocator
+(1000x1000x1, batch 100) on a 2-core VM that was 8,900-9,900 minor page faults and 16-19 ms
+of system time per step -- about a fifth of the step's CPU time -- and the backward took
+20-21 ms instead of 14-16 (``benchmarks/page_faults.py``); kernel time moves with the
+machine's state, not with the code. PyTorch's CPU performance-tuning guide recommends an allocator
 that reuses memory (jemalloc, tcmalloc) for the same reason.
 
 :func:`keep_freed_memory` (called by every worker before it imports torch) raises both

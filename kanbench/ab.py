@@ -30,7 +30,7 @@ from typing import Callable, Optional, Sequence
 from kanbench import results as results_mod
 from kanbench.machine import source_root
 from kanbench.records import ResultsDocument, RowResult
-from kanbench.runner import RowJob, empty_record, faults_per_step, fill_samples
+from kanbench.runner import RowJob, add_faults, empty_record, faults_per_step, fill_samples
 from kanbench.stats import summarize
 from kanbench.timing import TimingConfig
 from kanbench.worker import ServeWorker
@@ -194,8 +194,7 @@ def measure_pair(plan: ABPlan, base: Side, new: Side, impl: str, device: str, wo
                 samples[key]["backward_ms"].extend(reply["backward_ms"])
                 for phase in ("forward_ms", "backward_ms"):
                     round_medians[key][phase].append(summarize(reply[phase])["median"])
-                counted = reply.get("minor_faults")
-                faults[key] = None if counted is None or faults[key] is None else faults[key] + counted
+                faults[key] = add_faults(faults[key], reply.get("minor_faults"))
         for key in alive:
             record = sides[key][1]
             if record.failed:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence
 
 from kanbench.records import RowResult
-from kanbench.runner import RowJob, empty_record, faults_per_step, fill_samples
+from kanbench.runner import RowJob, add_faults, empty_record, faults_per_step, fill_samples
 from kanbench.stats import summarize
 from kanbench.worker import ServeWorker, kill_after
 
@@ -187,8 +187,7 @@ def measure_batch(jobs: Sequence[RowJob], config: InterleaveConfig, on_generatio
                         pb[id(row)].extend(reply["backward_ms"])
                         row.round_f.append(summarize(reply["forward_ms"])["median"])
                         row.round_b.append(summarize(reply["backward_ms"])["median"])
-                        counted = reply.get("minor_faults")
-                        row.faults = None if counted is None or row.faults is None else row.faults + counted
+                        row.faults = add_faults(row.faults, reply.get("minor_faults"))
                 for row in live:
                     if pf[id(row)]:
                         row.proc_f.append(summarize(pf[id(row)])["median"])

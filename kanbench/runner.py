@@ -144,6 +144,11 @@ def fill_samples(record: RowResult, forward_ms: list, backward_ms: list) -> None
         setattr(record, f"{phase}_mad_ms", s["mad"] if s["n"] else None)
 
 
+def add_faults(total: Optional[int], counted: Optional[int]) -> Optional[int]:
+    """A running page-fault count plus one chunk's; ``None`` once any chunk could not count."""
+    return None if total is None or counted is None else total + counted
+
+
 def faults_per_step(faults: Optional[int], steps: int) -> Optional[float]:
     """Minor page faults per measured step, one decimal; ``None`` when not counted."""
     return round(faults / steps, 1) if faults is not None and steps else None

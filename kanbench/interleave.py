@@ -23,6 +23,7 @@ process (``processes``); :mod:`kanbench.compare` decides on those units.
 
 from __future__ import annotations
 
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -152,6 +153,20 @@ def _finish(row: _Row, processes: int) -> None:
     rec.wall_s = round(time.monotonic() - row.started, 3)
 
 
+def ignore_sigint():
+    """Ignore SIGINT from now on; returns the handler to give back to :func:`restore_sigint`
+    (None off the main thread, where signals cannot be handled)."""
+    try:
+        return signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        return None
+
+
+def restore_sigint(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
+
+
 class BatchInterrupted(KeyboardInterrupt):
     """Ctrl-C during interleaved measurement; ``records`` hold what was measured until then."""
 
@@ -205,11 +220,16 @@ def measure_batch(jobs: Sequence[RowJob], config: InterleaveConfig, on_generatio
                     on_generation(g + 1, config.processes)
         except KeyboardInterrupt:
             interrupted = True
+            # `timeout -s INT` and a terminal both signal the whole process group: a second SIGINT
+            # must not cut short the clean-up that keeps what was measured
+            previous = ignore_sigint()
         finally:
             _close(rows)
             for row in rows:
                 _finish(row, config.processes)
     records = [row.record for row in rows]
+    if interrupted:
+        restore_sigint(previous)
     if interrupted:
         kept = [rec for rec in records if rec.n_samples or rec.failed]  # nothing measured: not a row
         for rec in kept:
@@ -329,8 +349,12 @@ def execute(
     try:
         measure_jobs(jobs, config, on_batch=batch_done, on_generation=on_generation)
     except BatchInterrupted:
-        document.interrupted = True
-        write()
+        previous = ignore_sigint()  # one more SIGINT must not lose the file
+        try:
+            document.interrupted = True
+            write()
+        finally:
+            restore_sigint(previous)
         raise Interrupted(document, path) from None
     document.complete = True
     write()

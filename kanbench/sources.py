@@ -225,7 +225,11 @@ def installed(name: str) -> Optional[Installed]:
     except (OSError, ValueError, TypeError):
         return None
     if not rec.path or not Path(rec.path).is_dir():
-        return None
+        # the cache was moved or copied ($KANBENCH_HOME elsewhere, another machine): its checkout
+        # lies beside the record
+        if rec.kind != "checkout" or not checkout_dir(name).is_dir():
+            return None
+        rec.path = str(checkout_dir(name))
     return rec
 
 

@@ -42,7 +42,7 @@ def kill_after(budget_s: float) -> float:
     return budget_s + 15.0 + 0.25 * budget_s
 
 
-#: OpenMP thread placement of the workers (kept when the user set them): one thread per core,
+#: OpenMP thread placement of CPU rows' workers (kept when the user set them): one thread per core,
 #: the team packed from the first core. Unpinned, the kernel places a worker's OpenMP threads
 #: when they are created, and where it put them decides the worker's speed for its whole life:
 #: on this 2-core VM a process whose helper thread shared the main thread's core ran the MLP's
@@ -52,16 +52,33 @@ def kill_after(budget_s: float) -> float:
 OPENMP_PLACEMENT = {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}
 
 
-def worker_env() -> dict:
-    """The environment of every worker process: this kanbench importable, no display, pinned OpenMP threads."""
+def pins_threads(device: str) -> bool:
+    """Whether workers of rows on ``device`` get :data:`OPENMP_PLACEMENT`: CPU rows only.
+
+    libgomp applies ``OMP_PROC_BIND`` when torch is imported, to the process's main thread
+    (``os.sched_getaffinity`` in a worker reads {0} from then on, on any number of cores), and
+    every thread that thread starts later inherits that one core: autograd's per-device thread
+    that runs a CUDA backward, torch.compile's compile threads, the CUDA driver's own. For a
+    CUDA row the arithmetic is on the GPU and the CPU's work is launching kernels from those
+    threads: pinned, they share one core with each other, and with every other worker live at
+    the same time (each packs from core 0), which slows warm-up and the first (compiling) step.
+    CUDA workers are therefore left to the scheduler; an ``OMP_*`` the user set still applies.
+    """
+    return not str(device).startswith("cuda")
+
+
+def worker_env(device: str = "cpu") -> dict:
+    """The environment of a worker process for a row on ``device``: this kanbench importable,
+    no display, OpenMP threads pinned for CPU rows (:func:`pins_threads`)."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("PYTHONUNBUFFERED", "1")
     # plots from implementations never need a display
     env.setdefault("MPLBACKEND", "Agg")
-    for key, value in OPENMP_PLACEMENT.items():
-        env.setdefault(key, value)
+    if pins_threads(device):
+        for key, value in OPENMP_PLACEMENT.items():
+            env.setdefault(key, value)
     return env
 
 
@@ -78,7 +95,7 @@ def measure_row_isolated(job: RowJob, python: Optional[str] = None, cwd: Optiona
         started = time.monotonic()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=worker_env(), cwd=cwd
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=worker_env(job.device), cwd=cwd
             )
             try:
                 rc = proc.wait(timeout=timeout)
@@ -134,7 +151,7 @@ class ServeWorker:
         self.log_path = Path(directory) / f"{tag}.log"
         self.job_path.write_text(json.dumps(job.to_dict()))
         read_fd, write_fd = os.pipe()
-        env = worker_env()
+        env = worker_env(job.device)
         env["KANBENCH_RESULT_FD"] = str(write_fd)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(

@@ -36,6 +36,19 @@ def _use_this_trees_better_kan() -> None:
 
 _use_this_trees_better_kan()
 
+
+def pytest_sessionstart(session):
+    """``KANBENCH_REQUIRE_CUDA=1`` (set by scripts/device_check.sh): a machine without a usable CUDA
+    device fails at once with one line, instead of skipping every CUDA test and passing."""
+    if os.environ.get("KANBENCH_REQUIRE_CUDA") != "1":
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        pytest.exit(f"KANBENCH_REQUIRE_CUDA=1 but torch {torch.__version__} ({built}) sees no CUDA device", returncode=3)
+
+
 # quick timing settings for behaviour tests (tests never assert speed)
 QUICK = ["--min-time", "0", "--min-samples", "3", "--warmup", "0"]
 

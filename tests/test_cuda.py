@@ -1,5 +1,7 @@
 """CUDA paths: timing with events, allocator memory, our layers on the GPU. Skipped without a GPU."""
 
+import statistics
+
 import pytest
 import torch
 
@@ -18,16 +20,37 @@ pytestmark = [
 FAST = TimingConfig(min_time=0, min_samples=5, warmup_time=0, warmup_min=2)
 
 
+SEED = Workload((2, 150, 1), 32)
+
+
 @pytest.mark.parametrize("impl", ["mlp", "splines-better_kan", "rbf-better_kan"])
 def test_rows_on_cuda(impl):
-    rec = measure_row_isolated(RowJob(impl=impl, device="cuda", workload=Workload((2, 150, 1), 32), timing=FAST))
+    rec = measure_row_isolated(RowJob(impl=impl, device="cuda", workload=SEED, timing=FAST))
     assert rec.error is None, rec.error
-    assert rec.label.endswith("-gpu")
+    assert rec.label.endswith("-gpu") and rec.device == "cuda"
+    # timing: every sample kept, the medians are theirs, and warm-up happened
+    assert rec.n_samples >= FAST.min_samples
+    for phase in ("forward_ms", "backward_ms"):
+        samples = rec.samples[phase]
+        assert len(samples) == rec.n_samples and all(0 < s < 1000 for s in samples), (phase, samples)
+        assert getattr(rec, phase) == pytest.approx(statistics.median(samples))
+    assert rec.warmup_iterations >= FAST.warmup_min and rec.first_step_s > 0 and rec.measured_s > 0
+    # memory, from the CUDA allocator: the forward holds at least the (32, 150) hidden activations,
+    # the backward at least a float32 gradient for every trainable parameter
     assert rec.memory_method == "cuda-allocator"
-    assert rec.forward_peak_bytes >= rec.forward_peak_increase_bytes > 0
-    assert rec.backward_peak_bytes > 0
+    assert rec.forward_peak_increase_bytes >= 32 * 150 * 4
+    assert rec.backward_peak_increase_bytes >= 4 * rec.trainable_params > 0
+    assert rec.forward_peak_bytes >= rec.forward_peak_increase_bytes
     # the headline excludes what the allocator holds for libraries (cuBLAS workspaces): at most the raw peak
     assert rec.forward_peak_bytes <= rec.forward_allocator_peak_bytes
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float64"])
+def test_rows_on_cuda_in_other_dtypes(dtype):
+    work = Workload((2, 150, 1), 32, dtype=dtype)
+    rec = measure_row_isolated(RowJob(impl="splines-better_kan", device="cuda", workload=work, timing=FAST))
+    assert rec.error is None, rec.error
+    assert rec.workload["dtype"] == dtype and rec.forward_ms > 0 and rec.backward_ms > 0
 
 
 def test_cuda_events_time_the_forward_phase():
@@ -55,13 +78,42 @@ def test_layers_agree_across_devices(build):
     assert torch.allclose(cpu.regularization_loss(), gpu.regularization_loss().cpu(), rtol=1e-9)
 
 
-def test_grid_update_on_cuda():
+def test_grid_update_on_cuda_follows_the_data_and_keeps_the_functions():
     torch.manual_seed(0)
     model = build_spline_kan([2, 3, 1], device="cuda")
-    x = torch.randn(256, 2, device="cuda") * 0.5
+    layer = model.layers[0]
+    x = torch.rand(256, 2, device="cuda") * 0.8 + 0.1  # inside [-1, 1], on a part of it only
+    grid_before = layer.grid.clone()
     before = model(x).detach()
     model.update_grid(x)
+    assert layer.grid.device.type == "cuda" and not torch.equal(layer.grid, grid_before)
+    lo, hi = layer.grid_range()
+    torch.testing.assert_close(lo, x.amin(0), atol=0.02, rtol=0)  # the knots moved to the data's range
+    torch.testing.assert_close(hi, x.amax(0), atol=0.02, rtol=0)
     assert (model(x).detach() - before).norm() / before.norm() < 5e-2
+
+
+@pytest.mark.parametrize("build", [build_spline_kan, build_rbf_kan])
+def test_extend_grid_and_checkpoints_on_cuda(build):
+    torch.manual_seed(0)
+    model = build([2, 3, 1], device="cuda", dtype=torch.float64)
+    x = torch.rand(128, 2, device="cuda", dtype=torch.float64) * 2 - 1
+    before = model(x).detach()
+    n_before = model.layers[0].n_basis
+    model.extend_grid(10)  # G 5 -> 10: the old knots are a subset, the splines carry over exactly
+    layer = model.layers[0]
+    assert layer.n_basis > n_before and layer.weight.shape[-1] == layer.n_basis + 1
+    assert layer.weight.device.type == "cuda"
+    tol = 1e-8 if build is build_spline_kan else 5e-2
+    assert (model(x).detach() - before).norm() / before.norm() < tol
+    cpu = build([2, 3, 1], grid_size=10, dtype=torch.float32) if build is build_spline_kan else build([2, 3, 1], num_centers=10)
+    cpu.update_grid(torch.rand(64, 2) * 1.5 - 0.5)  # a non-uniform grid
+    cpu.lock(0, [(0, 0), (1, 0)])
+    model.load_state_dict(cpu.state_dict())  # a float32 CPU checkpoint into a float64 CUDA model
+    for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+        assert t.device.type == "cuda", name
+        assert not t.is_floating_point() or t.dtype == torch.float64, name
+    torch.testing.assert_close(model(x.float().double()).cpu(), cpu.double()(x.float().double().cpu()), rtol=1e-5, atol=1e-6)
 
 
 def _gpu_sleepy(device):
@@ -143,7 +195,8 @@ def test_kernel_launches_per_step_are_few_and_the_fused_layer_agrees_on_the_gpu(
     counts["fused"] = _kernels_per_step(model, x, y)
     with capsys.disabled():
         print(f"\nCUDA kernels per step (forward, backward) at [2,150,1] batch 32, {build.__name__}: {counts}")
-    assert 0 < counts["fused"][0] <= counts["general"][0] + 2
+    assert 0 < counts["mlp"][0] and 0 < counts["mlp"][1]
+    assert 0 < counts["fused"][0] <= counts["general"][0] and 0 < counts["fused"][1]
     xg = x.clone().requires_grad_()
     fused_out = model(xg)
     (g_fused,) = torch.autograd.grad(fused_out.sum(), xg)
@@ -151,5 +204,7 @@ def test_kernel_launches_per_step_are_few_and_the_fused_layer_agrees_on_the_gpu(
         layer.use_fused = False
     general_out = model(xg)
     (g_general,) = torch.autograd.grad(general_out.sum(), xg)
+    assert type(fused_out.grad_fn).__name__ == "KANLinearFunctionBackward"  # the fused path was taken
+    assert type(general_out.grad_fn).__name__ != "KANLinearFunctionBackward"
     torch.testing.assert_close(fused_out, general_out, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(g_fused, g_general, rtol=1e-4, atol=1e-6)

@@ -259,6 +259,8 @@ def test_ctrl_c_in_an_interleaved_run_keeps_the_rounds_measured(tmp_path):
     # start-up, the sanity gate (about six forwards: 12 s for very-slow) and warm-up take ~22 s;
     # the 12 rounds ~50 s (very-slow: 2 steps of 2 s each)
     time.sleep(34)
+    # twice, as `timeout -s INT` signals (the process, then its group): the second must not lose the rows
+    os.kill(proc.pid, signal.SIGINT)
     os.killpg(proc.pid, signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -278,3 +280,28 @@ def test_a_compile_failure_is_labelled_as_such():
     assert rec.error_kind == "compile" and rec.error == "torch.compile failed during timing: inductor: no C++ compiler"
     job.compile = False
     assert classify_failure(empty_record(job), failure("x"), "timing", job).error_kind == "crash"
+
+
+def test_a_second_sigint_during_the_clean_up_keeps_the_rows(monkeypatch):
+    """`timeout -s INT` signals the process and then its whole group: the second SIGINT lands while
+    the workers are being closed. It must not turn the kept rows into a plain KeyboardInterrupt."""
+    from kanbench import interleave
+
+    def first_ctrl_c(rows, workdir, g):
+        for row in rows:
+            row.forward, row.backward = [1.0, 1.0], [2.0, 2.0]
+            row.round_f, row.round_b = [1.0], [2.0]
+        raise KeyboardInterrupt
+
+    def close_with_a_second_sigint(rows):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here when SIGINT is not ignored
+
+    monkeypatch.setattr(interleave, "_start_generation", first_ctrl_c)
+    monkeypatch.setattr(interleave, "_close", close_with_a_second_sigint)
+    jobs = [RowJob(impl="mlp", device="cpu", workload=Workload((2, 4, 1), 8))]
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(interleave.BatchInterrupted) as caught:
+        interleave.measure_batch(jobs, interleave.InterleaveConfig(processes=1, rounds=1))
+    assert [r.n_samples for r in caught.value.records] == [2]
+    assert signal.getsignal(signal.SIGINT) is before  # Ctrl-C works again afterwards

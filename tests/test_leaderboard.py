@@ -129,6 +129,22 @@ def test_install_from_a_local_git_repository_checks_out_the_pinned_revision(loca
     assert module.__name__ == "_kanbench_toykan_toykan"
 
 
+def test_a_moved_source_cache_still_finds_its_checkouts(local_source, tmp_path, monkeypatch):
+    """A cache copied elsewhere (another $KANBENCH_HOME, a GPU machine) keeps working: the record's
+    absolute path is stale, the checkout beside it is used."""
+    import shutil
+
+    repo, pinned = local_source
+    install("toykan", str(repo))
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(sources.home()), str(moved))
+    monkeypatch.setenv("KANBENCH_HOME", str(moved))
+    rec = sources.installed("toykan")
+    assert rec is not None and rec.revision == pinned and rec.path == str(moved / "sources" / "toykan")
+    shutil.rmtree(moved / "sources" / "toykan")
+    assert sources.installed("toykan") is None
+
+
 def test_install_errors_are_one_line(local_source, tmp_path):
     repo, _ = local_source
     with pytest.raises(InstallError, match="cannot fetch .*nowhere"):

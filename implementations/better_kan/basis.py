@@ -180,11 +180,16 @@ def is_uniform(grid: torch.Tensor, rtol: float = 1e-5) -> bool:
 
 
 def uniform_grid(in_features: int, grid_size: int, k: int, lo, hi, device=None, dtype=None) -> torch.Tensor:
-    """Uniform knots on [lo, hi] (scalars or per-input tensors), extended by k knots on each side: (in, G+2k+1)."""
-    lo = torch.as_tensor(lo, dtype=torch.float64).reshape(-1, 1).expand(in_features, 1)
-    hi = torch.as_tensor(hi, dtype=torch.float64).reshape(-1, 1).expand(in_features, 1)
+    """Uniform knots on [lo, hi] (scalars or per-input tensors), extended by k knots on each side: (in, G+2k+1).
+
+    Computed on ``device`` (default: the device of ``lo`` when it is a tensor, else the CPU) in float64,
+    returned in ``dtype`` (default: torch's default dtype)."""
+    if device is None:
+        device = lo.device if isinstance(lo, torch.Tensor) else hi.device if isinstance(hi, torch.Tensor) else None
+    lo = torch.as_tensor(lo, dtype=torch.float64, device=device).reshape(-1, 1).expand(in_features, 1)
+    hi = torch.as_tensor(hi, dtype=torch.float64, device=device).reshape(-1, 1).expand(in_features, 1)
     h = (hi - lo) / grid_size
-    steps = torch.arange(-k, grid_size + k + 1, dtype=torch.float64).unsqueeze(0)
+    steps = torch.arange(-k, grid_size + k + 1, dtype=torch.float64, device=lo.device).unsqueeze(0)
     return (lo + steps * h).to(device=device, dtype=dtype or torch.get_default_dtype())
 
 

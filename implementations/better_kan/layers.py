@@ -196,7 +196,8 @@ class KANLayer(nn.Module):
     # ------------------------------------------------------------------ masks and locks
 
     def _refresh_mask_flag(self):
-        self._masked = bool((self.edge_mask != 1).any())
+        # a mask on the meta device has no values: apply it (shapes stay right)
+        self._masked = self.edge_mask.is_meta or bool((self.edge_mask != 1).any())
 
     @torch.no_grad()
     def set_edge_mask(self, mask: torch.Tensor):
@@ -210,7 +211,8 @@ class KANLayer(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "lock_index"
         if key in state_dict and self.lock_index is None:
-            self.lock_index = torch.empty_like(state_dict[key])
+            saved = state_dict[key]  # its shape; this module's device (values are copied in, converted)
+            self.lock_index = torch.empty(saved.shape, dtype=torch.long, device=self.weight.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._refresh_mask_flag()
 
@@ -340,7 +342,7 @@ class KANLayer(nn.Module):
     def _refit(self, x_fit: torch.Tensor, old_values: torch.Tensor, ridge: float = 0.0):
         """Least-squares coefficients so that, on the sample ``x_fit`` (N, in), the spline part
         of every edge reproduces ``old_values`` (N, out, in) in the (new) basis."""
-        A = self.basis(x_fit).permute(1, 0, 2).to(torch.float64)  # (in, N, n)
+        A = self.basis(x_fit.to(self.weight.dtype)).permute(1, 0, 2).to(torch.float64)  # (in, N, n)
         Y = old_values.permute(2, 0, 1).to(torch.float64)  # (in, N, out)
         if ridge > 0:
             n = A.shape[-1]
@@ -357,7 +359,7 @@ class KANLayer(nn.Module):
     def _spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """The basis part of every edge, sum_i w_s c_i B_i(x_p): (N, out, in)."""
         w = self.effective_weight()
-        return torch.einsum("spi,qpi->sqp", self.basis(x), w[..., :-1])
+        return torch.einsum("spi,qpi->sqp", self.basis(x.to(w.dtype)), w[..., :-1])
 
     def extra_repr(self) -> str:
         parts = [f"in_features={self.in_features}", f"out_features={self.out_features}", f"n_basis={self.n_basis}"]

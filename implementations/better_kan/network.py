@@ -115,6 +115,7 @@ class KAN(nn.Module):
     @torch.no_grad()
     def update_grid(self, x: torch.Tensor, grid_eps: Optional[float] = None):
         """Refit every layer's grid to the activations that reach it, preserving the functions."""
+        x = x.to(self.layers[0].weight.dtype)  # data in another dtype is read in the model's
         for layer in self.layers:
             layer.update_grid(x, grid_eps)
             x = layer(x)
@@ -128,7 +129,7 @@ class KAN(nn.Module):
         inputs = []
         if x is not None:
             with torch.no_grad():
-                h = x
+                h = x.to(self.layers[0].weight.dtype)
                 for layer in self.layers:
                     inputs.append(h)
                     h = layer(h)

@@ -45,23 +45,31 @@ class SplineKANLayer(KANLayer):
         self._set_grid(grid)
 
     @torch.no_grad()
-    def _set_grid(self, grid: torch.Tensor):
-        self.grid = grid.to(self.weight.dtype)
-        self.uniform = basis_mod.is_uniform(grid.to(torch.float64))
+    def _set_grid(self, grid: torch.Tensor, uniform: Optional[bool] = None):
+        """Install knots ``grid`` (in, G+2k+1), in this layer's dtype and device; ``uniform`` when the
+        caller knows (a grid on the ``meta`` device has no values to check: it is taken as uniform)."""
+        w = self.weight
+        self.grid = grid.to(device=w.device, dtype=w.dtype)
+        if uniform is None:
+            uniform = grid.is_meta or basis_mod.is_uniform(grid.to(torch.float64))
+        self.uniform = uniform
         if self.uniform:
             a, b = basis_mod.uniform_affine(grid.to(torch.float64), self.spline_order)
-            self.affine_a = a.to(self.weight.dtype)
-            self.affine_b = b.to(self.weight.dtype)
+            self.affine_a = a.to(device=w.device, dtype=w.dtype)
+            self.affine_b = b.to(device=w.device, dtype=w.dtype)
         else:
             self.affine_a = self.affine_a.new_empty(0)
             self.affine_b = self.affine_b.new_empty(0)
         self._cox_tables = None if self.uniform else basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # the affine tables are empty on a non-uniform grid: give them the saved shape, but this
+        # module's device and dtype (load_state_dict copies values into them, converting)
+        w = self.weight
         for name in ("affine_a", "affine_b"):
             key = prefix + name
             if key in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[key]))
+                setattr(self, name, torch.empty(state_dict[key].shape, device=w.device, dtype=w.dtype))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self.uniform = self.affine_a.numel() > 0
         self._cox_tables = None if self.uniform else basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
@@ -131,9 +139,9 @@ class SplineKANLayer(KANLayer):
         w = self.weight
         if self.uniform or x is not None:
             grid = basis_mod.uniform_grid(self.in_features, new_grid_size, self.spline_order, lo, hi, w.device, w.dtype)
+            self._set_grid(grid, uniform=True)
         else:
             old_inner = self.grid[:, self.spline_order : -self.spline_order].to(torch.float64)
             inner = grids.refine_knots(old_inner, new_grid_size)
-            grid = basis_mod.extend_knots(inner, self.spline_order)
-        self._set_grid(grid)
+            self._set_grid(basis_mod.extend_knots(inner, self.spline_order))
         self._refit(xs, old)

@@ -266,9 +266,9 @@ def measure(args, mode: str = "run"):
         "threads": machine["torch"]["threads"],
         "devices": devices,
         "isolation": "interleaved" if interleaved else ("process" if plan.isolate else "in-process"),
-        "worker_env": {
-            k: v for k, v in worker_env().items() if k.startswith(("OMP_", "MKL_", "KMP_", "MALLOC_", "KANBENCH_MALLOC"))
-        },
+        # the CPU rows' worker environment; CUDA rows' workers are not pinned (worker.pins_threads)
+        "worker_env": _threading_env(worker_env("cpu")),
+        "worker_env_cuda": _threading_env(worker_env("cuda")) if any(d.startswith("cuda") for d in devices) else None,
         "interleave": weave.to_dict() if weave else None,
         "budget_s": args.budget,
         "command": runner.command_line(),
@@ -318,3 +318,8 @@ def measure(args, mode: str = "run"):
     if args.strict and len(measured) < len(document.results):
         return EXIT_FAILED, document, path
     return EXIT_OK, document, path
+
+
+def _threading_env(env: dict) -> dict:
+    """The variables of a worker environment that decide threads and memory."""
+    return {k: v for k, v in env.items() if k.startswith(("OMP_", "MKL_", "KMP_", "MALLOC_", "KANBENCH_MALLOC"))}

@@ -9,7 +9,9 @@ failures (the row is not timed unless ``--time-broken``):
 - the backward disagrees with the forward: the directional derivative of
   ``sum(output * w)`` along a random input direction, by central differences in float64,
   differs from what autograd returns by more than 1% (checked on a float64 copy of the
-  model; skipped, with a note, when the model cannot run in float64);
+  model, in the mode it is timed in, with every forward of the check under the same random
+  state, so dropout draws one mask for all of them; skipped, with a note, when the model
+  cannot run in float64);
 
 loud failures (recorded, then left to the timing, which reports them with their own error
 kind: crash, oom, nonfinite, bad-output-shape): the forward raises, the output has the wrong
@@ -19,6 +21,8 @@ warnings (timed, flagged in the table):
 - trainable parameters that get no gradient (unused parameters inflate the count);
 - the output does not change when every input is doubled (a normalization over the
   inputs: with 2 inputs, LayerNorm leaves about sign(x1 - x2)).
+
+The gate leaves the global random state (CPU, and the model's CUDA devices) as it found it.
 """
 
 from __future__ import annotations
@@ -93,14 +97,40 @@ def _short_names(names: list[str], limit: int = 4) -> str:
 #: batch 512 of the seed pool was 1.5% off at 1e-5 -- a gate failure for a correct model --
 #: and agrees at 1e-7. A wrong backward is off at every step alike.
 GRADIENT_STEPS = (1e-5, 1e-7)
+#: largest change of the output, relative to its size, between two forwards under the same
+#: random state that still counts as "the same function" (float64 atomics reorder sums by ~1e-16)
+DETERMINISM_TOLERANCE = 1e-9
+
+
+def _cuda_devices(model, x) -> list[int]:
+    """The CUDA device indices the model's tensors and ``x`` live on (whose random state to fork)."""
+    import torch
+
+    tensors = [x, *model.parameters(), *model.buffers()]
+    return sorted({t.device.index or 0 for t in tensors if isinstance(t, torch.Tensor) and t.device.type == "cuda"})
+
+
+def _reseed(seed: int, devices: list[int]) -> None:
+    """Seed the CPU generator and those of ``devices`` alone (torch.manual_seed would seed every
+    CUDA device, including ones outside the caller's fork_rng)."""
+    import torch
+
+    torch.random.default_generator.manual_seed(seed)
+    for d in devices:
+        with torch.cuda.device(d):
+            torch.cuda.manual_seed(seed)
 
 
 def gradient_error(model, x, seed: int = 0) -> Optional[float]:
     """Relative error of autograd's directional derivative against central differences, in float64
     (the smallest over :data:`GRADIENT_STEPS`).
 
-    ``model``: any module taking ``x`` (batch, in); it is copied, not changed. None when the
-    copy cannot run in float64 (a model that hard-codes float32 tensors in its forward).
+    ``model``: any module taking ``x`` (batch, in); it is copied, not changed, and checked in its
+    own mode (train or eval). Every forward of the comparison runs from the same random state
+    (reseeded to ``seed``), so randomness in the forward (dropout) is the same in each (a forward
+    that reseeding does not make repeatable is checked in eval mode); the global random state is
+    restored afterwards. None when the copy cannot run in float64 (a model that
+    hard-codes float32 tensors in its forward).
     """
     import torch
 
@@ -111,17 +141,33 @@ def gradient_error(model, x, seed: int = 0) -> Optional[float]:
     gen = torch.Generator(device="cpu").manual_seed(seed)
     x64 = x.detach().to(torch.float64)
     v = torch.randn(x64.shape, generator=gen, dtype=torch.float64).to(x.device)
+    devices = _cuda_devices(m, x64)
+
+    def f(inputs):
+        _reseed(seed, devices)
+        return m(inputs)
+
     try:
-        with torch.no_grad():
-            w = torch.randn(m(x64).shape, generator=gen, dtype=torch.float64).to(x.device)
-        xr = x64.clone().requires_grad_(True)
-        (grad,) = torch.autograd.grad((m(xr) * w).sum(), xr)
-        analytic = float((grad * v).sum())
-        errors = []
-        for h in GRADIENT_STEPS:
+        with torch.random.fork_rng(devices=devices):
             with torch.no_grad():
-                numeric = float(((m(x64 + h * v) * w).sum() - (m(x64 - h * v) * w).sum()) / (2 * h))
-            errors.append(abs(analytic - numeric) / max(abs(numeric), abs(analytic), 1e-8))
+                y = f(x64)
+                again = f(x64)
+            if float((again - y).abs().max()) > DETERMINISM_TOLERANCE * (float(y.abs().max()) + 1e-300):
+                # randomness that reseeding the torch generators does not fix (Python's or numpy's
+                # random, a generator of the model's own): fall back to eval mode for the check,
+                # which turns dropout off (it may still fail if the forward stays random)
+                m.eval()
+                with torch.no_grad():
+                    y = f(x64)
+            w = torch.randn(y.shape, generator=gen, dtype=torch.float64).to(x.device)
+            xr = x64.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad((f(xr) * w).sum(), xr)
+            analytic = float((grad * v).sum())
+            errors = []
+            for h in GRADIENT_STEPS:
+                with torch.no_grad():
+                    numeric = float(((f(x64 + h * v) * w).sum() - (f(x64 - h * v) * w).sum()) / (2 * h))
+                errors.append(abs(analytic - numeric) / max(abs(numeric), abs(analytic), 1e-8))
     except Exception:
         return None
     return min(errors)
@@ -130,8 +176,18 @@ def gradient_error(model, x, seed: int = 0) -> Optional[float]:
 def check(model, x, out_features: int, target=None) -> SanityReport:
     """Run the gate on ``model`` with inputs ``x`` (batch, in); ``target`` (batch, out) for the loss.
 
-    The model's parameter gradients are cleared again afterwards.
+    The model's parameter gradients are cleared again afterwards, and the global random state
+    (CPU, and the CUDA devices of the model and ``x``) is restored: the gate's forwards through
+    dropout do not shift what the timing draws.
     """
+    import torch
+
+    with torch.random.fork_rng(devices=_cuda_devices(model, x)):
+        return _check(model, x, out_features, target)
+
+
+def _check(model, x, out_features: int, target) -> SanityReport:
+    """:func:`check`, without restoring the random state."""
     import torch
 
     report = SanityReport()

@@ -287,6 +287,19 @@ class HalfGradient(torch.nn.Module):
         return self.lin(WrongBackward.apply(x))
 
 
+class DropoutMLP(torch.nn.Module):
+    """A correct model with randomness in its forward: the gate checks it in training mode, as timed."""
+
+    def __init__(self, i, o, wrong_backward=False):
+        super().__init__()
+        self.lin1, self.drop, self.lin2 = torch.nn.Linear(i, 32), torch.nn.Dropout(0.1), torch.nn.Linear(32, o)
+        self.wrong_backward = wrong_backward
+
+    def forward(self, x):
+        h = self.drop(torch.tanh(self.lin1(x)))
+        return self.lin2(WrongBackward.apply(h) if self.wrong_backward else h)
+
+
 def _check(module_cls, i=2, o=1):
     torch.manual_seed(0)
     x = torch.rand(16, i) * 2 - 1
@@ -312,6 +325,43 @@ def test_sanity_warns_about_parameters_without_gradient():
 def test_sanity_flags_a_backward_that_disagrees_with_the_forward():
     r = _check(HalfGradient)
     assert r.status == "fail" and "off by 50%" in r.reason
+
+
+def test_the_gradient_check_holds_under_dropout():
+    # every forward of the check (autograd's and the finite differences') sees the same dropout
+    # mask: with a fresh mask each, a correct MLP with Dropout(0.1) was off by ~100% and failed
+    r = _check(DropoutMLP)
+    assert r.status == "ok", r.reason
+    torch.manual_seed(0)
+    model, x = DropoutMLP(2, 1), torch.rand(16, 2) * 2 - 1
+    assert sanity.gradient_error(model, x) < 1e-6
+    assert model.training  # checked as timed, in training mode (the copy, not the model, is run)
+
+
+def test_the_gradient_check_still_flags_a_wrong_backward_under_dropout():
+    r = _check(lambda i, o: DropoutMLP(i, o, wrong_backward=True))
+    assert r.status == "fail" and "off by 50%" in r.reason
+
+
+def test_the_gate_leaves_the_global_random_state_alone():
+    torch.manual_seed(0)
+    model, x = DropoutMLP(2, 1), torch.rand(16, 2) * 2 - 1
+    state = torch.get_rng_state()
+    first = sanity.gradient_error(model, x)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert sanity.check(model, x, 1).status == "ok"
+    assert torch.equal(torch.get_rng_state(), state)
+    assert sanity.gradient_error(model, x) == first  # and the check is reproducible
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_gradient_check_holds_under_dropout_on_cuda():
+    torch.manual_seed(0)
+    model, x = DropoutMLP(2, 1).cuda(), (torch.rand(16, 2) * 2 - 1).cuda()
+    cpu, cuda = torch.get_rng_state(), torch.cuda.get_rng_state()
+    assert sanity.gradient_error(model, x) < 1e-6
+    assert sanity.check(model, x, 1).status == "ok"
+    assert torch.equal(torch.get_rng_state(), cpu) and torch.equal(torch.cuda.get_rng_state(), cuda)
 
 
 def test_sanity_flags_wrong_shape_and_nan_output_as_loud():

@@ -17,14 +17,14 @@ PYTHON     ?= python3
 VENV       ?= .venv
 TORCH      ?= torch==2.13.0
 VENV_FLAGS ?=
-EXTRAS     ?= test,pykan,inkan,slurm
+EXTRAS     ?= test,pykan,inkan,slurm,accuracy
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
 
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
+.PHONY: accuracy report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
 
 help:
 	@echo "make bench        - set up, measure the seed table's implementations (those available; CPU, and CUDA where present), print the table"
@@ -37,6 +37,7 @@ help:
 	@echo "make report       - the static HTML site of results/ (kanbench publish), in site/"
 	@echo "make test-slurm   - --executor slurm against a local one-node Slurm (installs it; root)"
 	@echo "make test-browser - the HTML site in headless Chromium (installs Debian's chromium; root)"
+	@echo "make accuracy     - which KAN learns best: every implementation, parameter-matched, on the accuracy suite"
 	@echo "make sweep        - batch/width/grid sweeps with plots; make fit - fit quality on KAN toy tasks"
 	@echo "make setup        - only create $(VENV) and install the project"
 
@@ -82,6 +83,12 @@ sweep: $(STAMP)
 
 fit: $(STAMP)
 	$(PY) -m kanbench fit $(FIT_ARGS)
+
+# The accuracy suite's default tier (every installed implementation, parameter-matched; about
+# 6 minutes on a 2-core machine with 19 implementations). ACCURACY_ARGS="--tier full" for everything.
+ACCURACY_ARGS ?=
+accuracy: $(STAMP)
+	$(PY) -m kanbench accuracy --markdown results/accuracy.md $(ACCURACY_ARGS)
 
 # Integration tests of --executor slurm against a real one-node Slurm that
 # scripts/slurm-local.sh installs (Debian's slurm-wlm + munge; needs root) and starts in

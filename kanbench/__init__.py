@@ -17,8 +17,8 @@ The harness is a handful of small modules, one job each:
 - :mod:`kanbench.ab`              two source trees measured interleaved on one machine
 - :mod:`kanbench.cross_hardware`  machines side by side, one machine over time
 - :mod:`kanbench.export`          github-action-benchmark JSON
-- :mod:`kanbench.sweep`, :mod:`kanbench.plots`, :mod:`kanbench.flops`, :mod:`kanbench.fit`
-                                  sweeps, figures, analytic FLOPs, fit quality
+- :mod:`kanbench.sweep`, :mod:`kanbench.plots`, :mod:`kanbench.flops`, :mod:`kanbench.accuracy`
+                                  sweeps, figures, analytic FLOPs, the accuracy suite
 - :mod:`kanbench.cli`             the ``kanbench`` command
 """
 

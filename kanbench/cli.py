@@ -12,11 +12,25 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from kanbench.commands import ab, collect, common, compare, export, fit, install, leaderboard, publish, report, run, sweep
+from kanbench.commands import (
+    ab,
+    accuracy,
+    collect,
+    common,
+    compare,
+    export,
+    fit,
+    install,
+    leaderboard,
+    publish,
+    report,
+    run,
+    sweep,
+)
 from kanbench.commands import list as list_cmd
 from kanbench.commands.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, resolve_devices  # noqa: F401
 
-COMMANDS = (list_cmd, install, run, leaderboard, sweep, fit, collect, report, publish, compare, ab, export)
+COMMANDS = (list_cmd, install, run, leaderboard, sweep, accuracy, fit, collect, report, publish, compare, ab, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

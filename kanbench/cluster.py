@@ -275,7 +275,7 @@ def submit(command: str, argv: Sequence[str], options: SlurmOptions, results_dir
     stamp = time.strftime("%Y%m%dT%H%M%S")
     for partition in options.partitions:
         executor.update_parameters(**options.submitit_parameters(partition))
-        shards = options.shards if command == "sweep" else 1
+        shards = options.shards if command in ("sweep", "accuracy") else 1
         calls = []
         for i in range(shards):
             out = folder / "out" / f"{stamp}_{partition}_{command}_{i}of{shards}.json"

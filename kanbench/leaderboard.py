@@ -4,8 +4,10 @@ One table per (workload, device) of a leaderboard results file (``kanbench leade
 or of any run file: rank, implementation, basis family, the widths it was built with,
 trainable parameters, forward and backward medians, f+b relative to the MLP of the same
 run (paired by round), the peak-memory increase of the backward, analytic FLOPs per
-sample and the achieved GFLOP/s of the forward, the sanity gate's verdict, and the test
-RMSE on the seed function after a fixed Adam budget (``fit``).
+sample and the achieved GFLOP/s of the forward, the sanity gate's verdict, and, from an
+accuracy-suite results file (:mod:`kanbench.accuracy`), the implementation's mean rank over
+the suite's tasks and its win rate against the MLP (files of older versions: the test RMSE of
+the one fit they ran).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ HEADERS = [
     "FLOPs/sample",
     "fwd GFLOP/s",
     "sanity",
-    "test RMSE",
+    "accuracy",
 ]
 
 
@@ -67,6 +69,21 @@ def _sanity(r: RowResult) -> str:
     return f"{'FAIL' if status == 'fail' else 'warn'}: {r.sanity_reason}"
 
 
+def accuracy_column(doc: ResultsDocument) -> dict:
+    """{impl: "mean rank R of T tasks, W% wins vs MLP"} from an accuracy-suite results file."""
+    from kanbench.accuracy import summary
+
+    records = [r for r in doc.results if hasattr(r, "task_family")]
+    per_task = summary.task_rows(records)
+    wins = summary.win_rates(records)
+    n_impls = len({r.impl for r in records})
+    out = {}
+    for impl, (rank, tasks) in summary.mean_ranks(per_task).items():
+        w = wins.get(impl)
+        out[impl] = f"rank {rank:.1f}/{n_impls} ({tasks} tasks)" + (f", {w.rate:.0%} wins vs MLP" if w else "")
+    return out
+
+
 def _rmse(r: RowResult) -> str:
     fit = r.fit or {}
     if fit.get("error"):
@@ -87,8 +104,9 @@ def ratio_to_mlp(doc: ResultsDocument, r: RowResult) -> Optional[float]:
     return r.ratio_to(base)
 
 
-def table(doc: ResultsDocument, rows: list[RowResult], families: Optional[dict] = None) -> str:
-    """The markdown leaderboard of ``rows`` (one workload and device), fastest f+b first."""
+def table(doc: ResultsDocument, rows: list[RowResult], families: Optional[dict] = None, accuracy: Optional[dict] = None) -> str:
+    """The markdown leaderboard of ``rows`` (one workload and device), fastest f+b first;
+    ``accuracy`` ({impl: text}, :func:`accuracy_column`) fills the last column when given."""
     families = families or {}
     ratios = {id(r): ratio_to_mlp(doc, r) for r in rows}
     # by the paired f+b ratio to the MLP where there is one (drift between rounds cancels), else f+b
@@ -114,7 +132,7 @@ def table(doc: ResultsDocument, rows: list[RowResult], families: Optional[dict] 
                 _flops(r.flops_per_sample),
                 _gflops(r),
                 _sanity(r),
-                _rmse(r),
+                accuracy.get(r.impl, "-") if accuracy is not None else _rmse(r),
             ]
         )
     text = tabulate(out, headers=HEADERS, tablefmt="pipe", disable_numparse=True)
@@ -122,7 +140,7 @@ def table(doc: ResultsDocument, rows: list[RowResult], families: Optional[dict] 
     return "\n".join([text, *notes])
 
 
-def render(doc: ResultsDocument, families: Optional[dict] = None) -> str:
+def render(doc: ResultsDocument, families: Optional[dict] = None, accuracy: Optional[dict] = None) -> str:
     """Every (workload, device) group of ``doc`` as a titled leaderboard."""
     from kanbench.machine import machine_label
 
@@ -138,7 +156,7 @@ def render(doc: ResultsDocument, families: Optional[dict] = None) -> str:
             target = f", target {m['target']:,.0f}" if m else ""
             title += f" -- matched {match}{target}"
         parts.append(title)
-        parts.append(table(doc, rows, families))
+        parts.append(table(doc, rows, families, accuracy))
     if doc.skipped:
         parts.append("Not installed here:\n" + "\n".join(f"- {s.impl}: {s.reason}" for s in doc.skipped))
     return "\n\n".join(parts)

@@ -383,7 +383,7 @@ class ResultsDocument:
     def from_dict(cls, d: dict, path: Optional[str] = None) -> "ResultsDocument":
         """A document from its (validated, migrated) JSON dict."""
         config = d.get("config") or {}
-        row_type = FitResult if config.get("mode") == "fit" else RowResult
+        row_type = _row_type(config.get("mode"))
         return cls(
             machine=d.get("machine") or {},
             config=config,
@@ -394,6 +394,17 @@ class ResultsDocument:
             schema=SCHEMA_VERSION,
             path=path,
         )
+
+
+def _row_type(mode: Optional[str]):
+    """The record type of a results file's rows, by its mode."""
+    if mode == "fit":
+        return FitResult
+    if mode == "accuracy":
+        from kanbench.accuracy.records import AccuracyResult
+
+        return AccuracyResult
+    return RowResult
 
 
 def migrate(d: dict) -> dict:

@@ -4,15 +4,13 @@ import json
 import math
 
 import pytest
-import torch
 
-from kanbench import fit, flops, sweep
-from kanbench.discovery import discover
+from kanbench import flops, sweep
 from kanbench.records import ResultsDocument
 from kanbench.runner import empty_record
 from kanbench.timing import TimingConfig
 from kanbench.workload import Workload, resolve
-from tests.conftest import TOYS, run_cli
+from tests.conftest import run_cli
 
 TINY = ["--min-time", "0", "--min-samples", "2", "--in-process"]
 
@@ -159,44 +157,16 @@ def test_shards_merge_in_report(tmp_path):
 # ----------------------------------------------------------------------------- fit
 
 
-def test_fit_one_reports_quality_speed_and_time_to_target():
-    spec = discover(entry_points=False).get("splines-better_kan").spec
-    cfg = fit.FitConfig(steps=200, lr=2e-2, eval_every=10)
-    rec = fit.fit_one(spec, fit.TASKS["seed"], cfg, "cpu", torch.float32)
-    assert rec.error is None
-    assert rec.test_rmse < rec.curve[0][1] / 3  # it learns
-    assert rec.step_ms > 0 and len(rec.curve) == 21
-    assert rec.target_rmse == pytest.approx(0.02 * float(fit.make_data(fit.TASKS["seed"], cfg, "cpu", torch.float32)[3].std()))
-
-
-def test_diverging_fit_is_recorded_as_such():
-    spec = discover([TOYS], entry_points=False).get("returns-nan").spec
-    rec = fit.fit_one(spec, fit.TASKS["xy"], fit.FitConfig(steps=5), "cpu", torch.float32)
-    assert rec.error_kind == "diverged" and "step 1" in rec.error
-
-
-def test_tasks_match_their_formulas():
-    x = torch.tensor([[0.5, -0.25, 0.1, 0.3]], dtype=torch.float64)
-    assert fit.TASKS["seed"].fn(x).item() == pytest.approx(math.exp(math.sin(math.pi * 0.5) + 0.0625))
-    assert fit.TASKS["xy"].fn(x).item() == pytest.approx(-0.125)
-    from scipy.special import j0
-
-    assert fit.TASKS["bessel"].fn(x).item() == pytest.approx(j0(10.0))
-    a = math.sin(math.pi * (0.25 + 0.0625))
-    b = math.sin(math.pi * (0.01 + 0.09))
-    assert fit.TASKS["exp4d"].fn(x).item() == pytest.approx(math.exp((a + b) / 2))
-
-
-def test_fit_cli(tmp_path):
+def test_fit_is_the_accuracy_suite_on_the_toy_functions(tmp_path):
     out = tmp_path / "f.json"
     res = run_cli(
         "fit", "--impl", "mlp,rbf-better_kan", "--task", "xy,bessel", "--steps", "20", "--out", out, "--plots", tmp_path / "p"
     )
     assert res.returncode == 0, res.stderr
-    assert "xy RMSE" in res.stdout and "bessel ms/step" in res.stdout
+    assert "#### xy" in res.stdout and "#### bessel" in res.stdout and "wins vs MLP" in res.stdout
     doc = json.loads(out.read_text())
-    assert doc["config"]["mode"] == "fit" and len(doc["results"]) == 4
-    assert (tmp_path / "p" / "fit_curves.png").stat().st_size > 1000
+    assert doc["config"]["mode"] == "accuracy" and len(doc["results"]) == 8  # 2 implementations x 2 tasks x 2 seeds
+    assert (tmp_path / "p" / "pareto_step_ms.png").stat().st_size > 1000
     res = run_cli("report", out)
-    assert res.returncode == 0 and "xy RMSE" in res.stdout
+    assert res.returncode == 0 and "#### xy" in res.stdout
     assert run_cli("fit", "--task", "nope").returncode == 2

@@ -22,7 +22,11 @@ def add_executor_arguments(p) -> None:
     )
     g.add_argument("--slurm-array-parallelism", type=int, default=16, metavar="N", help="array jobs running at once (default 16)")
     g.add_argument(
-        "--slurm-shards", type=int, default=1, metavar="N", help="sweep: split the points over N array jobs per partition"
+        "--slurm-shards",
+        type=int,
+        default=1,
+        metavar="N",
+        help="sweep and accuracy: split the points (units) over N array jobs per partition",
     )
     g.add_argument("--gpus-per-job", type=int, default=0, metavar="N", help="GPUs per job (default 0)")
     g.add_argument("--cpus-per-job", type=int, metavar="N", help="CPUs per job (also the default --threads)")
@@ -71,7 +75,7 @@ def submit_from(args, command: str) -> int:
     if options.cpus_per_job and not getattr(args, "threads", None) and "--threads" not in argv:
         argv += ["--threads", str(options.cpus_per_job)]
     impls = split_impls(getattr(args, "impl", None)) or []
-    if not impls and command != "fit":
+    if not impls and command not in ("fit", "accuracy"):
         from kanbench.commands.common import discover_for, select_implementations
 
         try:
@@ -110,7 +114,7 @@ def wait_and_collect(sub, cancel_on_interrupt: bool = False, results_dir=None) -
 
 def print_collected(sub, results_dir=None) -> int:
     from kanbench import cluster, cross_hardware, leaderboard
-    from kanbench.render import fit_table, render_document
+    from kanbench.render import render_document
 
     written = cluster.collect(sub, results_dir)
     docs = []
@@ -118,8 +122,10 @@ def print_collected(sub, results_dir=None) -> int:
         print(f"## partition {partition} ({path})\n")
         if sub.command == "leaderboard":
             print(leaderboard.render(doc))
-        elif sub.command == "fit":
-            print(fit_table(doc.results))
+        elif doc.mode == "accuracy" or sub.command in ("accuracy", "fit"):
+            from kanbench.accuracy.render import report
+
+            print(report([r for r in doc.results if hasattr(r, "task_family")]))
         else:
             print(render_document(doc, "seed"))
         print()

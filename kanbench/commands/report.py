@@ -51,6 +51,17 @@ def run(args) -> int:
 
 
 def _report_mode(mode: str, docs, args) -> int:
+    if mode == "accuracy":
+        from kanbench.accuracy import plots, render
+
+        records = [r for d in docs for r in d.results if hasattr(r, "task_family")]
+        print(render.report(records))
+        if args.plots:
+            for x in ("step_ms", "params"):
+                fig = plots.pareto_figure(records, Path(args.plots) / f"pareto_{x}.png", x)
+                if fig:
+                    err(f"figure written to {fig}")
+        return EXIT_OK
     if mode == "sweep":
         from kanbench.plots import sweep_report
 

@@ -146,3 +146,38 @@ def fit_curves(records, task: str) -> str:
             fig.add_trace(go.Scatter(x=[c[0] for c in r.curve], y=[c[1] for c in r.curve], mode="lines", name=r.label))
     fig.update_layout(title=f"test RMSE on {task}", xaxis_title="step", yaxis_title="test RMSE", yaxis_type="log", height=420)
     return fig.to_json()
+
+
+def accuracy_pareto(rows, task: str, x: str = "step_ms") -> str:
+    """One task of the accuracy suite: test error against ms per step (or parameters), a point per
+    implementation (medians over seeds, min-max as error bars)."""
+    go = _go()
+    fig = go.Figure()
+    for row in rows:
+        cost = row.step_ms if x == "step_ms" else row.params
+        if row.error is None or not cost:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[cost],
+                y=[row.error],
+                mode="markers",
+                name=row.impl,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [row.error_max - row.error],
+                    "arrayminus": [row.error - row.error_min],
+                },
+                hovertemplate=f"{row.impl}<br>error %{{y:.3g}}<br>{'ms/step' if x == 'step_ms' else 'params'} %{{x:.3g}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"{task}: test error vs {'time per step' if x == 'step_ms' else 'parameters'}",
+        xaxis_title="ms per training step" if x == "step_ms" else "trainable parameters",
+        yaxis_title="test error (NRMSE or 1 - accuracy)",
+        xaxis_type="log",
+        yaxis_type="log",
+        height=420,
+    )
+    return fig.to_json()

@@ -15,7 +15,7 @@ Pages (all in one flat directory, so every link is relative and the site opens f
   (the verdict rules of ``kanbench compare`` between consecutive files) marked; a point
   links to its results file;
 - ``sweeps.html`` and ``fits.html``: the sweep axes (time, memory, ratio to the MLP) and
-  the fit loss curves.
+  the fit loss curves; ``accuracy.html``: the accuracy suite (:mod:`kanbench.site.accuracy_page`).
 
 Inputs are copied into ``data/`` so every page links to the file it shows. plotly.js comes
 from the plotly Python package (``plotly.offline.get_plotlyjs``), written into ``assets/``.
@@ -148,6 +148,7 @@ class Site:
                 ("history.html", "history"),
                 ("sweeps.html", "sweeps"),
                 ("fits.html", "fits"),
+                ("accuracy.html", "accuracy"),
             ],
         }
         self.written: list[str] = []
@@ -472,6 +473,8 @@ def publish(paths: Sequence[str], out: Path, force: bool = False) -> dict:
     """Build the site from ``paths`` into ``out``; returns {"pages", "bytes", "skipped"}."""
     import plotly.offline
 
+    from kanbench.site import accuracy_page
+
     if not paths:
         raise PublishError("no results files given")
     out = Path(out)
@@ -492,6 +495,7 @@ def publish(paths: Sequence[str], out: Path, force: bool = False) -> dict:
     site.history()
     site.sweeps()
     site.fits()
+    accuracy_page.write(site)
     site.index()
     (out / MARKER).write_text("written by kanbench publish\n")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

@@ -1,0 +1,219 @@
+"""``kanbench accuracy``: train every implementation at an equal parameter budget on the task suite."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from kanbench.commands.common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    add_discovery,
+    discover_for,
+    err,
+    select_implementations,
+    split_impls,
+)
+from kanbench.commands.executor import add_executor_arguments, submit_from
+
+NAME = "accuracy"
+HELP = "train every implementation, parameter-matched, on the accuracy suite: how well and how fast each learns"
+
+
+def setup_arguments(sub) -> None:
+    from kanbench.accuracy import tasks
+
+    p = sub.add_parser(
+        NAME,
+        help=HELP,
+        description="Every implementation is matched to our B-spline KAN's parameter count at each task's reference "
+        "widths, trained full-batch with the same optimizer budget, its learning rate and checkpoint chosen on a "
+        "validation split, and scored on a test split: test RMSE and NRMSE (regression), accuracy, macro-F1 and "
+        "cross-entropy (classification), time per step, steps to a validation target. Tasks: "
+        + ", ".join(f"{t.name} ({t.tier})" for t in tasks.catalogue().values())
+        + ".",
+    )
+    add_arguments(p)
+
+
+def add_arguments(p, task_default: str = None) -> None:
+    """The options of ``kanbench accuracy`` (and of ``kanbench fit``, its toy-function form)."""
+    from kanbench.accuracy import tasks
+
+    p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every available one)")
+    p.add_argument("--tier", default="default", help=f"task tier: {', '.join(tasks.TIERS)} (default: default)")
+    p.add_argument("--task", default=task_default, metavar="A,B", help="tasks by name instead of a tier")
+    p.add_argument("--seeds", type=int, metavar="N", help="model seeds 0..N-1 (tier default: default 2, full 5)")
+    p.add_argument("--lr", metavar="A,B", help="learning-rate grid chosen from on validation (tier default)")
+    p.add_argument("--budgets", metavar="A,B", help="parameter budgets as multiples of the reference (full tier: 0.5,1,2,4)")
+    p.add_argument("--steps", type=int, default=500, help="optimizer steps (Adam) or iterations (LBFGS) per run (default 500)")
+    p.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam", help="full-batch Adam (default) or LBFGS as pykan")
+    p.add_argument("--eval-every", type=int, default=10, metavar="N", help="validation every N steps (default 10)")
+    p.add_argument("--scaling", choices=["minmax", "standard"], default="minmax", help="input scaling fitted on training")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads")
+    p.add_argument("--budget", type=float, default=120.0, metavar="S", help="time budget of one training run (default 120 s)")
+    p.add_argument("--shard", metavar="I/N", help="train only every N-th unit, from the I-th (Slurm array jobs)")
+    p.add_argument("--out", metavar="FILE", help="results file (must not exist; default: a new file in --results-dir)")
+    p.add_argument("--results-dir", default="results", metavar="DIR")
+    p.add_argument("--markdown", metavar="FILE", help="also write the markdown report here")
+    p.add_argument("--plots", metavar="DIR", help="Pareto figures here (default: next to the results file)")
+    p.add_argument("--no-save", action="store_true", help="write no results file")
+    add_discovery(p)
+    add_executor_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _floats(text, name):
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--{name} takes comma-separated numbers, not {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise UsageError(f"--{name} needs positive numbers")
+    return values
+
+
+def config_from(args):
+    """The typed request of one run: (tasks, SuiteConfig, shard). Raises UsageError/TaskError."""
+    from kanbench.accuracy import suite, tasks
+    from kanbench.accuracy.train import TrainConfig
+    from kanbench.sweep import parse_shard
+
+    selected = tasks.select(args.task, args.tier)
+    tier = suite.TIER_DEFAULTS[args.tier]
+    seeds = args.seeds if args.seeds is not None else tier["seeds"]
+    if seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    lrs = _floats(args.lr, "lr") if args.lr else ((1.0,) if args.optimizer == "lbfgs" else tier["lrs"])
+    budgets = _floats(args.budgets, "budgets") if args.budgets else tier["budgets"]
+    try:
+        train = TrainConfig(optimizer=args.optimizer, steps=args.steps, eval_every=args.eval_every, budget_s=args.budget)
+        shard = parse_shard(args.shard)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    config = suite.SuiteConfig(
+        seeds=tuple(range(seeds)),
+        lrs=lrs,
+        budgets=budgets,
+        train=train,
+        scaling=args.scaling,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    return selected, config, shard
+
+
+def _bar(done: int, total: int, elapsed: float) -> str:
+    width = 24
+    filled = int(width * done / total) if total else width
+    left = elapsed / done * (total - done) if done else 0.0
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {elapsed:.0f} s, ~{left:.0f} s left"
+
+
+def run(args) -> int:
+    if args.executor == "slurm":
+        return submit_from(args, args.command)
+    import torch
+
+    from kanbench import results as results_mod
+    from kanbench import runner
+    from kanbench.accuracy import plots, render, suite, tasks
+    from kanbench.machine import fingerprint
+
+    try:
+        selected, config, shard = config_from(args)
+        registry = discover_for(args)
+        names, skipped = select_implementations(registry, split_impls(args.impl))
+        if not args.impl:
+            names, duplicates = suite.default_implementations(names)
+            for name, same in duplicates:
+                err(f"leaving out {name}: it learns what {same} learns (name it with --impl to train it too)")
+    except (UsageError, tasks.TaskError, ValueError) as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    runnable = []
+    for task in selected:
+        reason = tasks.missing_requirement(task)
+        if reason:
+            err(f"skipping task {task.name}: {reason}")
+        else:
+            runnable.append(task)
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        err(runner.cuda_absent_reason())
+        return EXIT_USAGE
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not runnable or not names:
+        err("nothing to train")
+        return EXIT_FAILED
+    units = suite.plan(runnable, names, config, shard)
+    machine = fingerprint(args.threads)
+    document = results_mod.new_document(
+        machine,
+        {
+            "mode": "accuracy",
+            "accuracy": config.to_dict(),
+            "tier": args.tier if not args.task else None,
+            "tasks": [t.name for t in runnable],
+            "shard": f"{shard[0]}/{shard[1]}",
+            "threads": machine["torch"]["threads"],
+            "command": runner.command_line(),
+        },
+    )
+    document.skipped = skipped
+    path = None
+    if not args.no_save:
+        try:
+            label = "accuracy" + (f"-{args.tier}" if not args.task else "")
+            path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"), label)
+        except (results_mod.ResultsError, OSError) as exc:
+            err(str(exc))
+            return EXIT_USAGE
+        results_mod.write_atomic(path, document)
+    err(
+        f"accuracy: {len(runnable)} task(s) x {len(names)} implementation(s) x {len(config.budgets)} budget(s) = "
+        f"{len(units)} unit(s), each {len(config.seeds)} seed(s) x {len(config.lrs)} learning rate(s), "
+        f"{config.train.steps} {config.train.optimizer} steps"
+    )
+
+    def progress(done, total, unit, records, elapsed):
+        document.results.extend(records)
+        if path is not None:
+            results_mod.write_atomic(path, document)
+        ok = [r for r in records if not r.failed and r.score is not None]
+        what = (
+            f"error {sorted(r.score for r in ok)[len(ok) // 2]:.3g}, {records[0].step_ms:.3g} ms/step"
+            if ok and records[0].step_ms
+            else f"{records[0].error_kind}: {records[0].error}"
+        )
+        print(f"{_bar(done, total, elapsed)}  {unit.impl} on {unit.task.name}: {what}", file=sys.stderr, flush=True)
+
+    try:
+        suite.run(units, registry, config, progress)
+    except KeyboardInterrupt:
+        document.interrupted = True
+        if path is not None:
+            results_mod.write_atomic(path, document)
+        err(f"interrupted; {len(document.results)} result(s) kept" + (f" in {path}" if path else ""))
+        return EXIT_INTERRUPTED
+    document.complete = True
+    if path is not None:
+        results_mod.write_atomic(path, document)
+        err(f"results written to {path}")
+    text = render.report(document.results)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+        err(f"markdown written to {args.markdown}")
+    if path is not None or args.plots:
+        folder = Path(args.plots) if args.plots else path.with_suffix("")
+        for x in ("step_ms", "params"):
+            fig = plots.pareto_figure(document.results, folder / f"pareto_{x}.png", x)
+            if fig:
+                err(f"figure written to {fig}")
+    return EXIT_OK if any(not r.failed for r in document.results) else EXIT_FAILED

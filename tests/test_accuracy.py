@@ -328,3 +328,28 @@ def test_the_command_end_to_end(tmp_path):
     assert all(isinstance(r, AccuracyResult) and r.test_nrmse is not None for r in doc.results)
     assert "wins vs MLP" in proc.stdout and "#### xy" in (tmp_path / "acc.md").read_text()
     assert (tmp_path / "fig" / "pareto_step_ms.png").exists()
+
+
+def test_the_leaderboard_reads_the_newest_default_tier_accuracy_file(tmp_path):
+    from kanbench.commands.leaderboard import accuracy_file
+
+    assert accuracy_file("auto", tmp_path) is None
+    for name in (
+        "20261101T000000Z_vm_accuracy-default.json",
+        "20261201T000000Z_cpu-vm_accuracy.json",
+        "20261102T000000Z_vm_accuracy-default.json",
+    ):
+        (tmp_path / name).write_text("{}")
+    assert accuracy_file("auto", tmp_path).name == "20261102T000000Z_vm_accuracy-default.json"
+    assert accuracy_file("none", tmp_path) is None and accuracy_file("x.json", tmp_path).name == "x.json"
+
+
+def test_the_leaderboard_column_is_the_mean_rank_and_the_win_rate():
+    from kanbench.leaderboard import accuracy_column
+    from kanbench.records import ResultsDocument
+
+    recs = [_rec("mlp", "a", 0, 0.3), _rec("kan", "a", 0, 0.1), _rec("mlp", "b", 0, 0.1), _rec("kan", "b", 0, 0.2)]
+    for r in recs:
+        r.task_family = "toy"
+    col = accuracy_column(ResultsDocument(machine={}, config={"mode": "accuracy"}, results=recs))
+    assert col == {"kan": "rank 1.5/2 (2 tasks), 50% wins vs MLP", "mlp": "rank 1.5/2 (2 tasks)"}

@@ -36,13 +36,17 @@ def setup_arguments(sub) -> None:
 
 def accuracy_file(choice: str, results_dir: str):
     """The accuracy results file the leaderboard's accuracy column reads: ``--accuracy FILE``, or for
-    ``auto`` the newest ``*accuracy*.json`` in the results directory (None: no column)."""
+    ``auto`` the newest default-tier run in the results directory (``*accuracy-default*.json``),
+    else the newest ``*accuracy*.json`` (None: no column)."""
     if choice == "none":
         return None
     if choice != "auto":
         return Path(choice)
-    found = sorted(Path(results_dir).glob("*accuracy*.json"), key=lambda p: p.name)
-    return found[-1] if found else None
+    for pattern in ("*accuracy-default*.json", "*accuracy*.json"):
+        found = sorted(Path(results_dir).glob(pattern), key=lambda p: p.name)
+        if found:
+            return found[-1]
+    return None
 
 
 def run(args) -> int:

@@ -104,7 +104,7 @@ test-slurm: $(STAMP)
 # The HTML report of the committed reference results (open site/index.html).
 SITE ?= site
 report: $(STAMP)
-	$(PY) -m kanbench publish results/*.json --out $(SITE)
+	$(PY) -m kanbench publish results/*.json results/gpu/*.json --out $(SITE)
 
 # The site in a real browser: Debian's chromium + chromium-driver (installed here when
 # missing and root), selenium; skips with one line where no browser can be had.

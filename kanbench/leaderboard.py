@@ -81,6 +81,11 @@ def accuracy_column(doc: ResultsDocument) -> dict:
     for impl, (rank, tasks) in summary.mean_ranks(per_task).items():
         w = wins.get(impl)
         out[impl] = f"rank {rank:.1f}/{n_impls} ({tasks} tasks)" + (f", {w.rate:.0%} wins vs MLP" if w else "")
+    from kanbench.accuracy.suite import SAME_FUNCTION
+
+    for impl, same in SAME_FUNCTION.items():  # trained once, as the row computing the same function
+        if impl not in out and same in out:
+            out[impl] = f"{out[same]} (as {same})"
     return out
 
 

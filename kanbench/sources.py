@@ -161,6 +161,22 @@ SOURCES: dict[str, Source] = {
             pypi="rkan==0.0.3",
             implementations=("rkan",),
         ),
+        Source(
+            "flashkan",
+            "naveenmysore/flashkan",
+            "MIT",
+            kind="pypi",
+            pypi="flashkan==0.2.0",
+            implementations=("flashkan",),
+        ),
+        Source(
+            "torch-wavelet-kan",
+            "(placeholder URL in its metadata)",
+            "MIT",
+            kind="pypi",
+            pypi="torch-wavelet-kan==0.0.2",
+            implementations=("morlet-kan",),
+        ),
     )
 }
 

@@ -144,7 +144,21 @@ PRESETS: dict[str, Workload] = {
     "quick": Workload(widths=(2, 64, 1), batch=32, preset="quick"),
     # the regression gate's: small enough for CI, large enough that time follows work
     "gate": Workload(widths=(100, 100, 1), batch=100, preset="gate"),
+    # the KAN paper's science scale (arXiv 2404.19756, section 3: [2,5,1] toy fits, [4,4,2,1] for the
+    # 4-D composite), full batch: pykan's create_dataset draws 1000 training points
+    "science": Workload(widths=(2, 5, 1), batch=1000, preset="science"),
+    "science-deep": Workload(widths=(4, 4, 2, 1), batch=1000, preset="science-deep"),
+    # the MNIST-sized classifier nearly every KAN package ships as its example
+    "mnist": Workload(widths=(784, 64, 10), batch=128, preset="mnist"),
+    # a transformer's feed-forward block with KAN layers in place of the MLP (KAT, arXiv 2409.10594):
+    # model width 128 with the usual 4x expansion, over 8 sequences of 32 tokens (256 rows); sized
+    # so every implementation fits the multi-workload leaderboard's 20 minutes on 2 cores
+    "ffn": Workload(widths=(128, 512, 128), batch=256, preset="ffn"),
+    # the same block at a GPU's size: width 512 (x4 = 2048), 16 sequences of 256 tokens
+    "ffn-gpu": Workload(widths=(512, 2048, 512), batch=4096, preset="ffn-gpu"),
 }
+#: the workloads of `kanbench leaderboard --workloads users` (and `make leaderboard`)
+USER_WORKLOADS = ("seed", "science", "science-deep", "mnist", "ffn", "large")
 DEFAULT_PRESET = "seed"
 
 

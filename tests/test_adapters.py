@@ -11,7 +11,7 @@ from kanbench.timing import TimingConfig
 from kanbench.workload import Workload
 
 QUICK = TimingConfig(min_time=0, min_samples=2, warmup_time=0, warmup_min=1)
-ADAPTERS = ["effkan", "fastkan", "pykan", "pykan-speed", "inkan", "inkan-eager"]
+ADAPTERS = ["effkan", "fastkan", "pykan", "pykan-speed", "inkan", "inkan-eager", "flashkan", "morlet-kan"]
 #: what each package's model counts at [2,150,1] (total, trainable); the anchors' figures
 PARITY = {
     "effkan": (4500, 4500),
@@ -20,6 +20,10 @@ PARITY = {
     "pykan-speed": (9628, 6300),
     "inkan": (4050, 4050),
     "inkan-eager": (4050, 4050),
+    # 8 coefficients + a base weight per edge, no bias (as inkan)
+    "flashkan": (4050, 4050),
+    # a base weight + 5 wavelets x (weight, translation, scale) per edge, no bias
+    "morlet-kan": (7200, 7200),
 }
 
 
@@ -40,7 +44,7 @@ def needs(registry, name):
 
 
 #: adapters of pip-installed packages (``requires``); effkan and fastkan also take a kanbench checkout
-PIP_ADAPTERS = ["pykan", "pykan-speed", "inkan", "inkan-eager"]
+PIP_ADAPTERS = ["pykan", "pykan-speed", "inkan", "inkan-eager", "flashkan", "morlet-kan"]
 
 
 @pytest.mark.parametrize("name", ADAPTERS)

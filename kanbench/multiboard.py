@@ -1,0 +1,148 @@
+"""Several leaderboards side by side: who wins where, with ranks that do not read noise as order.
+
+For every workload's board (one results file or (workload, device) group each) every row gets its
+forward+backward time relative to the MLP of the same run -- the median of per-round ratios, as in
+the tables -- and a 95% interval for that median from the same rounds (binomial order statistics,
+:func:`kanbench.claims.median_interval`). Rows are ordered by the median; a row's **rank band** runs
+from the best to the worst place of every row whose interval overlaps its own, so two rows whose
+intervals overlap are never shown as ordered (a row alone in its band has one rank).
+
+:func:`summary` then lays the workloads side by side: per implementation, its band and ratio on each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from kanbench.claims import median_interval
+from kanbench.records import ResultsDocument, RowResult
+
+
+@dataclass
+class Placed:
+    """One row of one board: its ratio to the MLP with an interval, and its rank band."""
+
+    impl: str
+    workload: str
+    ratio: Optional[float]
+    low: Optional[float]
+    high: Optional[float]
+    band: tuple = (0, 0)  #: (best, worst) place; equal when the row is alone in its band
+
+    @property
+    def band_text(self) -> str:
+        a, b = self.band
+        return "-" if a == 0 else (str(a) if a == b else f"{a}-{b}")
+
+
+def fb_round_ratios(row: RowResult, base: RowResult) -> list:
+    """Per interleaved round, (forward + backward) of ``row`` over the MLP's measured beside it."""
+    mine = [row.round_medians(p) for p in ("forward", "backward")]
+    theirs = [row.paired_rounds_of(base, p) for p in ("forward", "backward")]
+    n = len(mine[0])
+    if not n or any(len(x) != n for x in mine + theirs):
+        return []
+    return [(mine[0][i] + mine[1][i]) / (theirs[0][i] + theirs[1][i]) for i in range(n)]
+
+
+def place(doc: ResultsDocument, rows: Sequence[RowResult], workload: str) -> list[Placed]:
+    """The board of ``rows`` (one workload and device): ratios, intervals and rank bands, best first."""
+    placed = []
+    for r in rows:
+        base = doc.baseline(r)
+        if base is None or not r.measured or r.failed:
+            placed.append(Placed(r.impl, workload, None, None, None))
+            continue
+        rounds = fb_round_ratios(r, base)
+        ratio = r.ratio_to(base)
+        lo, hi = median_interval(rounds) if rounds else (ratio, ratio)
+        placed.append(Placed(r.impl, workload, ratio, lo, hi))
+    return bands(placed)
+
+
+def bands(placed: list[Placed]) -> list[Placed]:
+    """Order by ratio (unmeasured last) and give each row its rank band (see the module docstring)."""
+    timed = sorted((p for p in placed if p.ratio is not None), key=lambda p: (p.ratio, p.impl))
+    for i, p in enumerate(timed):
+        overlapping = [j for j, q in enumerate(timed) if q.low <= p.high and p.low <= q.high]
+        p.band = (min(overlapping) + 1, max(overlapping) + 1)
+    return timed + [p for p in placed if p.ratio is None]
+
+
+def boards(docs: Sequence[ResultsDocument]) -> dict:
+    """{workload label: [Placed]} for every (workload, device) of every document."""
+    from kanbench.render import workload_title
+
+    out: dict = {}
+    for doc in docs:
+        groups: dict = {}
+        for r in doc.rows():
+            groups.setdefault((r.workload_key, r.device), []).append(r)
+        for (_, device), rows in groups.items():
+            w = rows[0].workload or {}
+            label = (w.get("preset") or workload_title(w)) + ("" if device == "cpu" else f" ({device})")
+            out[label] = place(doc, rows, label)
+    return out
+
+
+def summary(placed_by_workload: dict) -> str:
+    """Markdown: an implementation per row, a column per workload with "band (ratio)"."""
+    from tabulate import tabulate
+
+    workloads = list(placed_by_workload)
+    impls: dict = {}
+    for label, placed in placed_by_workload.items():
+        for p in placed:
+            impls.setdefault(p.impl, {})[label] = p
+    best = {impl: min((p.band[0] for p in by.values() if p.band[0]), default=10**9) for impl, by in impls.items()}
+    body = []
+    for impl in sorted(impls, key=lambda i: (best[i], i)):
+        cells = []
+        for label in workloads:
+            p = impls[impl].get(label)
+            cells.append("" if p is None else (f"{p.band_text} ({p.ratio:.2f}x)" if p.ratio is not None else "failed"))
+        body.append([impl, *cells])
+    return tabulate(body, headers=["implementation", *workloads], tablefmt="github", disable_numparse=True)
+
+
+def figure(placed_by_workload: dict, path) -> Optional[object]:
+    """Small multiples: one panel per workload, each implementation's f+b / MLP with its interval
+    (log scale; the MLP's line at 1). Returns the path, or None when nothing was measured."""
+    import math
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(label, [p for p in placed if p.ratio is not None]) for label, placed in placed_by_workload.items()]
+    panels = [(label, placed) for label, placed in panels if placed]
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    rows_n = math.ceil(len(panels) / cols)
+    height = max(len(placed) for _, placed in panels) * 0.22 + 1.2
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.6 * cols, height * rows_n), squeeze=False)
+    for ax, (label, placed) in zip(axes.flat, panels):
+        ys = list(range(len(placed)))[::-1]
+        for y, p in zip(ys, placed):
+            ax.errorbar(
+                p.ratio, y, xerr=[[p.ratio - p.low], [p.high - p.ratio]], fmt="o", ms=3, color="C0" if p.impl != "mlp" else "C3"
+            )
+        ax.set_yticks(ys)
+        ax.set_yticklabels([f"{p.band_text}  {p.impl}" for p in placed], fontsize=7)
+        ax.axvline(1.0, color="C3", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("forward+backward / MLP", fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

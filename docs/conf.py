@@ -41,10 +41,32 @@ nitpick_ignore_regex = [
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
-autosummary_generate = True
+autodoc_default_options = {"members": True}
+autosummary_generate = False  # summary tables only: the pages document every object themselves
+autodoc_inherit_docstrings = False  # not torch's docstrings for forward/backward
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
+
+
+def _keep_attribute_comments(app, what, name, obj, options, lines):
+    """Napoleon reads the ``Args:`` sections of our docstrings; it would also read a ``#:`` comment
+    such as "minimum versions by distribution name, e.g. {...}" as "type: description". Attribute,
+    data and property docstrings are kept as written: saved before napoleon runs, restored after."""
+    if what in ("attribute", "data", "property"):
+        key = (what, name)
+        if key in _SAVED:
+            lines[:] = _SAVED.pop(key)
+        else:
+            _SAVED[key] = list(lines)
+
+
+_SAVED = {}
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _keep_attribute_comments, priority=100)  # before napoleon (500)
+    app.connect("autodoc-process-docstring", _keep_attribute_comments, priority=900)  # after it
+
 
 html_theme = "furo"
 html_title = "kanbench"

@@ -118,13 +118,14 @@ test-browser: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_site.py $(PYTEST_ARGS)
 
 # The manual: Sphinx + MyST + furo, built offline (no intersphinx, no CDN) with warnings as errors,
-# so a broken cross-reference or a missing evidence file fails it. -E: every page re-read, so an
-# incremental build cannot hide a warning.
+# so a broken cross-reference or a missing evidence file fails it. Built afresh every time (-E and
+# an empty output folder): an incremental build could hide a warning or keep a stale page.
 DOCS_STAMP := $(VENV)/.kanbench-docs-installed
 $(DOCS_STAMP): $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS),docs]"
 	@touch $@
 docs: $(DOCS_STAMP)
+	rm -rf docs/_build/html
 	$(PY) -m sphinx -E -W --keep-going -b html docs docs/_build/html
 
 # The built manual in headless Chromium (pages, links, search; nothing fetched from the network);

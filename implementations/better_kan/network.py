@@ -208,6 +208,7 @@ class KAN(nn.Module):
     # ------------------------------------------------------------------ plots
 
     def plot(self, path, x: Optional[torch.Tensor] = None, **kwargs):
+        """Every edge's activation, drawn into ``path`` by :func:`better_kan.plot.plot_kan`."""
         from .plot import plot_kan
 
         return plot_kan(self, path, x=x, **kwargs)

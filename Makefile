@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: accuracy report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
+.PHONY: accuracy docs test-docs report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
 
 help:
 	@echo "make bench        - set up, measure the seed table's implementations (those available; CPU, and CUDA where present), print the table"
@@ -37,6 +37,8 @@ help:
 	@echo "make report       - the static HTML site of results/ (kanbench publish), in site/"
 	@echo "make test-slurm   - --executor slurm against a local one-node Slurm (installs it; root)"
 	@echo "make test-browser - the HTML site in headless Chromium (installs Debian's chromium; root)"
+	@echo "make docs         - the manual (Sphinx), offline, into docs/_build/html; warnings are errors"
+	@echo "make test-docs    - the built manual in headless Chromium (installs Debian's chromium; root)"
 	@echo "make accuracy     - which KAN learns best: every implementation, parameter-matched, on the accuracy suite"
 	@echo "make sweep        - batch/width/grid sweeps with plots; make fit - fit quality on KAN toy tasks"
 	@echo "make setup        - only create $(VENV) and install the project"
@@ -115,6 +117,26 @@ test-browser: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS),browser]" && \
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_site.py $(PYTEST_ARGS)
 
+# The manual: Sphinx + MyST + furo, built offline (no intersphinx, no CDN) with warnings as errors,
+# so a broken cross-reference or a missing evidence file fails it. Built afresh every time (-E and
+# an empty output folder): an incremental build could hide a warning or keep a stale page.
+DOCS_STAMP := $(VENV)/.kanbench-docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS),docs]"
+	@touch $@
+docs: $(DOCS_STAMP)
+	rm -rf docs/_build/html
+	$(PY) -m sphinx -E -W --keep-going -b html docs docs/_build/html
+
+# The built manual in headless Chromium (pages, links, search; nothing fetched from the network);
+# skips with one line where no browser can be had, like test-browser.
+test-docs: docs
+	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| { echo "test-docs: skipped: no chromium/chromium-driver and cannot install them (needs root and apt-get)"; exit 0; }; \
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS),browser]" && \
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_docs.py $(PYTEST_ARGS)
+
 # Refresh the README's screenshots (taken by the browser tests).
 screenshots: $(STAMP)
 	KANBENCH_SCREENSHOTS=docs/img $(MAKE) test-browser
@@ -144,4 +166,4 @@ mutate: $(STAMP)
 	@echo "report: mutants/report.md; one mutant: $(VENV)/bin/mutmut show NAME"
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache mutants
+	rm -rf $(VENV) build *.egg-info .pytest_cache mutants docs/_build

@@ -48,7 +48,7 @@ def kill_after(budget_s: float) -> float:
 #: on this 2-core VM a process whose helper thread shared the main thread's core ran the MLP's
 #: small matmuls 2x slower (0.11 vs 0.055 ms forward at the seed workload) and our layers 1.35x
 #: slower, so (f+b)/MLP moved between 2.07 and 2.62 from run to run (5 runs, ±19%). Pinned, 4
-#: runs gave 2.60-2.63 (see benchmarks/results/reproducibility-2026-11-29.md).
+#: runs gave 2.60-2.63 (see benchmarks/results/reproducibility-pinned-2026-11-29-0249.md).
 OPENMP_PLACEMENT = {"OMP_PROC_BIND": "close", "OMP_PLACES": "cores"}
 
 

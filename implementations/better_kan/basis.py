@@ -15,11 +15,11 @@ B-spline M_k, shifted and scaled: B_i(x) = M_k((x - c_i) / h) with c_i the
 center of its support. The centered cardinal B-spline of degree k has the
 symmetric truncated-power form
 
-    M_k(z) = 1/k! * sum_{j=0}^{ceil((k+1)/2)-1} (-1)^j C(k+1, j) ((k+1)/2 - j - |z|)_+^k
+    ``M_k(z) = 1/k! * sum_{j=0}^{ceil((k+1)/2)-1} (-1)^j C(k+1, j) ((k+1)/2 - j - |z|)_+^k``
 
-(for the cubic: M_3(z) = [(2-|z|)_+^3 - 4 (1-|z|)_+^3] / 6). The derivation is
+(for the cubic: ``M_3(z) = [(2-|z|)_+^3 - 4 (1-|z|)_+^3] / 6``). The derivation is
 the usual one: the (k+1)-th difference of a degree-k polynomial vanishes, so
-the one-sided sum of truncated powers can be folded onto |z|; using |z| halves
+the one-sided sum of truncated powers can be folded onto ``|z|``; using ``|z|`` halves
 the number of terms and keeps every term non-negative, which limits the
 cancellation of the alternating sum (largest term 8/6 against values up to 4/6
 for the cubic). Why this one is used whenever the grid is uniform: it is
@@ -33,8 +33,8 @@ check both against scipy's B-splines in float64.
 
 Radial basis functions
 ----------------------
-phi(|x_p - g_{p,i}| / h_{p,i}) for each input p separately (the KAN paper's
-univariate sum), never a multivariate ||x - g||. Kernels are functions of the
+``phi(|x_p - g_{p,i}| / h_{p,i})`` for each input p separately (the KAN paper's
+univariate sum), never a multivariate ``||x - g||``. Kernels are functions of the
 scaled signed distance z = (x - g) / h.
 """
 
@@ -81,7 +81,7 @@ def bspline_cox_de_boor(x: torch.Tensor, grid: torch.Tensor, k: int, tables=None
 
 
 def cardinal_terms(k: int) -> list[tuple[float, float]]:
-    """[(shift, weight)]: M_k(z) = sum weight * (shift - |z|)_+^k."""
+    """[(shift, weight)]: ``M_k(z) = sum weight * (shift - |z|)_+^k``."""
     # j < (k+1)/2 keeps every shift (k+1)/2 - j positive
     return [((k + 1) / 2 - j, (-1) ** j * math.comb(k + 1, j) / math.factorial(k)) for j in range(math.ceil((k + 1) / 2))]
 
@@ -262,6 +262,7 @@ def _d_matern52(z, phi):
     return z * torch.exp(-r).mul_(r.add_(1.0)).mul_(-5.0 / 3.0)
 
 
+#: the RBF kernels by name, each a function of the scaled signed distance z
 KERNELS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gaussian": _gaussian,
     "inverse_quadratic": _inverse_quadratic,
@@ -280,7 +281,7 @@ KERNEL_DERIVATIVES = {
     "matern52": _d_matern52,
 }
 
-#: the same kernels written plainly as functions of r = |z|, for references and plots
+#: the same kernels written plainly as functions of ``r = |z|``, for references and plots
 KERNEL_FORMULAS = {
     "gaussian": lambda r: math.exp(-r * r),
     "inverse_quadratic": lambda r: 1.0 / (1.0 + r * r),

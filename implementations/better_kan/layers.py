@@ -48,10 +48,10 @@ BASE_ACTIVATIONS = {
 
 
 class KANLayer(nn.Module):
-    """Common machinery; subclasses define :meth:`basis` and their grids."""
+    """Common machinery; subclasses define :meth:`~KANLayer.basis` and their grids."""
 
     n_basis: int
-    #: take the one-node path (:mod:`.fused`) when the layer's options allow it. Off by default:
+    #: take the one-node path (:mod:`better_kan.fused`) when the layer's options allow it. Off by default:
     #: measured on a 2-core CPU it is 4-9% *slower* than the op-by-op path at [2,150,1] batch 32
     #: and at the fit workloads (a Python autograd.Function costs more than the C++ nodes it
     #: replaces; benchmarks/results/profile-ops.md); kept, exact and tested, for devices where
@@ -150,7 +150,7 @@ class KANLayer(nn.Module):
         return w
 
     def fused_basis(self):
-        """(a, b, basis) for :func:`.fused.kan_linear` when this layer's basis allows it, else None."""
+        """(a, b, basis) for :func:`better_kan.fused.kan_linear` when this layer's basis allows it, else None."""
         return None
 
     def _fusable(self) -> bool:

@@ -83,8 +83,8 @@ class KAN(nn.Module):
     def regularization_loss(
         self, l1: float = 1.0, entropy: float = 2.0, coef: float = 0.0, coefdiff: float = 0.0
     ) -> torch.Tensor:
-        """sum_l [l1 * |Phi_l|_1 + entropy * S(Phi_l)] from the last forward run inside :meth:`tracking`,
-        plus pykan's optional coefficient penalties (mean |c| and mean |c_{i+1} - c_i| per edge)."""
+        """``sum_l [l1 * |Phi_l|_1 + entropy * S(Phi_l)]`` from the last forward run inside :meth:`tracking`,
+        plus pykan's optional coefficient penalties (mean ``|c|`` and mean ``|c_{i+1} - c_i|`` per edge)."""
         total = None
         for i, layer in enumerate(self.layers):
             if layer.stats is None:
@@ -105,7 +105,7 @@ class KAN(nn.Module):
 
     @torch.no_grad()
     def edge_scores(self, x: torch.Tensor, metric: Optional[str] = None) -> list[torch.Tensor]:
-        """|phi_{q,p}|_1 of every edge on data x, per layer (out, in)."""
+        """``|phi_{q,p}|_1`` of every edge on data x, per layer (out, in)."""
         with self.tracking(metric):
             self(x)
         return [layer.stats["l1"].detach() for layer in self.layers]
@@ -208,6 +208,7 @@ class KAN(nn.Module):
     # ------------------------------------------------------------------ plots
 
     def plot(self, path, x: Optional[torch.Tensor] = None, **kwargs):
+        """Every edge's activation, drawn into ``path`` by :func:`better_kan.plot.plot_kan`."""
         from .plot import plot_kan
 
         return plot_kan(self, path, x=x, **kwargs)

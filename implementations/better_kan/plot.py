@@ -25,6 +25,7 @@ def _edge_curves(layer, lo: torch.Tensor, hi: torch.Tensor, n: int = 64):
 
 
 def plot_kan(model, path, x: Optional[torch.Tensor] = None, beta: float = 3.0, max_edges: int = 400, dpi: int = 100):
+    """Draw every edge's activation of ``model`` into the image file ``path`` (layout and opacity: above)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -13,7 +13,7 @@ from .layers import KANLayer
 
 
 class RBFKANLayer(KANLayer):
-    """RBF KAN layer: phi_{q,p}(x) = w_b silu(x) + sum_i c[q,p,i] phi(|x - g_{p,i}| / h_{p,i}).
+    """RBF KAN layer: ``phi_{q,p}(x) = w_b silu(x) + sum_i c[q,p,i] phi(|x - g_{p,i}| / h_{p,i})``.
 
     Centers g_{p,i} are per input (the KAN paper's sum of univariate functions);
     widths h_{p,i} come from the grid spacing (times ``width_scale``).

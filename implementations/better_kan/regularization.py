@@ -3,20 +3,20 @@
 The KAN paper (Liu et al. 2024, section 2.5.1) defines the L1 norm of an
 activation function as its mean magnitude over the N inputs of a batch,
 
-    |phi|_1 = (1/N) sum_s |phi(x_s)|,
+    ``|phi|_1 = (1/N) sum_s |phi(x_s)|``,
 
-the L1 norm of a layer as the sum over its edges, |Phi|_1 = sum_{q,p} |phi_{q,p}|_1,
-and its entropy as S(Phi) = - sum_{q,p} (|phi_{q,p}|_1 / |Phi|_1) log(|phi_{q,p}|_1 / |Phi|_1).
-The training objective adds  mu_1 * sum_l |Phi_l|_1 + mu_2 * sum_l S(Phi_l).
+the L1 norm of a layer as the sum over its edges, ``|Phi|_1 = sum_{q,p} |phi_{q,p}|_1``,
+and its entropy as ``S(Phi) = - sum_{q,p} (|phi_{q,p}|_1 / |Phi|_1) log(|phi_{q,p}|_1 / |Phi|_1)``.
+The training objective adds  ``mu_1 * sum_l |Phi_l|_1 + mu_2 * sum_l S(Phi_l)``.
 
-Metrics for |phi_{q,p}| (``l1_metric``):
+Metrics for ``|phi_{q,p}|`` (``l1_metric``):
 
-``mean_abs`` (default) -- exactly the paper's (1/N) sum_s |phi_{q,p}(x_sp)|, on the
+``mean_abs`` (default) -- exactly the paper's ``(1/N) sum_s |phi_{q,p}(x_sp)|``, on the
   whole edge function (base + spline), not normalized. Computed without the
   (batch, out, in) tensor of edge values living at once: inputs are processed
   in chunks, and for each chunk the forward also forms
   G[q,p,:] = (1/N) sum_s sign(phi_{q,p}(x_sp)) F[s,p,:], the exact (sub)gradient
-  with respect to that edge's weights. Since |phi| = sign(phi) * phi and phi is
+  with respect to that edge's weights. Since ``|phi| = sign(phi) * phi`` and phi is
   linear in the weights, the statistic itself is sum_j w[q,p,j] G[q,p,j]; the
   backward is then a product with G (and a chunked recomputation of the signs
   only when the layer's input needs a gradient, i.e. not for the first layer).
@@ -26,7 +26,7 @@ Metrics for |phi_{q,p}| (``l1_metric``):
   variance of a linear function of the features is the quadratic form
   w^T Cov(F_p) w, so only an (in, n+1, n+1) covariance per layer is formed.
 
-``coef`` -- efficient-kan's *approximation*: the mean |c| of each edge's spline
+``coef`` -- efficient-kan's *approximation*: the mean ``|c|`` of each edge's spline
   coefficients, no data involved. Cheapest, but not the paper's L1.
 
 The entropy follows the paper (over all edges of a layer); pykan 0.2's code
@@ -54,7 +54,7 @@ def _chunks(total: int, per_item: int):
 
 
 class EdgeMeanAbs(torch.autograd.Function):
-    """L[q,p] = (1/N) sum_s |sum_j F[s,p,j] W[q,p,j]| without materializing (N, out, in) at once.
+    """``L[q,p] = (1/N) sum_s |sum_j F[s,p,j] W[q,p,j]|`` without materializing (N, out, in) at once.
 
     Works on input-major copies, F_t (in, N, J) and W_t (in, J, out), so that every chunk of
     inputs is two contiguous batched matmuls: Phi = F_t W_t (signs taken in place) and
@@ -131,7 +131,7 @@ def std_ratio(x: torch.Tensor, feats: torch.Tensor, weight: torch.Tensor) -> tor
 
 
 class CoefL1(torch.autograd.Function):
-    """Mean |c| over each edge's basis coefficients (the base weight, stored last, excluded).
+    """Mean ``|c|`` over each edge's basis coefficients (the base weight, stored last, excluded).
 
     Hand-written because autograd's version walks the (out, in, n+1) weight five times
     (abs, select, sum, and zeros + sign in the backward); this one twice each way.
@@ -161,7 +161,7 @@ def coef_l1(weight: torch.Tensor) -> torch.Tensor:
 def edge_statistics(
     x: torch.Tensor, feats: torch.Tensor, weight: torch.Tensor, metric: str = "mean_abs", sample: Optional[int] = None
 ) -> dict:
-    """Per-edge |phi_{q,p}| (out, in) by ``metric``; differentiable. ``sample`` uses only that many
+    """Per-edge ``|phi_{q,p}|`` (out, in) by ``metric``; differentiable. ``sample`` uses only that many
     rows of the batch (an estimate of the same expectation, at a fraction of the cost)."""
     if sample is not None and sample < x.shape[0]:
         idx = torch.randperm(x.shape[0], device=x.device)[:sample]
@@ -178,7 +178,7 @@ def edge_statistics(
 
 
 def entropy(l1: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """The paper's layer entropy S = -sum p log p, p = |phi|_1 / |Phi|_1 over all edges."""
+    """The paper's layer entropy ``S = -sum p log p``, ``p = |phi|_1 / |Phi|_1`` over all edges."""
     p = l1 / (l1.sum() + eps)
     return -(p * torch.log(p + eps)).sum()
 

@@ -68,7 +68,7 @@ def add_discovery(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         action="append",
         default=[],
-        help="also load implementation specs from DIR (every *.py file and package in it); repeatable",
+        help="also load implementation specs from DIR (every .py file and package in it); repeatable",
     )
 
 

@@ -63,7 +63,7 @@ bench-large: $(STAMP)
 
 # The regression gate: interleaved A/B of this tree against GATE_BASE (a git ref or a directory).
 GATE_BASE  ?= HEAD~1
-GATE_IMPLS ?= mlp,splines-better_kan,rbf-better_kan
+GATE_IMPLS ?= mlp,splines-better_kan,rbf-better_kan  # .ci/run calls kanbench ab with the same list
 bench-check: $(STAMP)
 	$(PY) -m kanbench ab --base $(GATE_BASE) --impl $(GATE_IMPLS) --preset gate $(GATE_ARGS)
 

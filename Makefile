@@ -74,7 +74,7 @@ bench-pytest: $(STAMP)
 # first (SOURCES_FROM=DIR installs from local clones/mirrors instead of GitHub); those that
 # cannot be fetched are skipped, with the reason under the table.
 SOURCES_FROM ?=
-LEADERBOARD_ARGS ?= --workloads users --time-broken --rounds 6 --processes 2 --max-live 24
+LEADERBOARD_ARGS ?= --workloads users --time-broken --rounds 6 --processes 1 --max-live 24
 leaderboard: $(STAMP)
 	-$(PY) -m kanbench install all $(if $(SOURCES_FROM),--from $(SOURCES_FROM))
 	$(PY) -m kanbench leaderboard --markdown results/leaderboard.md $(LEADERBOARD_ARGS)

@@ -9,8 +9,9 @@ The harness is a handful of small modules, one job each:
 - :mod:`kanbench.memory`          peak memory per phase (CUDA allocator, CPU via torch.profiler)
 - :mod:`kanbench.stats`           median, IQR, MAD, geometric mean
 - :mod:`kanbench.machine`         the machine fingerprint stored with every run
-- :mod:`kanbench.runner`          measures one row (in a worker process by default) and a whole run
-- :mod:`kanbench.worker`          the worker processes' entry points
+- :mod:`kanbench.measure`         measures one row in this process (the measurement core, no process plumbing)
+- :mod:`kanbench.runner`          measures a whole run (each row in a worker process by default)
+- :mod:`kanbench.worker`          the worker processes: their environment, one row in a fresh process, chunk servers
 - :mod:`kanbench.results`         the results-file schema, atomic writes, loading and validation
 - :mod:`kanbench.render`          markdown tables (seed format, full format)
 - :mod:`kanbench.compare`         ratio + significance verdicts between two runs (the regression gate)

@@ -29,8 +29,8 @@ from typing import Callable, Optional, Sequence
 
 from kanbench import results as results_mod
 from kanbench.machine import source_root
+from kanbench.measure import RowJob, add_faults, empty_record, faults_per_step, fill_samples
 from kanbench.records import ResultsDocument, RowResult
-from kanbench.runner import RowJob, add_faults, empty_record, faults_per_step, fill_samples
 from kanbench.stats import summarize
 from kanbench.timing import TimingConfig
 from kanbench.worker import ServeWorker

@@ -29,8 +29,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence
 
+from kanbench.measure import RowJob, add_faults, empty_record, faults_per_step, fill_samples
 from kanbench.records import RowResult
-from kanbench.runner import RowJob, add_faults, empty_record, faults_per_step, fill_samples
 from kanbench.stats import summarize
 from kanbench.worker import ServeWorker, kill_after
 

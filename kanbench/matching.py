@@ -99,7 +99,7 @@ def trainable_parameters(spec, widths: Sequence[int], options: Optional[dict] = 
     """Trainable parameters of ``spec.build(widths)`` on the CPU in float32."""
     import torch
 
-    from kanbench.runner import count_parameters
+    from kanbench.measure import count_parameters
 
     model = spec.build(tuple(widths), device=torch.device("cpu"), dtype=torch.float32, **(options or {}))
     return count_parameters(model)[1]

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from kanbench.baseline import BASELINE
+from kanbench.measure import RowJob, empty_record
 from kanbench.records import ResultsDocument, RowResult
-from kanbench.runner import RowJob, empty_record
 from kanbench.timing import TimingConfig
 from kanbench.workload import Workload, WorkloadError, parse_dtype
 

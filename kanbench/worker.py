@@ -6,8 +6,8 @@ used by ``kanbench run`` and ``sweep``) and the long-lived chunk servers of the
 interleaved modes (:class:`ServeWorker`). Entry points:
 
 ``python -m kanbench.worker JOB.json RECORD.json``
-    Measure one row (:func:`kanbench.runner.measure_row`) and write its record as JSON.
-    Started by :func:`kanbench.runner.measure_row_isolated`.
+    Measure one row (:func:`kanbench.measure.measure_row`) and write its record as JSON.
+    Started by :func:`measure_row_isolated`.
 
 ``python -m kanbench.worker --serve JOB.json``
     Build the row's model, warm it up, then measure chunks on request: the A/B mode
@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from kanbench.measure import RowJob, empty_record
 from kanbench.records import RowResult
-from kanbench.runner import RowJob, empty_record
 
 
 def kill_after(budget_s: float) -> float:
@@ -208,7 +208,7 @@ class ServeWorker:
 
 def serve(job_path: str) -> int:
     from kanbench import memory, timing
-    from kanbench.runner import RowFailed, RowJob, classify_failure, empty_record, open_row
+    from kanbench.measure import RowFailed, classify_failure, open_row
 
     out = os.fdopen(int(os.environ["KANBENCH_RESULT_FD"]), "w", buffering=1)
 
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
         print("usage: python -m kanbench.worker JOB.json RECORD.json | --serve JOB.json", file=sys.stderr)
         return 2
     from kanbench import results
-    from kanbench.runner import RowJob, measure_row
+    from kanbench.measure import measure_row
 
     with open(argv[0]) as f:
         job = RowJob.from_dict(json.load(f))

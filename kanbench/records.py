@@ -26,11 +26,11 @@ unchanged, so a newer file read by an older kanbench loses nothing.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from kanbench.baseline import BASELINE
+from kanbench.record_base import Record
 
 SCHEMA_VERSION = 2
 #: versions :func:`migrate` can bring up to :data:`SCHEMA_VERSION`
@@ -61,42 +61,12 @@ def workload_key(workload: dict) -> str:
     return f"{widths}-b{workload.get('batch', '?')}-{workload.get('dtype', 'float32')}"
 
 
-class _Record:
-    """``to_dict``/``from_dict`` for the record dataclasses: declared fields, plus ``extra``."""
-
-    extra: dict
-
-    def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        out.update(self.extra)
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        known = {k: v for k, v in d.items() if k in names}
-        extra = {k: v for k, v in d.items() if k not in names and k not in cls._derived}
-        return cls(**known, extra=extra)
-
-    _derived: tuple = ()
-
-    def update(self, d: dict) -> None:
-        """Set fields from a dict (a worker's JSON reply); unknown keys go to ``extra``."""
-        names = {f.name for f in dataclasses.fields(self)} - {"extra"}
-        for k, v in d.items():
-            if k in names:
-                setattr(self, k, v)
-            elif k not in self._derived:
-                self.extra[k] = v
-
-    @property
-    def failed(self) -> bool:
-        """True when the row carries an error (it may still hold partial measurements)."""
-        return bool(self.error)
+#: the records' base class (kept under its old name for the record modules that import it from here)
+_Record = Record
 
 
 @dataclass
-class RowResult(_Record):
+class RowResult(Record):
     """One implementation measured on one device at one workload (a row of the table).
 
     Times are milliseconds per step; memory is bytes; ``None`` means not measured.
@@ -279,7 +249,7 @@ class RowResult(_Record):
 
 
 @dataclass
-class FitResult(_Record):
+class FitResult(Record):
     """One implementation trained on one toy task (``kanbench fit``)."""
 
     impl: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from kanbench.records import _Record
+from kanbench.record_base import Record as _Record
 
 
 @dataclass

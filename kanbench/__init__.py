@@ -23,6 +23,5 @@ The harness is a handful of small modules, one job each:
 - :mod:`kanbench.cli`             the ``kanbench`` command
 """
 
-__version__ = "0.1.0"
-
-from kanbench.spec import Implementation  # noqa: E402,F401
+from kanbench.spec import Implementation  # noqa: F401
+from kanbench.version import __version__  # noqa: F401

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-import kanbench
+from kanbench.version import __version__
 
 
 def cpu_model() -> str:
@@ -174,7 +174,7 @@ def gpu_info() -> list[dict]:
 
 
 def source_root() -> Path:
-    return Path(kanbench.__file__).resolve().parent.parent
+    return Path(__file__).resolve().parent.parent
 
 
 def git_info(root: Optional[Path] = None) -> dict:
@@ -284,7 +284,7 @@ def fingerprint(threads: Optional[int] = None) -> dict:
         "python": platform.python_version(),
         "cpu": cpu_info(),
         "torch": torch_info(),
-        "kanbench": {"version": kanbench.__version__, **git_info()},
+        "kanbench": {"version": __version__, **git_info()},
     }
     gpus = visible_gpus(gpu_info(), fp["torch"].get("cuda_device_properties") or [])
     if gpus:

@@ -132,7 +132,7 @@ class Site:
     def __init__(self, out: Path, inputs: list[Input]):
         import jinja2
 
-        from kanbench import __version__
+        from kanbench.version import __version__
 
         self.out = out
         self.inputs = inputs

@@ -1,14 +1,14 @@
 """The ``kanbench`` command (also ``python -m kanbench``): a thin dispatcher.
 
-Each subcommand is a module of :mod:`kanbench.commands` with ``setup_arguments(subparsers)``
-and ``run(args) -> exit status``; shared options and the implementation-selection
-policy are in :mod:`kanbench.commands.common`.
+Each subcommand is a module of :mod:`kanbench.commands` with ``NAME``,
+``setup_arguments(subparsers)`` and ``run(args) -> exit status``; shared options and the
+implementation-selection policy are in :mod:`kanbench.commands.common`, a command's entry
+point from its argv (what a Slurm job runs) in :mod:`kanbench.commands.entry`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Optional, Sequence
 
@@ -16,7 +16,6 @@ from kanbench.commands import (
     ab,
     accuracy,
     collect,
-    common,
     compare,
     export,
     fit,
@@ -29,12 +28,15 @@ from kanbench.commands import (
 )
 from kanbench.commands import list as list_cmd
 from kanbench.commands.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, resolve_devices  # noqa: F401
+from kanbench.commands.entry import CommandEntry, invoke, prepare
 
 COMMANDS = (list_cmd, install, run, leaderboard, sweep, accuracy, fit, collect, report, publish, compare, ab, export)
+#: each command's own entry point (argv -> exit status), by name
+ENTRIES = {module.NAME: CommandEntry(module.setup_arguments) for module in COMMANDS}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from kanbench import __version__
+    from kanbench.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="kanbench",
@@ -51,18 +53,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    args._argv = argv  # the command line as typed: --executor slurm resubmits it on the nodes
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        common.err("interrupted")
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return EXIT_OK
+    prepare(args, argv, ENTRIES[args.command])
+    return invoke(args)

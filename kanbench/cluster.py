@@ -2,8 +2,10 @@
 
 kanbench writes no scheduler: submitit submits, tracks and requeues the jobs. A job runs
 the very command the user typed, with ``--executor local`` and ``--out`` set to a file in
-the job folder, so it measures with exactly the local code path (the fingerprint is the
-node's; rows are interleaved within the job). The unit of work:
+the job folder, through that command's own entry point (an ``argv -> exit status``
+callable the command hands to :func:`submit`, :class:`kanbench.commands.entry.CommandEntry`),
+so it measures with exactly the local code path (the fingerprint is the node's; rows are
+interleaved within the job). The unit of work:
 
 - ``run``, ``leaderboard``, ``fit``: one job per partition (rows must share a job to be
   interleaved and paired with the MLP of the same rounds);
@@ -199,20 +201,20 @@ def check(options: SlurmOptions, threads: Optional[int], in_process: bool) -> No
 
 
 class KanbenchJob:
-    """What a Slurm job runs: ``kanbench ARGV --executor local --out OUT`` on the node.
+    """What a Slurm job runs: ``kanbench ARGV --executor local --out OUT`` on the node, through
+    ``entry``, the command's own entry point (``entry(argv) -> exit status``, picklable).
 
     Checkpointable in submitit's sense: on preemption or timeout submitit calls
     :meth:`checkpoint` and requeues the same command (timeouts once: ``slurm_max_num_timeout``).
     """
 
-    def __init__(self, argv: Sequence[str], out: str):
+    def __init__(self, entry: Callable[[Sequence[str]], int], argv: Sequence[str], out: str):
+        self.entry = entry
         self.argv = list(argv)
         self.out = out
 
     def __call__(self) -> dict:
-        from kanbench import cli
-
-        status = cli.main([*self.argv, "--executor", "local", "--out", self.out])
+        status = self.entry([*self.argv, "--executor", "local", "--out", self.out])
         if not Path(self.out).exists():
             raise RuntimeError(f"kanbench exited {status} without writing {self.out}")
         return {"status": status, "out": self.out, "node": os.uname().nodename}
@@ -220,7 +222,7 @@ class KanbenchJob:
     def checkpoint(self, *args, **kwargs):
         import submitit
 
-        return submitit.helpers.DelayedSubmission(KanbenchJob(self.argv, self.out))
+        return submitit.helpers.DelayedSubmission(KanbenchJob(self.entry, self.argv, self.out))
 
 
 # ----------------------------------------------------------------------------- submit / wait / collect
@@ -264,8 +266,17 @@ def job_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def submit(command: str, argv: Sequence[str], options: SlurmOptions, results_dir: str, impls: Sequence[str] = ()) -> Submission:
-    """Submit one job per partition (``shards`` per partition for sweeps); returns the manifest."""
+def submit(
+    command: str,
+    argv: Sequence[str],
+    options: SlurmOptions,
+    results_dir: str,
+    impls: Sequence[str] = (),
+    *,
+    entry: Callable[[Sequence[str]], int],
+) -> Submission:
+    """Submit one job per partition (``shards`` per partition for sweeps), each running
+    ``entry(argv)`` (the command's entry point, see :class:`KanbenchJob`); returns the manifest."""
     import submitit
 
     folder = Path(options.folder).resolve()
@@ -281,7 +292,7 @@ def submit(command: str, argv: Sequence[str], options: SlurmOptions, results_dir
             out = folder / "out" / f"{stamp}_{partition}_{command}_{i}of{shards}.json"
             out.parent.mkdir(parents=True, exist_ok=True)
             extra = ["--shard", f"{i}/{shards}"] if shards > 1 else []
-            calls.append((KanbenchJob([*base, *extra], str(out)), f"{i}/{shards}", str(out)))
+            calls.append((KanbenchJob(entry, [*base, *extra], str(out)), f"{i}/{shards}", str(out)))
         with executor.batch():
             jobs = [executor.submit(call) for call, _, _ in calls]
         for job, (_, shard, out) in zip(jobs, calls):

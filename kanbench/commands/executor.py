@@ -72,6 +72,10 @@ def submit_from(args, command: str) -> int:
         err(str(exc))
         return EXIT_USAGE
     argv = list(getattr(args, "_argv", []) or [])
+    entry = getattr(args, "_entry", None)  # the command's own entry point (kanbench.commands.entry), set by the dispatcher
+    if entry is None:
+        err(f"--executor slurm: {command} was not started through its entry point (kanbench {command} ...)")
+        return EXIT_USAGE
     if options.cpus_per_job and not getattr(args, "threads", None) and "--threads" not in argv:
         argv += ["--threads", str(options.cpus_per_job)]
     impls = split_impls(getattr(args, "impl", None)) or []
@@ -83,7 +87,7 @@ def submit_from(args, command: str) -> int:
         except ValueError:
             impls = []
     try:
-        sub = cluster.submit(command, argv, options, getattr(args, "results_dir", "results"), impls)
+        sub = cluster.submit(command, argv, options, getattr(args, "results_dir", "results"), impls, entry=entry)
     except Exception as exc:  # sbatch refused: say what it said
         err(f"submission failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}")
         return EXIT_FAILED

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from kanbench.axes import AXES, NUMERIC_AXES, AxisPoint, axis_rows, crossings
 from kanbench.records import FitResult, ResultsDocument, row_label
 from kanbench.render import sweep_table
-from kanbench.sweep import AXES, NUMERIC_AXES, AxisPoint, axis_rows, crossings
 
 AXIS_LABELS = {
     "batch": "batch size",

@@ -255,7 +255,7 @@ def render_documents(docs: list[ResultsDocument], fmt: str = "seed") -> str:
 
 
 def sweep_table(rows: list) -> str:
-    """One sweep axis (``kanbench.sweep.AxisPoint`` rows): a line per implementation-device, a column per value."""
+    """One sweep axis (``kanbench.axes.AxisPoint`` rows): a line per implementation-device, a column per value."""
     values = list(dict.fromkeys(r.value for r in rows))
     by: dict = {}
     for r in rows:

@@ -394,7 +394,7 @@ class Site:
     # -- sweeps and fits
 
     def sweeps(self) -> None:
-        from kanbench import sweep as sweep_mod
+        from kanbench.axes import axis_rows, crossings
         from kanbench.site import charts
 
         sections, figures = [], []
@@ -403,7 +403,7 @@ class Site:
                 continue
             axes = list(dict.fromkeys(t["axis"] for r in item.doc.rows() for t in (r.sweep or [])))
             for axis in axes:
-                points = sweep_mod.axis_rows([item.doc], axis)
+                points = axis_rows([item.doc], axis)
                 if len({repr(p.value) for p in points}) < 2:  # the base point alone: nothing to plot against
                     continue
                 ids = []
@@ -411,7 +411,7 @@ class Site:
                     fig_id = f"sweep-{item.slug}-{axis}-{what}"
                     figures.append((fig_id, charts.sweep_axis(points, axis, what)))
                     ids.append(fig_id)
-                cross = sweep_mod.crossings(points)
+                cross = crossings(points)
                 text = "; ".join(f"{impl} ({dev}) crosses the MLP at {x:.3g}" for (impl, dev), x in sorted(cross.items()))
                 sections.append(
                     {

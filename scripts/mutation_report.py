@@ -81,7 +81,7 @@ RULES = [
     (("kanbench.compare", "x__doc_name", None), "a display name of a file"),
     (("kanbench.compare", "x__key_label", None), "a display label of a row"),
     (
-        ("kanbench.compare", "x_compare_", r'"(GREATER|LESS)"'),
+        ("kanbench.significance", "x_compare_", r'"(GREATER|LESS)"'),
         'equivalent: scipy lowercases `alternative`, so "GREATER" is "greater"',
     ),
     (

@@ -15,7 +15,12 @@ Pages (all in one flat directory, so every link is relative and the site opens f
   (the verdict rules of ``kanbench compare`` between consecutive files) marked; a point
   links to its results file;
 - ``sweeps.html`` and ``fits.html``: the sweep axes (time, memory, ratio to the MLP) and
-  the fit loss curves; ``accuracy.html``: the accuracy suite (:mod:`kanbench.site.accuracy_page`).
+  the fit loss curves; ``accuracy.html``: the accuracy suite.
+
+This module loads the inputs and writes the leaderboards, distributions, machines and index
+pages; the others have a module each (:mod:`kanbench.site.history_page`,
+:mod:`kanbench.site.sweep_page`, :mod:`kanbench.site.accuracy_page`), and
+:mod:`kanbench.site.format` is how every page shows numbers, dates and machines.
 
 Inputs are copied into ``data/`` so every page links to the file it shows. plotly.js comes
 from the plotly Python package (``plotly.offline.get_plotlyjs``), written into ``assets/``.
@@ -26,7 +31,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +38,7 @@ from typing import Optional, Sequence
 
 from kanbench.leaderboard import HEADERS as LEADERBOARD_HEADERS
 from kanbench.records import ResultsDocument, RowResult
+from kanbench.site.format import escape, file_date, machine_of, mb, ms, num, slugify
 
 MARKER = ".kanbench-site"
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -62,17 +67,13 @@ class Input:
         return f"data/{self.path.name}"
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "file"
-
-
 def load_inputs(paths: Sequence[str]) -> list[Input]:
     from kanbench import results as results_mod
 
     inputs, seen = [], set()
     for p in paths:
         path = Path(p)
-        slug = _slug(path.stem)
+        slug = slugify(path.stem)
         while slug in seen:
             slug += "-x"
         seen.add(slug)
@@ -91,36 +92,6 @@ def check_out_dir(out: Path, force: bool) -> None:
         raise PublishError(f"--out {out} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists() and not force:
         raise PublishError(f"--out {out} is not empty and is not a kanbench site; use --force to write into it anyway")
-
-
-# ----------------------------------------------------------------------------- formatting
-
-
-def _ms(v: Optional[float]) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.3f}" if v < 1 else (f"{v:.2f}" if v < 100 else f"{v:.0f}")
-
-
-def _mb(v: Optional[int]) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v / 2**20:.2f} MB"
-
-
-def _num(v) -> str:
-    return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else repr(float(v))
-
-
-def _date(doc: ResultsDocument) -> str:
-    return str(doc.machine.get("timestamp") or "")[:19]
-
-
-def _machine(doc: ResultsDocument, device: str = "cpu") -> str:
-    from kanbench.machine import machine_label
-
-    try:
-        return machine_label(doc.machine, device, doc.threads)
-    except Exception:
-        return str(doc.machine.get("hostname") or "?")
 
 
 # ----------------------------------------------------------------------------- pages
@@ -197,28 +168,28 @@ class Site:
                     "rank": rank if r.forward_ms is not None else "-",
                     "rank_sort": rank if r.forward_ms is not None else "",
                     "label": r.label,
-                    "anchor": _slug(r.label),
+                    "anchor": slugify(r.label),
                     "family": r.family or "",
                     "widths": "[" + ",".join(map(str, r.built_widths)) + "]",
                     "params": f"{r.trainable_params:,}" if r.trainable_params is not None else "-",
-                    "params_sort": _num(r.trainable_params),
-                    "fwd": _ms(r.forward_ms) if r.forward_ms is not None else ("failed" if r.failed else "-"),
-                    "fwd_sort": _num(r.forward_ms),
-                    "fwd_title": f"IQR {_ms(r.forward_iqr_ms)} ms, {r.n_samples} samples, {len(r.round_medians('forward'))} rounds",
-                    "bwd": _ms(r.backward_ms) if r.backward_ms is not None else ("failed" if r.failed else "-"),
-                    "bwd_sort": _num(r.backward_ms),
-                    "bwd_title": f"IQR {_ms(r.backward_iqr_ms)} ms, {r.n_samples} samples",
+                    "params_sort": num(r.trainable_params),
+                    "fwd": ms(r.forward_ms) if r.forward_ms is not None else ("failed" if r.failed else "-"),
+                    "fwd_sort": num(r.forward_ms),
+                    "fwd_title": f"IQR {ms(r.forward_iqr_ms)} ms, {r.n_samples} samples, {len(r.round_medians('forward'))} rounds",
+                    "bwd": ms(r.backward_ms) if r.backward_ms is not None else ("failed" if r.failed else "-"),
+                    "bwd_sort": num(r.backward_ms),
+                    "bwd_title": f"IQR {ms(r.backward_iqr_ms)} ms, {r.n_samples} samples",
                     "ratio": "-" if ratio is None else f"{ratio:.2f}x",
-                    "ratio_sort": _num(ratio),
-                    "fpeak": _mb(r.forward_peak_bytes),
-                    "fpeak_sort": _num(r.forward_peak_bytes),
-                    "bpeak": _mb(r.backward_peak_bytes),
-                    "bpeak_sort": _num(r.backward_peak_bytes),
+                    "ratio_sort": num(ratio),
+                    "fpeak": mb(r.forward_peak_bytes),
+                    "fpeak_sort": num(r.forward_peak_bytes),
+                    "bpeak": mb(r.backward_peak_bytes),
+                    "bpeak_sort": num(r.backward_peak_bytes),
                     "gflops": "-" if gf is None else f"{gf:.2f}",
-                    "gflops_sort": _num(gf),
+                    "gflops_sort": num(gf),
                     "sanity": r.sanity_status or "-",
                     "rmse": "-" if rmse is None else f"{rmse:.3g}",
-                    "rmse_sort": _num(rmse),
+                    "rmse_sort": num(rmse),
                     "status": status,
                 }
             )
@@ -234,8 +205,8 @@ class Site:
             "leaderboard.html",
             title=title,
             subtitle=subtitle,
-            machine=_machine(doc, device),
-            date=_date(doc),
+            machine=machine_of(doc, device),
+            date=file_date(doc),
             commit=doc.short_commit or "?",
             data=item.data_href,
             dist=dist,
@@ -270,10 +241,10 @@ class Site:
             procs = (r.extra or {}).get("processes")
             sections.append(
                 {
-                    "anchor": _slug(r.label),
+                    "anchor": slugify(r.label),
                     "title": r.label,
-                    "text": f"forward {_ms(r.forward_ms)} ms (IQR {_ms(r.forward_iqr_ms)}), backward {_ms(r.backward_ms)} ms "
-                    f"(IQR {_ms(r.backward_iqr_ms)}), {r.n_samples} samples" + (f"; error: {r.error}" if r.error else ""),
+                    "text": f"forward {ms(r.forward_ms)} ms (IQR {ms(r.forward_iqr_ms)}), backward {ms(r.backward_ms)} ms "
+                    f"(IQR {ms(r.backward_iqr_ms)}), {r.n_samples} samples" + (f"; error: {r.error}" if r.error else ""),
                     "charts": [],
                     "details": [("per-process medians", json.dumps(procs, indent=1))] if procs else [],
                 }
@@ -295,12 +266,12 @@ class Site:
 
         by_workload: dict = {}
         # one column per machine (its newest file with this workload): machines, not files, side by side
-        for item in sorted(self.docs, key=lambda i: _date(i.doc), reverse=True):
+        for item in sorted(self.docs, key=lambda i: file_date(i.doc), reverse=True):
             if item.doc.mode not in ("run", "leaderboard"):
                 continue
             for r in item.doc.rows():
                 machines = by_workload.setdefault(r.workload_key, {})
-                label = _machine(item.doc, r.device)
+                label = machine_of(item.doc, r.device)
                 entry = machines.setdefault(label, (item, {}))
                 if entry[0] is item:
                     entry[1][r.impl] = ratio_to_mlp(item.doc, r)
@@ -310,11 +281,11 @@ class Site:
             fig_id = f"machines-{n}"
             figures.append((fig_id, charts.machine_bars(series)))
             impls = sorted({i for ratios in series.values() for i in ratios})
-            head = "".join(f"<th>{_escape(m)}</th>" for m in series)
+            head = "".join(f"<th>{escape(m)}</th>" for m in series)
             body = "".join(
-                f'<tr><td class="text">{_escape(i)}</td>'
+                f'<tr><td class="text">{escape(i)}</td>'
                 + "".join(
-                    f'<td data-sort="{_num(series[m].get(i))}">{series[m][i]:.2f}x</td>' if i in series[m] else "<td>-</td>"
+                    f'<td data-sort="{num(series[m].get(i))}">{series[m][i]:.2f}x</td>' if i in series[m] else "<td>-</td>"
                     for m in series
                 )
                 + "</tr>"
@@ -330,7 +301,7 @@ class Site:
             ]
             sections.append(
                 {
-                    "anchor": _slug(workload),
+                    "anchor": slugify(workload),
                     "title": workload,
                     "text": "Cells: (forward+backward) / the MLP measured in the same file (paired by round).",
                     "charts": [fig_id],
@@ -340,120 +311,18 @@ class Site:
             )
         self.render("machines.html", "charts.html", title="Machines side by side", sections=sections, figures=figures)
 
-    # -- history
-
-    def history(self) -> None:
-        from kanbench.compare import CompareError, compare_documents
-        from kanbench.site import charts
-
-        runs = [i for i in self.docs if i.doc.mode == "run"]
-        by_key: dict = {}
-        for item in runs:
-            for r in item.doc.rows():
-                by_key.setdefault((_machine(item.doc, r.device), r.workload_key), []).append((item, r))
-        sections, figures = [], []
-        for n, ((machine, workload), entries) in enumerate(sorted(by_key.items())):
-            points: dict = {}
-            for item, r in entries:
-                if r.usable:
-                    points.setdefault(r.impl, []).append(
-                        (_date(item.doc), r.forward_ms + r.backward_ms, item.data_href, item.doc.short_commit or "?")
-                    )
-            files = sorted({id(i): i for i, _ in entries}.values(), key=lambda i: _date(i.doc))
-            regressions, lines = [], []
-            for prev, cur in zip(files[:-1], files[1:]):
-                try:
-                    comparison = compare_documents(prev.doc, cur.doc, normalize="auto")
-                except CompareError:
-                    continue
-                for pc in comparison.rows:
-                    if pc.verdict == "slower" and pc.workload == workload:
-                        row = next((r for i, r in entries if i is cur and r.impl == pc.impl and r.usable), None)
-                        if row is None:
-                            continue
-                        text = f"{pc.impl} {pc.phase} {pc.ratio:.2f}x slower than {prev.path.name}" + (
-                            f" (p={pc.p_value:.3g})" if pc.p_value is not None else ""
-                        )
-                        regressions.append((pc.impl, _date(cur.doc), row.forward_ms + row.backward_ms, text))
-                        lines.append(f'<li><a href="{cur.data_href}">{_escape(cur.path.name)}</a>: {_escape(text)}</li>')
-            fig_id = f"history-{n}"
-            figures.append((fig_id, charts.history(points, regressions)))
-            sections.append(
-                {
-                    "anchor": _slug(f"{machine}-{workload}"),
-                    "title": f"{machine}: {workload}",
-                    "text": f"{len(files)} file(s). Regressions: the verdict of <code>kanbench compare</code> between "
-                    "consecutive files (threshold 1.10, alpha 0.01); click a point to open its results file.",
-                    "charts": [fig_id],
-                    "table": ("<ul>" + "".join(lines) + "</ul>") if lines else "<p>No regression between consecutive files.</p>",
-                    "details": [],
-                }
-            )
-        self.render("history.html", "charts.html", title="History per machine", sections=sections, figures=figures)
-
-    # -- sweeps and fits
-
-    def sweeps(self) -> None:
-        from kanbench.axes import axis_rows, crossings
-        from kanbench.site import charts
-
-        sections, figures = [], []
-        for item in self.docs:
-            if item.doc.mode != "sweep":
-                continue
-            axes = list(dict.fromkeys(t["axis"] for r in item.doc.rows() for t in (r.sweep or [])))
-            for axis in axes:
-                points = axis_rows([item.doc], axis)
-                if len({repr(p.value) for p in points}) < 2:  # the base point alone: nothing to plot against
-                    continue
-                ids = []
-                for what in ("time", "ratio", "memory"):
-                    fig_id = f"sweep-{item.slug}-{axis}-{what}"
-                    figures.append((fig_id, charts.sweep_axis(points, axis, what)))
-                    ids.append(fig_id)
-                cross = crossings(points)
-                text = "; ".join(f"{impl} ({dev}) crosses the MLP at {x:.3g}" for (impl, dev), x in sorted(cross.items()))
-                sections.append(
-                    {
-                        "anchor": f"{item.slug}-{axis}",
-                        "title": f"{axis} ({item.path.name}, {_machine(item.doc)})",
-                        "text": text or "No crossing of the MLP along this axis.",
-                        "charts": ids,
-                        "details": [],
-                    }
-                )
-            item.pages.append(("sweeps.html", "sweep"))
-        self.render("sweeps.html", "charts.html", title="Sweeps", sections=sections, figures=figures)
-
-    def fits(self) -> None:
-        from kanbench.site import charts
-
-        sections, figures = [], []
-        for item in self.docs:
-            if item.doc.mode != "fit":
-                continue
-            tasks = sorted({r.task for r in item.doc.results})
-            ids = []
-            for task in tasks:
-                fig_id = f"fit-{item.slug}-{task}"
-                figures.append((fig_id, charts.fit_curves(item.doc.results, task)))
-                ids.append(fig_id)
-            sections.append({"anchor": item.slug, "title": item.path.name, "text": "", "charts": ids, "details": []})
-            item.pages.append(("fits.html", "fit curves"))
-        self.render("fits.html", "charts.html", title="Fits", sections=sections, figures=figures)
-
     def index(self) -> None:
         files = []
-        for item in sorted(self.docs, key=lambda i: _date(i.doc), reverse=True):
+        for item in sorted(self.docs, key=lambda i: file_date(i.doc), reverse=True):
             doc = item.doc
             files.append(
                 {
                     "name": item.path.name,
                     "data": item.data_href,
                     "mode": doc.mode,
-                    "machine": _machine(doc),
+                    "machine": machine_of(doc),
                     "commit": doc.short_commit or "?",
-                    "date": _date(doc),
+                    "date": file_date(doc),
                     "rows": len(doc.results),
                     "pages": item.pages,
                     "command": doc.config.get("command") or "",
@@ -463,17 +332,11 @@ class Site:
         self.render("index.html", "index.html", title="Results", files=files, skipped=skipped)
 
 
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(str(text))
-
-
 def publish(paths: Sequence[str], out: Path, force: bool = False) -> dict:
     """Build the site from ``paths`` into ``out``; returns {"pages", "bytes", "skipped"}."""
     import plotly.offline
 
-    from kanbench.site import accuracy_page
+    from kanbench.site import accuracy_page, history_page, sweep_page
 
     if not paths:
         raise PublishError("no results files given")
@@ -492,9 +355,9 @@ def publish(paths: Sequence[str], out: Path, force: bool = False) -> dict:
     site = Site(out, inputs)
     site.boards()
     site.machines()
-    site.history()
-    site.sweeps()
-    site.fits()
+    history_page.write(site)
+    sweep_page.write_sweeps(site)
+    sweep_page.write_fits(site)
     accuracy_page.write(site)
     site.index()
     (out / MARKER).write_text("written by kanbench publish\n")

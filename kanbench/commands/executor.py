@@ -1,4 +1,4 @@
-"""``--executor local|slurm`` for run, sweep, leaderboard and fit (see :mod:`kanbench.cluster`).
+"""``--executor local|slurm`` for run, sweep, leaderboard and fit (see :mod:`kanbench.cluster`, :mod:`kanbench.cluster_jobs`).
 
 Not a command: the options every measuring command takes, and what they do when the
 executor is ``slurm``: check, submit, wait with a progress line (or return with
@@ -100,13 +100,13 @@ def submit_from(args, command: str) -> int:
 
 
 def wait_and_collect(sub, cancel_on_interrupt: bool = False, results_dir=None) -> int:
-    from kanbench import cluster
+    from kanbench import cluster_jobs
 
     try:
-        cluster.wait(sub, lambda line: err(line))
+        cluster_jobs.wait(sub, lambda line: err(line))
     except KeyboardInterrupt:
         if cancel_on_interrupt:
-            cluster.cancel(sub)
+            cluster_jobs.cancel(sub)
             err(
                 f"interrupted: cancelled {len(sub.jobs)} job(s); what finished can still be collected: kanbench collect {sub.folder}"
             )
@@ -117,10 +117,10 @@ def wait_and_collect(sub, cancel_on_interrupt: bool = False, results_dir=None) -
 
 
 def print_collected(sub, results_dir=None) -> int:
-    from kanbench import cluster, cross_hardware, leaderboard
+    from kanbench import cluster_jobs, cross_hardware, leaderboard
     from kanbench.render import render_document
 
-    written = cluster.collect(sub, results_dir)
+    written = cluster_jobs.collect(sub, results_dir)
     docs = []
     for partition, (path, doc) in written.items():
         print(f"## partition {partition} ({path})\n")

@@ -1,9 +1,16 @@
-"""``kanbench run``: measure implementations, print the table, write a results file."""
+"""``kanbench run``: measure implementations, print the table, write a results file.
+
+The command line becomes a typed :class:`RunRequest` at the door (:meth:`RunRequest.from_args`:
+the workload, timing and interleaving parsed, bad values a usage error); :func:`measure`
+takes the request, never the argparse namespace.
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from kanbench.commands.common import (
     EXIT_FAILED,
@@ -161,13 +168,13 @@ def add_match_arguments(p) -> None:
     p.add_argument("--time-broken", action="store_true", help="also time rows that fail the sanity gate (flagged in the table)")
 
 
-def resolve_matches(args, registry, impls, work) -> dict:
+def resolve_matches(options, registry, impls, work) -> dict:
     """--match: {impl: Match}; prints what was chosen and which rows could not be matched."""
     from kanbench import matching
 
-    if not getattr(args, "match", None):
+    if not getattr(options, "match", None):
         return {}
-    request = matching.MatchRequest.parse(args.match)
+    request = matching.MatchRequest.parse(options.match)
     matches, unmatched = matching.match_all(registry, impls, work.widths, request)
     if matches:
         target = next(iter(matches.values())).target
@@ -197,15 +204,76 @@ def interleave_config(args):
     )
 
 
+@dataclass
+class RunRequest:
+    """What ``kanbench run`` (and ``kanbench leaderboard``) measures and how: its options, typed."""
+
+    workload: object  #: kanbench.workload.Workload (--preset/--shape/--batch/--dtype)
+    timing: object  #: kanbench.timing.TimingConfig (--min-time/--min-samples/--max-samples/--warmup)
+    #: kanbench.interleave.InterleaveConfig; None: rows one after another (--mode sequential, --in-process)
+    interleave: Optional[object] = None
+    impls: Optional[list] = None  #: --impl (None: every available implementation)
+    device: str = "all"
+    threads: Optional[int] = None
+    implementations: list = field(default_factory=list)  #: --implementations directories, as given
+    budget_s: Optional[float] = None
+    in_process: bool = False
+    memory: bool = True
+    match: Optional[str] = None  #: --match as given (parsed after the implementations are selected)
+    time_broken: bool = False
+    compile: bool = False
+    save: bool = True
+    out: Optional[str] = None
+    results_dir: str = "results"
+    strict: bool = False
+    format: str = "seed"
+
+    @property
+    def interleaved(self) -> bool:
+        return self.interleave is not None
+
+    @classmethod
+    def from_args(cls, args) -> "RunRequest":
+        """The request of a parsed ``kanbench run`` command line; raises ValueError (one line) on a bad value."""
+        workload = parse_workload(args)
+        timing = _options(args)
+        interleaved = args.mode == "interleaved" and not args.in_process
+        return cls(
+            workload=workload,
+            timing=timing,
+            interleave=interleave_config(args) if interleaved else None,
+            impls=split_impls(args.impl),
+            device=args.device,
+            threads=args.threads,
+            implementations=list(args.implementations),
+            budget_s=args.budget,
+            in_process=args.in_process,
+            memory=not args.no_memory,
+            match=getattr(args, "match", None),
+            time_broken=args.time_broken,
+            compile=args.compile,
+            save=not args.no_save,
+            out=args.out,
+            results_dir=args.results_dir,
+            strict=args.strict,
+            format=getattr(args, "format", "seed"),
+        )
+
+
 def run(args) -> int:
     from kanbench.render import render_document
 
     if args.executor == "slurm":
         return submit_from(args, NAME)
-    status, document, path = measure(args)
+    try:
+        request = RunRequest.from_args(args)
+    except ValueError as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    status, document, path = measure(request)
     if document is None:
         return status
-    print(render_document(document, args.format))
+    print(render_document(document, request.format))
     if status == EXIT_INTERRUPTED:
         err(f"interrupted; {len(document.results)} row(s) kept" + (f" in {path}" if path else ""))
         return status
@@ -214,21 +282,22 @@ def run(args) -> int:
     return status
 
 
-def measure(args, mode: str = "run"):
-    """Measure what ``args`` select: (exit status, the ResultsDocument or None, its path or None)."""
+def measure(request, mode: str = "run"):
+    """Measure what ``request`` (a :class:`RunRequest`; an argparse namespace is turned into one)
+    selects: (exit status, the ResultsDocument or None, its path or None)."""
     from kanbench import results as results_mod
     from kanbench import runner
     from kanbench.machine import fingerprint, machine_label
     from kanbench.worker import worker_env
 
     try:
-        work = parse_workload(args)
-        timing = _options(args)
-        interleaved = args.mode == "interleaved" and not args.in_process
-        weave = interleave_config(args) if interleaved else None
-        registry = discover_for(args)
-        impls, skipped = select_implementations(registry, split_impls(args.impl))
-        matches = resolve_matches(args, registry, impls, work)
+        if not isinstance(request, RunRequest):
+            request = RunRequest.from_args(request)
+        work = request.workload
+        weave = request.interleave
+        registry = discover_for(request)
+        impls, skipped = select_implementations(registry, request.impls)
+        matches = resolve_matches(request, registry, impls, work)
     except ValueError as exc:
         err(str(exc))
         return EXIT_USAGE, None, None
@@ -236,8 +305,8 @@ def measure(args, mode: str = "run"):
         err("no implementation to measure")
         return EXIT_FAILED, None, None
 
-    devices, note = resolve_devices(args.device)
-    if note and args.device == "all":
+    devices, note = resolve_devices(request.device)
+    if note and request.device == "all":
         err(note)
     if any(d.startswith("cuda") for d in devices):
         import torch
@@ -245,44 +314,44 @@ def measure(args, mode: str = "run"):
         if not torch.cuda.is_available():
             err(runner.cuda_absent_reason())
 
-    machine = fingerprint(args.threads)
+    machine = fingerprint(request.threads)
     plan = runner.RunPlan(
         impls=impls,
         devices=devices,
         workload=work,
-        timing=timing,
-        threads=args.threads,
-        extra_dirs=[str(Path(d).resolve()) for d in args.implementations],
-        budget_s=args.budget,
-        isolate=not args.in_process,
-        memory=not args.no_memory,
+        timing=request.timing,
+        threads=request.threads,
+        extra_dirs=[str(Path(d).resolve()) for d in request.implementations],
+        budget_s=request.budget_s,
+        isolate=not request.in_process,
+        memory=request.memory,
         matches=matches,
-        time_broken=args.time_broken,
-        compile=args.compile,
+        time_broken=request.time_broken,
+        compile=request.compile,
     )
     config = {
         "workload": work.to_dict(),
-        "timing": timing.to_dict(),
+        "timing": request.timing.to_dict(),
         "threads": machine["torch"]["threads"],
         "devices": devices,
-        "isolation": "interleaved" if interleaved else ("process" if plan.isolate else "in-process"),
+        "isolation": "interleaved" if request.interleaved else ("process" if plan.isolate else "in-process"),
         # the CPU rows' worker environment; CUDA rows' workers are not pinned (worker.pins_threads)
         "worker_env": _threading_env(worker_env("cpu")),
         "worker_env_cuda": _threading_env(worker_env("cuda")) if any(d.startswith("cuda") for d in devices) else None,
         "interleave": weave.to_dict() if weave else None,
-        "budget_s": args.budget,
+        "budget_s": request.budget_s,
         "command": runner.command_line(),
         "implementations_dirs": plan.extra_dirs,
-        "match": args.match,
+        "match": request.match,
         "mode": mode,
     }
     document = results_mod.new_document(machine, config)
     document.skipped = skipped
     path = None
-    if not args.no_save:
+    if request.save:
         try:
             label = ("" if mode == "run" else f"{mode}-") + (work.preset or work.key)
-            path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"), label)
+            path = results_mod.reserve_path(request.out, Path(request.results_dir), machine.get("hostname", "host"), label)
         except (results_mod.ResultsError, OSError) as exc:
             err(str(exc))
             return EXIT_USAGE, None, None
@@ -295,12 +364,12 @@ def measure(args, mode: str = "run"):
         f"{machine_label(machine, 'cpu', machine['torch']['threads'])}"
         + (
             f"; interleaved: {weave.rounds} rounds of {weave.chunk_time:.3g} s per row, {weave.processes} processes per row"
-            if interleaved
+            if request.interleaved
             else ""
         )
     )
     try:
-        if interleaved:
+        if request.interleaved:
             from kanbench.interleave import execute
 
             def generation(g, n):
@@ -315,7 +384,7 @@ def measure(args, mode: str = "run"):
     if not measured:
         err("nothing could be measured")
         return EXIT_FAILED, document, path
-    if args.strict and len(measured) < len(document.results):
+    if request.strict and len(measured) < len(document.results):
         return EXIT_FAILED, document, path
     return EXIT_OK, document, path
 

@@ -17,15 +17,17 @@ from conftest import FIXTURES, ROOT, run_cli
 from kanbench.site import PublishError, publish
 
 RESULTS = ROOT / "results"
-#: committed files of every mode: runs from two dates (history), a leaderboard, a sweep and a fit
+#: committed files of every mode: runs from two dates (history, from results/archive/), a leaderboard, a sweep,
+#: a fit and an accuracy-suite run
 INPUTS = [
-    RESULTS / "20261129T031336Z_vm_seed.json",
-    RESULTS / "20261129T032219Z_vm_seed.json",
-    RESULTS / "20261128T140424Z_vm_seed.json",
-    RESULTS / "20261129T031846Z_vm_sweep.json",
-    RESULTS / "20261128T141422Z_vm_fit.json",
+    RESULTS / "archive" / "20261129T031336Z_vm_seed.json",
+    RESULTS / "archive" / "20261129T032219Z_vm_seed.json",
+    RESULTS / "archive" / "20261128T140424Z_vm_seed.json",
+    RESULTS / "archive" / "20261129T031846Z_vm_sweep.json",
+    RESULTS / "archive" / "20261128T141422Z_vm_fit.json",
     FIXTURES / "leaderboard_results.json",
     *sorted(RESULTS.glob("*_leaderboard-seed.json"))[-1:],  # the README's leaderboard
+    *sorted(RESULTS.glob("*_accuracy-default.json"))[-1:],
 ]
 
 

@@ -22,6 +22,7 @@ RESULTS = ROOT / "results"
 INPUTS = [
     RESULTS / "archive" / "20261129T031336Z_vm_seed.json",
     RESULTS / "archive" / "20261129T032219Z_vm_seed.json",
+    RESULTS / "20261129T121849Z_vm_seed.json",  # the same machine later: its history has two points
     RESULTS / "archive" / "20261128T140424Z_vm_seed.json",
     RESULTS / "archive" / "20261129T031846Z_vm_sweep.json",
     RESULTS / "archive" / "20261128T141422Z_vm_fit.json",
@@ -235,3 +236,21 @@ def test_screenshots_of_the_main_pages(site, driver):
         _open(driver, page)
         _shot(driver, name)
         assert driver.title.endswith("kanbench")
+
+
+def test_the_index_starts_with_the_newest_boards_and_history_skips_single_files(site):
+    out, _ = site
+    index = (out / "index.html").read_text()
+    start = index[index.index('id="start"') : index.index("All files")]
+    assert "Leaderboard: seed" in start and "Accuracy suite" in start and "Latest table: AMD EPYC 25/17 AVX512 (2t)" in start
+    assert start.index("Leaderboard") < start.index("Accuracy suite") < start.index("Latest table")
+    history = (out / "history.html").read_text()
+    assert "AMD EPYC 25/17 AVX512 (2t): 2x150x1-b32-float32" in history
+    assert "AMD EPYC 25/17 AVX512 (1t)" not in history  # one file of that machine: no one-point chart
+
+
+def test_boards_show_the_published_claims_as_measured(site):
+    out, _ = site
+    board = next(p for p in sorted(out.glob("board-*-leaderboard-seed-*.html")))
+    html = board.read_text()
+    assert 'id="claims"' in html and "claimed 1.5x faster than fastkan" in html and "does not hold" in html

@@ -18,6 +18,8 @@ def write(site) -> None:
             by_key.setdefault((machine_of(item.doc, r.device), r.workload_key), []).append((item, r))
     sections, figures = [], []
     for n, ((machine, workload), entries) in enumerate(sorted(by_key.items())):
+        if len({id(i) for i, _ in entries}) < 2:  # one file: nothing over time to show
+            continue
         points: dict = {}
         for item, r in entries:
             if r.usable:
@@ -54,4 +56,5 @@ def write(site) -> None:
                 "details": [],
             }
         )
-    site.render("history.html", "charts.html", title="History per machine", sections=sections, figures=figures)
+    intro = "Each machine and workload measured in two or more of the files, newest on the right." if sections else ""
+    site.render("history.html", "charts.html", title="History per machine", sections=sections, figures=figures, intro=intro)

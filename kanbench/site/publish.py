@@ -214,8 +214,17 @@ class Site:
             rows=out,
             families=families,
             problems=problems,
+            claims=self._claims(doc, rows),
             fingerprint=json.dumps(doc.machine, indent=1, sort_keys=True, default=str),
         )
+
+    @staticmethod
+    def _claims(doc, rows: list[RowResult]) -> list:
+        """The published claims about this board's rows, as measured in it (kanbench.claims)."""
+        from kanbench import claims
+
+        key = (rows[0].workload_key, rows[0].device)
+        return [v.line() + f' -- "{v.claim.quote}" ({v.claim.where})' for v in claims.check(doc) if (v.workload, v.device) == key]
 
     def _distribution(self, item: Input, rows: list[RowResult], device: str, name: str, board: str) -> None:
         from kanbench.site import charts
@@ -329,7 +338,32 @@ class Site:
                 }
             )
         skipped = [(i.path.name, i.reason) for i in self.inputs if i.doc is None]
-        self.render("index.html", "index.html", title="Results", files=files, skipped=skipped)
+        self.render("index.html", "index.html", title="Results", files=files, skipped=skipped, start=self.start_here())
+
+    def start_here(self) -> list:
+        """What a visitor comes for, first: the newest leaderboard of each workload, the newest run
+        table of each machine, the newest accuracy-suite run -- (label, href, detail), newest first."""
+        newest: dict = {}
+        for item in sorted(self.docs, key=lambda i: file_date(i.doc)):
+            doc = item.doc
+            boards = [(href, label) for href, label in item.pages if href.startswith("board-")]
+            if doc.mode == "leaderboard" and boards:
+                workload = (doc.rows()[0].workload or {}).get("preset") or doc.rows()[0].workload_key if doc.rows() else "?"
+                newest[("leaderboard", workload)] = (
+                    f"Leaderboard: {workload}",
+                    boards[0][0],
+                    f"{machine_of(doc)}, {file_date(doc)}",
+                )
+            elif doc.mode == "run" and boards:
+                newest[("run", machine_of(doc))] = (f"Latest table: {machine_of(doc)}", boards[0][0], file_date(doc))
+            elif doc.mode == "accuracy":
+                newest[("accuracy", "")] = (
+                    "Accuracy suite",
+                    f"accuracy.html#{item.slug}",
+                    f"{machine_of(doc)}, {file_date(doc)}",
+                )
+        order = {"leaderboard": 0, "accuracy": 1, "run": 2}
+        return [v for k, v in sorted(newest.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))]
 
 
 def publish(paths: Sequence[str], out: Path, force: bool = False) -> dict:

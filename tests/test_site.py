@@ -254,3 +254,13 @@ def test_boards_show_the_published_claims_as_measured(site):
     board = next(p for p in sorted(out.glob("board-*-leaderboard-seed-*.html")))
     html = board.read_text()
     assert 'id="claims"' in html and "claimed 1.5x faster than fastkan" in html and "does not hold" in html
+
+
+def test_the_workloads_page_puts_boards_side_by_side(tmp_path):
+    inputs = [str(p) for p in sorted(RESULTS.glob("*_leaderboard-science*.json"))]
+    if len(inputs) < 2:
+        pytest.skip("no multi-workload leaderboard files committed")
+    publish(inputs, tmp_path / "site")
+    html = (tmp_path / "site" / "workloads.html").read_text()
+    assert "2 workloads" in html and "science-deep" in html and "(1.00x)" in html
+    assert 'data-figure="workloads"' in html

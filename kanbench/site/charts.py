@@ -181,3 +181,32 @@ def accuracy_pareto(rows, task: str, x: str = "step_ms") -> str:
         height=420,
     )
     return fig.to_json()
+
+
+def workload_ratios(placed_by_workload: dict) -> str:
+    """Every workload's board in one chart: an implementation per trace, f+b / MLP per workload with
+    its 95% interval (log scale)."""
+    go = _go()
+    fig = go.Figure()
+    impls = sorted({p.impl for placed in placed_by_workload.values() for p in placed})
+    for impl in impls:
+        xs, ys, lo, hi = [], [], [], []
+        for label, placed in placed_by_workload.items():
+            p = next((q for q in placed if q.impl == impl and q.ratio is not None), None)
+            if p is not None:
+                xs.append(label)
+                ys.append(p.ratio)
+                lo.append(p.ratio - p.low)
+                hi.append(p.high - p.ratio)
+        if xs:
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="markers+lines",
+                    name=impl,
+                    error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
+                )
+            )
+    fig.update_layout(title="forward+backward / MLP per workload", yaxis_type="log", yaxis_title="f+b / MLP", height=520)
+    return fig.to_json()

@@ -120,6 +120,7 @@ class Site:
                 ("sweeps.html", "sweeps"),
                 ("fits.html", "fits"),
                 ("accuracy.html", "accuracy"),
+                ("workloads.html", "workloads"),
             ],
         }
         self.written: list[str] = []
@@ -370,7 +371,7 @@ def publish(paths: Sequence[str], out: Path, force: bool = False) -> dict:
     """Build the site from ``paths`` into ``out``; returns {"pages", "bytes", "skipped"}."""
     import plotly.offline
 
-    from kanbench.site import accuracy_page, history_page, sweep_page
+    from kanbench.site import accuracy_page, history_page, sweep_page, workloads_page
 
     if not paths:
         raise PublishError("no results files given")
@@ -393,6 +394,7 @@ def publish(paths: Sequence[str], out: Path, force: bool = False) -> dict:
     sweep_page.write_sweeps(site)
     sweep_page.write_fits(site)
     accuracy_page.write(site)
+    workloads_page.write(site)
     site.index()
     (out / MARKER).write_text("written by kanbench publish\n")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

@@ -226,8 +226,17 @@ def _start_run(out, *extra):
         "0",
         *extra,
     ]
+    # SIGINT back to its default in the child: a test run started in the background of a
+    # non-interactive shell ignores SIGINT, and an ignored signal is inherited (Ctrl-C would do nothing)
     return subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

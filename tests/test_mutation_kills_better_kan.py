@@ -3,7 +3,6 @@ float64 references), knots and boundaries, and the paths no other test runs (non
 refined without data, extend_grid after update_grid, tied inputs, pruning with edges, the fused
 path exactly on knots)."""
 
-
 import pytest
 import torch
 import torch.nn.functional as F

@@ -143,7 +143,7 @@ MODULES ?=
 MUTATE_FRESH ?=
 mutate: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS),mutate]"
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout $(MUTATE_TIMEOUT) $(PY) scripts/mutate.py --max-children 2 \
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout -s INT -k 60 $(MUTATE_TIMEOUT) $(PY) scripts/mutate.py --max-children 2 \
 		$(if $(MUTATE_FRESH),--fresh) $(MODULES) || true
 	$(PY) scripts/mutation_report.py --out mutants/report.md
 	@echo "report: mutants/report.md; one mutant: $(VENV)/bin/mutmut show NAME"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -85,7 +84,9 @@ def main() -> int:
         return 0
     if untested and not args.modules:
         names = []  # nothing tested yet: mutmut's own default, without a long command line
-    return subprocess.run([MUTMUT, "run", "--max-children", str(args.max_children), *names]).returncode
+    sys.stdout.flush()
+    # replace this process: a SIGINT (Ctrl-C, `timeout -s INT`) reaches mutmut, which stops its workers and keeps the results
+    os.execv(MUTMUT, [MUTMUT, "run", "--max-children", str(args.max_children), *names])
 
 
 if __name__ == "__main__":

@@ -503,6 +503,11 @@ def test_sweep_axis_rows_and_crossings_by_hand():
     P = lambda impl, v, r: sweep.AxisPoint(impl, "cpu", v, None, ratio=r)  # noqa: E731
     assert sweep.crossings([P("k", 1, 2.0), P("k", 4, 0.5), P("k", 16, 2.0)]) == {("k", "cpu"): pytest.approx(2.0)}
     assert sweep.crossings([P("k", 1, 0.5), P("k", 2, 0.9)]) == {}
+    # a ratio of exactly 1 between the two sides is the crossing; touching 1 without crossing is none
+    assert sweep.crossings([P("k", 8, 0.8), P("k", 16, 1.0), P("k", 32, 1.2)]) == {("k", "cpu"): 16}
+    assert sweep.crossings([P("k", 8, 1.2), P("k", 16, 1.0), P("k", 24, 1.0), P("k", 32, 0.5)]) == {("k", "cpu"): 16}
+    assert sweep.crossings([P("k", 8, 0.8), P("k", 16, 1.0), P("k", 32, 0.9)]) == {}
+    assert sweep.crossings([P("k", 8, 1.0), P("k", 16, 1.5)]) == {}
     assert sweep.crossings([P("k", 1, 0.5), P("k", 2, None), P(BASELINE, 1, 0.5), P(BASELINE, 2, 2.0)]) == {}
     assert sweep._sort_value(3) == (0, 3) and sweep._sort_value("on") == (1, "on") and sweep._sort_value(None) == (1, "None")
 

@@ -5,8 +5,8 @@
 mutmut keeps each mutant's result in ``mutants/`` and, on its own, retests only the mutants of
 functions whose source changed. This driver also retests the survivors (and the mutants that
 had no test), so a test written against a survivor is credited on the next run, and leaves
-killed mutants of unchanged functions killed. ``MODULE.py`` (a path under ``[tool.mutmut]
-source_paths``) limits the run to those modules; every mutant runs only the selected tests
+killed mutants of unchanged functions killed. ``MODULE.py`` (a path in ``[tool.mutmut]
+only_mutate``) limits the run to those modules; every mutant runs only the selected tests
 that reach its function (mutmut's per-function test map, collected once and kept).
 
 ``--fresh`` removes ``mutants/`` first (a full run; after changing the test selection mutmut
@@ -64,16 +64,15 @@ def pending(modules: list[str]) -> tuple[list[str], int, bool]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("modules", nargs="*", help="source files to mutate (default: every one in [tool.mutmut] source_paths)")
+    ap.add_argument("modules", nargs="*", help="source files to mutate (default: every one in [tool.mutmut] only_mutate)")
     ap.add_argument("--max-children", type=int, default=2)
     ap.add_argument("--fresh", action="store_true", help="remove mutants/ first")
     args = ap.parse_args()
     from mutmut.configuration import config
 
-    configured = {str(p) for p in config().source_paths}
-    unknown = [m for m in args.modules if m not in configured]
+    unknown = [m for m in args.modules if not (Path(m).is_file() and config().should_mutate(m))]
     if unknown:
-        print(f"mutate: not in [tool.mutmut] source_paths: {', '.join(unknown)}", file=sys.stderr)
+        print(f"mutate: not in [tool.mutmut] only_mutate: {', '.join(unknown)}", file=sys.stderr)
         return 2
     if args.fresh:
         shutil.rmtree("mutants", ignore_errors=True)

@@ -111,6 +111,81 @@ RULES = [
 ]
 
 
+BK = "implementations.better_kan."
+NUMPY_PROMOTES = "equivalent: the other operand is float64, and numpy promotes the difference to float64 (exactly)"
+
+RULES += [
+    # better_kan: the device of helper tensors (the CPU is the default; CUDA runs in tests/test_cuda.py)
+    ((BK + "grids", "x_refine_knots", r"device"), DEVICE_ARGS),
+    ((BK + "layers", "xǁKANLayerǁ_empty_like", r"device"), DEVICE_ARGS),
+    (
+        (BK + "network", "xǁKANǁcompiled", None),
+        "torch.compile: excluded from the mutation run (it traces through mutmut's trampolines)",
+    ),
+    (
+        (BK + "rbf_layer", "xǁRBFKANLayerǁ_load_from_state_dict", r"\*args, \)"),
+        "equivalent: torch calls _load_from_state_dict with positional arguments only (no **kwargs to pass on)",
+    ),
+    # kanbench
+    (
+        ("kanbench.sweep", "x_crossings", r"\) / \(y1 - 1\) < 0|\) \* \(y1 - 1\) <= 0"),
+        "equivalent: neither factor is 0 (points exactly at 1 are skipped), so the product's sign is the quotient's "
+        "and it is never 0",
+    ),
+    (
+        ("kanbench.sweep", "x_dtype_supported", r"torch\.ones\(4, dtype"),
+        "equivalent: the bfloat16 probe's shape (a 1-D ones @ ones runs the same bfloat16 kernels)",
+    ),
+    (("kanbench.sweep", "x_dtype_supported", r"cuda|CUDA"), CUDA_BRANCH),
+    (("kanbench.accuracy.metrics", "x_rmse", r"dtype=None|np\.asarray\((pred|y), \)"), NUMPY_PROMOTES),
+    (("kanbench.accuracy.metrics", "x_nrmse", r'"INF"'), 'equivalent: float() reads "INF" as inf'),
+    (
+        ("kanbench.accuracy.train", "x_evaluate", r"\.to\(None\)"),
+        "equivalent: the inverse scaling (float64 arrays) and every metric (np.asarray(..., float64)) compute in float64 anyway",
+    ),
+    (
+        ("kanbench.accuracy.summary", "x_scaling_exponents", r"test_rmse >= 0"),
+        "equivalent: a zero RMSE is already excluded by the truth test before it",
+    ),
+    (
+        ("kanbench.accuracy.summary", "x_scaling_exponents", r"dtype=None|np\.array\(.*\), \)\)"),
+        "equivalent: the parameter counts and median RMSEs are already int/float64 arrays; np.log returns float64",
+    ),
+    (
+        ("kanbench.accuracy.summary", "x_task_rows", r"rankdata\(keys, \)"),
+        "equivalent: scipy's rankdata defaults to method='average'",
+    ),
+    (
+        ("kanbench.accuracy.summary", "x_win_rates", r'proportion_ci\(method="wilson"\)'),
+        "equivalent: proportion_ci's confidence_level defaults to 0.95",
+    ),
+    (
+        ("kanbench.accuracy.suite", "x__record", r'getattr\(spec, "family", None\) or ""'),
+        'equivalent: a missing family is "" either way (None or "")',
+    ),
+    (
+        ("kanbench.accuracy.suite", "x__record", r"spec is not None or getattr"),
+        "equivalent: a spec without a FLOPs model raises in the call, which is caught and leaves flops_per_sample None",
+    ),
+    (
+        ("kanbench.interleave", "x_measure_batch", r'prefix="(XXkanbench-interleave-XX|KANBENCH-INTERLEAVE-)"|prefix=None'),
+        "the temporary directory's name",
+    ),
+    (
+        ("kanbench.interleave", "x_measure_batch", r"interrupted = None"),
+        "equivalent: None and False are both false in `if interrupted`",
+    ),
+    (
+        ("kanbench.interleave", "x_", r"1000000001\.0"),
+        "equivalent: 1e9 s and 1e9 + 1 s both mean no time limit",
+    ),
+    (
+        ("kanbench.interleave", "x_measure_jobs", r"len\(jobs\) >= config\.max_live|\(len\(jobs\) > config\.max_live\) or True"),
+        "equivalent: when every job fits in one batch, that batch holds every MLP row, so no companion is needed",
+    ),
+]
+
+
 def _changed_lines(diff: str) -> tuple[list[str], list[str]]:
     lines = diff.splitlines()
     minus = [l[1:] for l in lines if l.startswith("-") and not l.startswith("---")]

@@ -163,7 +163,7 @@ def _reference(name, x):
 
 @pytest.mark.parametrize("name", [n for n, t in CAT.items() if t.family != "tabular"])
 def test_every_generated_task_against_an_independent_formula(name, monkeypatch):
-    task = CAT[name]
+    task = tasks.catalogue()[name]
     raw = task.make(7)
     n = 2000 if name != "exp100d" else 2000
     assert raw.x.shape == (n, task.dim) and raw.y.shape == (n, 1) and raw.y.dtype == np.float64
@@ -207,7 +207,7 @@ BOXES = {
 
 @pytest.mark.parametrize("name", sorted(BOXES))
 def test_every_generated_task_fills_its_box(name):
-    x = CAT[name].make(0).x
+    x = tasks.catalogue()[name].make(0).x
     for (lo, hi), col in zip(BOXES[name], x.T):
         span = hi - lo
         assert lo <= col.min() <= lo + 0.02 * span and hi - 0.02 * span <= col.max() <= hi, (name, lo, hi)
@@ -222,6 +222,7 @@ def test_uniform_draws_exactly():
 
 
 def test_the_catalogue_and_its_tiers():
+    CAT = tasks.catalogue()
     names = list(CAT)
     assert names[:5] == ["bessel", "exp-sin", "xy", "exp4d", "exp100d"] and names[-4:] == [
         "diabetes",
@@ -265,6 +266,7 @@ def test_the_catalogue_and_its_tiers():
 
 def test_tabular_data_types_and_missing_requirements(monkeypatch):
     pytest.importorskip("sklearn")
+    CAT = tasks.catalogue()
     d = CAT["diabetes"].make(0)
     assert d.y.shape == (442, 1) and d.y.dtype == np.float64 and d.x.shape == (442, 10) and d.split is None
     w = CAT["wine"].make(0)
@@ -497,6 +499,8 @@ def test_record_fields_exactly():
     )
     assert (r.train_s, r.curve, r.val_nrmse, r.test_rmse, r.test_nrmse, r.failed) == (0.1235, [[0, 1.0]], 0.25, 1.5, 0.5, False)
     bad = suite._record(unit, 0, _SpecF(lambda w: 1 / 0), (2, 4, 1), None, None, cfg, None, None)
+    bare = suite._record(unit, 0, type("Bare", (), {"name": "b"})(), (2, 4, 1), None, None, cfg, None, None)
+    assert bare.flops_per_sample is None and bare.family == "" and bare.device == "cpu"
     assert bad.flops_per_sample is None and bad.best_step is None and bad.family == "fam"
     assert suite._record(unit, 0, None, (2, 4, 1), None, None, cfg, None, None).family == ""
     cunit = suite.Unit(CAT["wine"], "s")
@@ -645,3 +649,170 @@ def test_mean_ranks_and_scaling_exactly():
     # medians: 100 -> 2.0, 400 -> 0.5, 1600 -> 0.25; least squares of log e on log n
     n, e = np.log([100, 400, 1600]), np.log([2.0, 0.5, 0.25])
     assert alpha == {"k": {"t": pytest.approx(-np.polyfit(n, e, 1)[0], rel=1e-12)}}
+
+
+def test_every_tasks_metadata():
+    special = {"ellipkinc": "default"} | {
+        n: "full"
+        for n in ("ellipeinc", "ellipj-sn", "jv", "yv", "kv", "iv", "lpmv0", "lpmv1", "lpmv2", "sph-harm-1-1", "sph-harm-2-1")
+    }
+    feynman = {"I.6.20": 2, "I.29.16": 4, "I.12.11": 5, "I.13.12": 5, "I.16.6": 3, "I.27.6": 3, "I.37.4": 3, "I.40.1": 6,
+               "II.6.15a": 6, "II.35.21": 5, "III.9.52": 6}  # fmt: skip
+    cat = tasks.catalogue()
+    for name, tier in special.items():
+        t = cat[name]
+        assert (t.kind, t.family, t.dim, t.outputs, t.widths, t.tier, t.requires) == (
+            "regression",
+            "special",
+            2,
+            1,
+            (2, 5, 1),
+            tier,
+            ("scipy",),
+        ), name
+        assert t.source.startswith("KAN paper section 3.2") and t.note
+    for name, dim in feynman.items():
+        t = cat["feynman-" + name]
+        tier = "default" if name in ("I.6.20", "I.29.16") else "full"
+        assert (t.kind, t.family, t.dim, t.outputs, t.widths, t.tier, t.requires) == (
+            "regression",
+            "feynman",
+            dim,
+            1,
+            (dim, 5, 1),
+            tier,
+            (),
+        ), name
+        assert t.source.startswith("AI Feynman")
+    for name, (dim, widths, tier) in {"bessel": (1, (1, 5, 1), "default"), "exp-sin": (2, (2, 5, 1), "default"),
+                                      "xy": (2, (2, 5, 1), "default"), "exp4d": (4, (4, 4, 2, 1), "default"),
+                                      "exp100d": (100, (100, 1, 1), "full")}.items():  # fmt: skip
+        t = cat[name]
+        assert (t.kind, t.family, t.dim, t.outputs, t.widths, t.tier, t.requires) == (
+            "regression",
+            "toy",
+            dim,
+            1,
+            widths,
+            tier,
+            (),
+        )
+        assert t.source == tasks.PAPER
+    assert len(cat) == 5 + 12 + 11 + 4
+
+
+def test_metrics_keep_float64_for_float32_inputs():
+    rng = np.random.default_rng(3)
+    p32, y32 = rng.normal(size=1000).astype(np.float32), rng.normal(size=1000).astype(np.float32)
+    p64, y64 = p32.astype(np.float64), y32.astype(np.float64)
+    assert metrics.rmse(p32, y32) == math.sqrt(np.mean((p64 - y64) ** 2))
+    assert metrics.nrmse(p32, y32) == math.sqrt(np.mean((p64 - y64) ** 2)) / float(np.std(y64))
+    logits = (rng.normal(size=(300, 3)) * 30).astype(np.float32)
+    labels = rng.integers(0, 3, size=300)
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    ref = float(-np.mean((z - np.log(np.exp(z).sum(axis=1, keepdims=True)))[np.arange(300), labels]))
+    assert metrics.cross_entropy(logits, labels) == ref
+    # the max is per row: a row whose logits are all far below another row's still counts
+    assert metrics.cross_entropy(np.array([[0.0, 0.0], [-2000.0, -2000.0]]), np.array([0, 1])) == pytest.approx(math.log(2))
+
+
+def test_summary_edges_exactly():
+    # only positive RMSEs enter the fit; two budgets are enough
+    recs = [_rec("k", "t", 0, 1.0, params=100), _rec("k", "t", 1, 0.25, params=400), _rec("k", "t", 2, 0.0, params=200)]
+    assert summary.scaling_exponents(recs) == {"k": {"t": pytest.approx(1.0, rel=1e-12)}}
+    assert summary.scaling_exponents(recs[:1]) == {}
+    recs2 = [
+        _rec("z", "t", 0, 1.0, params=100),
+        _rec("a", "t", 0, 1.0, params=100),
+        _rec("a", "t", 1, 0.5, params=200),
+        _rec("b", "u", 0, 1.0, params=10),
+        _rec("b", "u", 1, 0.1, params=100),
+    ]
+    assert summary.scaling_exponents(recs2) == {"a": {"t": pytest.approx(1.0)}, "b": {"u": pytest.approx(1.0)}}
+    recs3 = [_rec("a", "t", 0, 1.0, params=100), _rec("a", "t", 1, 0.5, params=200), _rec("a", "t", 2, 0.5, params=400)]
+    assert summary.scaling_exponents(recs3)["a"]["t"] == pytest.approx(
+        -np.polyfit(np.log([100, 200, 400]), np.log([1.0, 0.5, 0.5]), 1)[0]
+    )
+    per_task = {
+        "t": [
+            summary.TaskRow("a", "t", 1.0, 0.1, 0.1, 0.1, None, None, None, None, None, 1, 1, [], rank=2.0),
+            summary.TaskRow("b", "t", 1.0, 0.1, 0.1, 0.1, None, None, None, None, None, 1, 1, [], rank=1.0),
+        ]
+    }
+    assert list(summary.mean_ranks(per_task)) == ["b", "a"]
+    w = summary.win_rates([_rec("mlp", "t", 0, 0.5), _rec("k", "t", 0, 0.4)])["k"]
+    assert w.impl == "k" and (w.low, w.high) == pytest.approx((0.2065493143772375, 1.0))
+    rows = summary.task_rows([_rec("a", "t", 0, 0.2), _rec("b", "t", 0, 0.1), _rec("c", "t", 0, 0.1), _rec("d", "t", 0, 0.3)])[
+        "t"
+    ]
+    assert [r.rank for r in rows] == [1.5, 1.5, 3.0, 4.0]
+
+
+def test_suite_run_unit_end_to_end_on_a_recording_spec(monkeypatch):
+    from kanbench import matching
+
+    built, trained, budgets = [], [], []
+
+    class Spec:
+        name, family, flops = "rec", "fam", None
+
+        def build(self, widths, device=None, dtype=None):
+            built.append((widths, device, dtype))
+            return nn.Linear(widths[0], widths[-1]).to(device=device, dtype=dtype)
+
+    class Reg:
+        def get(self, name):
+            return type("I", (), {"spec": Spec()})()
+
+    monkeypatch.setattr(
+        matching,
+        "default_target",
+        lambda registry, widths, metric: budgets.append((type(registry).__name__, widths, metric)) or 100.0,
+    )
+
+    def fake_match(spec, nominal, target, metric, options=None):
+        budgets.append(("match", nominal, target, metric))
+        return matching.Match(spec.name, metric, target, (2, 7, 1), target)
+
+    monkeypatch.setattr(matching, "match", fake_match)
+
+    def fake_train(model, task, prepared, config, lr, device, dtype):
+        trained.append((task.name, lr, str(device), dtype, config.steps))
+        return train.Outcome(lr, val=lr, test={"rmse": lr, "nrmse": lr})
+
+    monkeypatch.setattr(suite, "train_once", fake_train)
+    cfg = suite.SuiteConfig(seeds=(4, 5), lrs=(0.1, 0.01), budgets=(2.0,), train=train.TrainConfig(steps=3), dtype="float64")
+    units = suite.plan([tasks.catalogue()["xy"]], ["rec"], cfg)
+    times = iter([10.0, 12.5])
+    monkeypatch.setattr(suite.time, "monotonic", lambda: next(times))
+    seen = []
+    recs = suite.run(units, Reg(), cfg, progress=lambda i, n, u, r, t: seen.append((i, n, u.impl, len(r), t)))
+    assert seen == [(1, 1, "rec", 2, 2.5)]
+    assert budgets == [("Reg", (2, 5, 1), "params"), ("match", (2, 5, 1), 200.0, "params")]
+    assert built == [((2, 7, 1), torch.device("cpu"), torch.float64)] * 4
+    assert trained == [("xy", 0.1, "cpu", torch.float64, 3)] * 2 + [("xy", 0.01, "cpu", torch.float64, 3)] * 2
+    assert [(r.seed, r.lr, r.params, r.budget, r.family, r.widths, r.test_rmse) for r in recs] == [
+        (4, 0.01, 2 * 1 + 1, 200.0, "fam", [2, 7, 1], 0.01),
+        (5, 0.01, 3, 200.0, "fam", [2, 7, 1], 0.01),
+    ]
+    assert recs[0].device == "cpu" and recs[0].budget_scale == 2.0
+
+
+def test_suite_prepares_each_task_once_with_its_scaling(monkeypatch):
+    calls = []
+    real = data.prepare
+    monkeypatch.setattr(
+        suite.data_mod,
+        "prepare",
+        lambda task, raw, seed, scaling="minmax": calls.append((task.name, seed, scaling)) or real(task, raw, seed, scaling),
+    )
+    monkeypatch.setattr(
+        suite, "run_unit", lambda unit, registry, config, prepared, cache: [prepared.x["train"].mean(0).tolist(), cache]
+    )
+    cfg = suite.SuiteConfig(scaling="standard", data_seed=2)
+    cat = tasks.catalogue()
+    out = suite.run([suite.Unit(cat["xy"], "a"), suite.Unit(cat["xy"], "b"), suite.Unit(cat["bessel"], "a")], None, cfg)
+    assert calls == [("xy", 2, "standard"), ("bessel", 2, "standard")]
+    assert out[0] == pytest.approx([0.0, 0.0], abs=1e-12) and out[1] == {} and out[1] is out[3] is out[5]
+    assert len(out[4]) == 1

@@ -530,3 +530,12 @@ def test_network_grid_tools_follow_the_activations():
     assert m.layers[0].lock_index is None
     m.tie_inputs([1, 1])
     assert m.layers[0].input_groups == [1, 1]
+
+
+def test_network_unlock_only_the_named_edges():
+    m = build_spline_kan([2, 2], dtype=D)
+    m.lock(0, [(0, 0), (1, 0), (1, 1)])
+    m.unlock(0, [(1, 0)])
+    assert m.layers[0].lock_index.tolist() == [0, 1, 2, 0]
+    m.unlock(0)
+    assert m.layers[0].lock_index is None

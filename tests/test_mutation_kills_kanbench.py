@@ -3,13 +3,12 @@ worked out by hand, boundaries (exactly at a threshold or tolerance), and the pa
 fast test runs (interleaved and A/B scheduling on fake workers, install with a fake pip/git)."""
 
 import math
-import statistics
 import subprocess
 
 import pytest
 import torch
 
-from kanbench import ab, allocator, flops, install, interleave, leaderboard, matching, sanity, sources, sweep
+from kanbench import ab, allocator, cross_hardware, flops, install, interleave, leaderboard, matching, sanity, sources, sweep
 from kanbench.baseline import BASELINE
 from kanbench.records import ResultsDocument, RowResult
 from kanbench.runner import RowJob
@@ -575,7 +574,7 @@ class _Proc:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
-def test_install_helpers_with_a_fake_pip_and_git(monkeypatch, tmp_path):
+def test_install_helpers_with_a_fake_pip_and_vcs(monkeypatch, tmp_path):
     assert (
         install._last_line("a\n  b  \n\n") == "b"
         and install._last_line("") == "no output"
@@ -864,7 +863,7 @@ def test_ctrl_c_keeps_what_was_measured(fake_workers):
 # ----------------------------------------------------------------------------- ab (fake workers)
 
 
-def test_ab_plan_checks():
+def test_a_b_plan_checks():
     P = lambda **kw: ab.ABPlan(impls=["a"], devices=["cpu"], workload=W, **kw)  # noqa: E731
     for kw, msg in [
         ({"rounds": 1}, "--rounds must be at least 2"),
@@ -890,7 +889,7 @@ def test_ab_plan_checks():
     P(rounds=2, workers=1).check_test(0.5, "paired")
 
 
-def test_ab_measure_pair_on_fake_workers(fake_workers, tmp_path):
+def test_a_b_measure_pair_on_fake_workers(fake_workers, tmp_path):
     side_a = ab.Side("base", tmp_path / "a", ["/x"])
     side_b = ab.Side("new", tmp_path / "b")
     assert side_a.dirs(["/c"]) == [str(tmp_path / "a"), "/x", "/c"]
@@ -926,7 +925,7 @@ def test_ab_measure_pair_on_fake_workers(fake_workers, tmp_path):
     assert base.error == "worker did not start: no start"
 
 
-def test_ab_run_documents(fake_workers, tmp_path):
+def test_a_b_run_documents(fake_workers, tmp_path):
     plan = ab.ABPlan(impls=["k", "j"], devices=["cpu"], workload=W, rounds=2, workers=1)
     seen = []
     base, new = ab.run(
@@ -944,5 +943,474 @@ def test_ab_run_documents(fake_workers, tmp_path):
     assert [r.impl for r in new.results] == ["k", "j"]
 
 
-def test_statistics_module_is_the_reference():
-    assert statistics.median([1.0, 2.0, 3.0]) == 2.0
+def test_a_b_sides_from_a_directory_a_ref_and_errors(monkeypatch, tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "implementations").mkdir(parents=True)
+    (repo / "implementations" / "x.py").write_text("X = 1\n")
+    env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
+    for cmd in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
+        subprocess.run(["git", "-C", str(repo), *cmd], check=True, env={**__import__("os").environ, **env})
+    monkeypatch.setattr(ab, "source_root", lambda: repo)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    side = ab.resolve_side(None, [str(extra)])
+    assert (side.name, side.implementations, side.extra_dirs) == (
+        "working tree",
+        repo / "implementations",
+        [str(extra.resolve())],
+    )
+    side = ab.resolve_side(str(repo))
+    assert (side.name, side.implementations, side._tmp) == (str(repo), (repo / "implementations").resolve(), None)
+    with pytest.raises(ab.ABError) as e:
+        ab.resolve_side(str(extra), role="--base")
+    assert str(e.value) == f"--base {extra}: no implementations/ directory in it"
+    with pytest.raises(ab.ABError) as e:
+        ab.resolve_side("no-such-ref", role="--new")
+    assert str(e.value) == f"--new 'no-such-ref' is neither a directory nor a git ref of {repo}"
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    side = ab.resolve_side("HEAD")
+    assert side.name == f"HEAD ({commit[:8]})" and (side.implementations / "x.py").read_text() == "X = 1\n"
+    assert side.implementations == ab.Path(side._tmp) / "implementations"
+    tmp = side._tmp
+    side.cleanup()
+    assert side._tmp is None and not ab.Path(tmp).exists()
+    side.cleanup()
+    (repo / "implementations" / "x.py").unlink()
+    (repo / "other").mkdir()
+    (repo / "other" / "y").write_text("y")
+    for cmd in (["add", "-A"], ["commit", "-qm", "two"]):
+        subprocess.run(["git", "-C", str(repo), *cmd], check=True, env={**__import__("os").environ, **env})
+    with pytest.raises(ab.ABError, match="^--base HEAD: git archive failed: "):
+        ab.resolve_side("HEAD", role="--base")
+    out = ab._git(repo, "rev-parse", "HEAD")
+    assert out.stdout.strip() != commit and isinstance(out.stdout, str)
+    assert isinstance(ab._git(repo, "rev-parse", "HEAD", binary=True).stdout, bytes)
+
+
+def test_sweep_progress_line_exactly():
+    import io
+
+    out = io.StringIO()
+    show = sweep.progress_bar(out)
+    p = sweep.Point("k", "cpu", W, tags=[{"axis": "base", "value": None}, {"axis": "batch", "value": 8}])
+    show(1, 4, 125.0, p, RowResult(impl="k", device="cpu", forward_ms=1.23456, backward_ms=20.0))
+    show(
+        4,
+        4,
+        0.0,
+        sweep.Point("k", "cpu", W, tags=[{"axis": "base", "value": None}]),
+        RowResult(impl="k", device="cpu").fail("oom", "out of memory"),
+    )
+    assert out.getvalue().splitlines() == [
+        "[#####...............] 1/4 ETA 2m05s  k-cpu (batch=8): fwd 1.23 ms bwd 20 ms",
+        "[####################] 4/4 ETA 0m00s  k-cpu (base): oom: out of memory",
+    ]
+
+
+def test_allocator_and_install_helpers_unpatched():
+    import sys as _sys
+
+    mallopt = allocator._glibc_mallopt()
+    if _sys.platform.startswith("linux") and mallopt is not None:
+        assert mallopt.argtypes == (__import__("ctypes").c_int, __import__("ctypes").c_int)
+        assert mallopt.restype is __import__("ctypes").c_int
+    assert install._torch_constraint() == f"torch=={torch.__version__}\n"
+
+
+def test_sweep_run_builds_each_job_and_reports_progress(monkeypatch):
+    base = Workload((2, 5, 1), 8)
+    pts = sweep.plan(["k"], ["cpu"], base, {"dtype": ["float64", "bfloat16"], "batch": [16]}, lambda n: False)
+    jobs, writes, shown = [], [], []
+
+    def measure(job):
+        jobs.append(job)
+        return RowResult(impl=job.impl, device=job.device, workload=job.workload.to_dict(), forward_ms=1.0, backward_ms=2.0)
+
+    monkeypatch.setattr(
+        sweep, "dtype_supported", lambda dtype, device: f"no {dtype} on {device}" if dtype == "bfloat16" else None
+    )
+    clock = iter([100.0, 103.0, 104.0, 110.0, 112.0])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    timing = TimingConfig(min_time=0.5)
+    doc = ResultsDocument(machine={}, config={})
+    sweep.run(
+        pts,
+        doc,
+        lambda d: writes.append(len(d.results)),
+        measure,
+        timing,
+        threads=3,
+        extra_dirs=["/x"],
+        budget_s=7.0,
+        progress=lambda i, n, eta, p, r: shown.append((i, n, eta, p.tags[-1]["axis"], r.impl)),
+    )
+    assert [(j.impl, j.device, j.workload.batch, j.workload.dtype, j.timing, j.threads, j.extra_dirs, j.budget_s, j.options, j.compile)
+            for j in jobs] == [("k", "cpu", 8, "float32", timing, 3, ("/x",), 7.0, {}, False),
+                               ("k", "cpu", 16, "float32", timing, 3, ("/x",), 7.0, {}, False),
+                               ("k", "cpu", 8, "float64", timing, 3, ("/x",), 7.0, {}, False)]  # fmt: skip
+    assert writes == [1, 2, 3, 4, 4]  # one batch at a time (batch_size 1), then complete
+    bad = doc.results[3]
+    assert (bad.error_kind, bad.error, bad.impl, bad.workload["dtype"]) == ("unsupported", "no bfloat16 on cpu", "k", "bfloat16")
+    # eta = elapsed / done * (left): 3/1*3, 4/2*2, 10/3*1, 12/4*0
+    assert shown == [(1, 4, 9.0, "base", "k"), (2, 4, 4.0, "batch", "k"), (3, 4, 10 / 3, "dtype", "k"), (4, 4, 0.0, "dtype", "k")]
+
+
+def test_sweep_oom_limit_is_the_smallest_in_a_batch():
+    base = Workload((2, 5, 1), 8)
+    pts = sweep.plan(["k"], ["cpu"], base, {"batch": [16, 32, 64]}, lambda n: False)
+
+    def measure(job):
+        rec = RowResult(impl=job.impl, device=job.device, workload=job.workload.to_dict(), forward_ms=1.0, backward_ms=1.0)
+        return rec.fail("oom", "out of memory") if job.workload.batch >= 16 else rec
+
+    doc = ResultsDocument(machine={}, config={})
+    sweep.run(pts, doc, lambda d: None, measure, TimingConfig(), batch_size=3)
+    assert [r.error_kind for r in doc.results] == [None, "oom", "oom", "skipped"]
+    assert doc.results[3].error == "skipped: batch=16 already ran out of memory"
+
+
+def test_sweep_dtype_support_off_the_cpu(monkeypatch):
+    assert sweep.dtype_supported("float64", "cuda") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert sweep.dtype_supported("bfloat16", "cuda:0") == "CUDA is not available"
+    assert sweep.dtype_supported("bfloat16", "cpu") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    asked = []
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation=True: asked.append(including_emulation) or including_emulation
+    )
+    assert sweep.dtype_supported("bfloat16", "cuda") == "this GPU has no native bfloat16 support (only emulation)" and asked == [
+        False
+    ]
+
+    def old(*args, **kw):
+        if kw:
+            raise TypeError("no including_emulation")
+        return True
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", old)
+    assert sweep.dtype_supported("bfloat16", "cuda") is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **kw: False)
+    assert sweep.dtype_supported("bfloat16", "cuda") == "this GPU has no native bfloat16 support (only emulation)"
+    real = torch.ones
+    monkeypatch.setattr(
+        torch,
+        "ones",
+        lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("no")) if kw.get("dtype") is torch.bfloat16 else real(*a, **kw),
+    )
+    assert sweep.dtype_supported("bfloat16", "cpu") == "bfloat16 does not run on this CPU (RuntimeError)"
+
+
+def test_sweep_axis_rows_keys_and_defaults():
+    def rec(impl, tags, f, b, compile=False, workload=None, **kw):
+        return RowResult(
+            impl=impl,
+            device="cpu",
+            workload=workload or {"widths": [2, 1], "batch": 8, "dtype": "float32"},
+            forward_ms=f,
+            backward_ms=b,
+            sweep=tags,
+            compile=compile,
+            **kw,
+        )
+
+    doc = ResultsDocument(machine={}, config={})
+    doc.results = [
+        rec(BASELINE, [{"axis": "base", "value": None}, {"axis": "compile", "value": "off"}], 1.0, 1.0),
+        rec(BASELINE, [{"axis": "compile", "value": "on"}], 2.0, 2.0, compile=True),
+        rec("k", [{"axis": "base", "value": None}, {"axis": "compile", "value": "off"}], 3.0, 3.0),
+        rec(
+            "k",
+            [{"axis": "compile", "value": "on"}],
+            2.0,
+            2.0,
+            compile=True,
+            flops_per_sample=1e6,
+            workload={"widths": [2, 1], "dtype": "float32"},
+        ),
+    ]
+    rows = [r for r in sweep.axis_rows([doc], "compile") if r.impl == "k"]
+    assert [(r.value, r.ratio) for r in rows] == [("off", 3.0), ("on", None)]  # "on" lacks a batch: no MLP of its workload
+    assert rows[0].record is doc.results[2] and rows[1].gflops == pytest.approx(1e6 * 1 / 2e-3 / 1e9)
+    doc.results = [rec("k", [{"axis": "batch", "value": v}], 1.0, 1.0) for v in (64, 8, 16)]
+    assert [r.value for r in sweep.axis_rows([doc], "batch")] == [8, 16, 64]
+    assert sweep.parse_axis("compile", "0,1") == [False, True]
+
+
+def test_sweep_plan_every_axis_keeps_impl_device_and_compile():
+    base = Workload((2, 5, 1), 32, preset="p")
+    pts = sweep.plan(["k"], ["cuda"], base, {"batch": [8], "width": [4], "dtype": ["float64"]}, lambda n: False)
+    assert [(p.impl, p.device, p.compile, p.workload.preset) for p in pts] == [("k", "cuda", False, "p")] + [
+        ("k", "cuda", False, None)
+    ] * 3
+
+
+def test_interleave_messages_timeouts_and_workdir(fake_workers, monkeypatch):
+    calls = []
+
+    class Recorder(_FakeWorker):
+        def __init__(self, job, directory, tag):
+            calls.append(("init", directory is not None and __import__("os").path.isdir(directory), tag))
+            super().__init__(job, directory, tag)
+
+        def read(self, timeout):
+            calls.append(("read", timeout))
+            if self.tag.startswith("g0"):
+                return {"record": {"trainable_params": 1, "sanity": {"status": "warn"}}}
+            return {"record": {"n_samples": 0}} if self.tag.startswith("g1") else {"ready": True}
+
+        def request(self, message, timeout):
+            calls.append((message, timeout))
+            return super().request(message, timeout)
+
+    monkeypatch.setattr(interleave, "ServeWorker", Recorder)
+    config = interleave.InterleaveConfig(rounds=3, processes=3, chunk_time=0.3, chunk_min_samples=7)
+    (rec,) = interleave.measure_batch([_job("a")], config)
+    assert calls[0] == ("init", True, "g0-r0") and calls[1] == ("read", 1e9)
+    assert calls[2] == ({"cmd": "chunk", "min_time": 0.3, "min_samples": 7}, 1e9)
+    assert ({"cmd": "memory"}, 1e9) in calls
+    # the first generation's sanity report is kept; later hellos may lack it, or lack a record
+    assert rec.sanity == {"status": "warn"} and rec.trainable_params == 1
+    calls.clear()
+    (rec,) = interleave.measure_batch([_job("a", budget_s=4.0)], interleave.InterleaveConfig(rounds=1, processes=1))
+    assert [c[1] for c in calls if c[0] != "init"] == [20.0, 20.0, 20.0]
+    assert rec.wall_s == round(rec.wall_s, 3) and 0 <= rec.wall_s < 5
+
+
+def test_interleave_wall_time_and_close(fake_workers, monkeypatch):
+    row = interleave._Row(_job("a"), RowResult(impl="a", device="cpu"), started=100.0)
+    row.forward, row.backward, row.faults = [1.0, 3.0], [2.0, 4.0], 5
+    row.round_f, row.round_b, row.proc_f, row.proc_b = [2.0], [3.0], [2.0], [3.0]
+    with monkeypatch.context() as mp:
+        mp.setattr(interleave.time, "monotonic", lambda: 150.123456)
+        interleave._finish(row, 4)
+    rec = row.record
+    assert rec.wall_s == 50.123 and rec.workers == 4 and rec.minor_faults_per_step == 2.5 and rec.forward_ms == 2.0
+    assert rec.rounds == {"forward_ms": [2.0], "backward_ms": [3.0]} and rec.extra["processes"] == {
+        "forward_ms": [2.0],
+        "backward_ms": [3.0],
+    }
+    empty = interleave._Row(_job("a"), RowResult(impl="a", device="cpu"), started=100.0)
+    interleave._finish(empty, 4)
+    assert empty.record.workers is None and empty.record.rounds is None
+    interleave.measure_batch([_job("a")], interleave.InterleaveConfig(rounds=1, processes=1))
+    assert [e[0] for e in fake_workers.log if e[0] in ("quit", "close")] == ["quit", "close"]
+    rows = [
+        interleave._Row(_job("a"), RowResult(impl="a", device="cpu")),
+        interleave._Row(_job("b"), RowResult(impl="b", device="cpu")),
+    ]
+    rows[1].worker = _FakeWorker(_job("b"), "/tmp", "t")
+    fake_workers.log.clear()
+    interleave._close(rows)
+    assert fake_workers.log == [("quit", "b", "t"), ("close", "b", "t")] and rows[1].worker is None
+
+
+def test_interleave_memory_skipped_only_for_rows_that_do_not_want_it(fake_workers):
+    fake_workers.chunks["bad"] = [{"error": "x"}]
+    recs = interleave.measure_batch(
+        [_job("bad"), _job("nomem", memory=False), _job("ok")], interleave.InterleaveConfig(rounds=1, processes=1)
+    )
+    assert [e[1] for e in fake_workers.log if e[0] == "memory"] == ["ok"] and recs[2].backward_peak_increase_bytes == 123
+
+
+def test_interleave_stops_generations_when_every_row_failed(fake_workers):
+    fake_workers.hello["a"] = RuntimeError("dead")
+    gens = []
+    (rec,) = interleave.measure_batch(
+        [_job("a")], interleave.InterleaveConfig(rounds=2, processes=2), on_generation=lambda g, n: gens.append(g)
+    )
+    assert rec.error == "worker failed during start-up and warm-up: dead" and gens == [1]
+    assert [e[0] for e in fake_workers.log].count("start") == 1
+
+
+def test_execute_and_measure_jobs_on_ctrl_c(fake_workers, tmp_path, monkeypatch):
+    from kanbench.runner import Interrupted
+
+    fake_workers.chunks["c"] = [KeyboardInterrupt()]
+    doc = ResultsDocument(machine={}, config={})
+    sig = []
+    monkeypatch.setattr(interleave, "ignore_sigint", lambda: sig.append("ignore") or "handler")
+    monkeypatch.setattr(interleave, "restore_sigint", lambda previous: sig.append(("restore", previous)))
+    gens = []
+    with pytest.raises(Interrupted) as e:
+        interleave.execute(
+            [_job("a"), _job("b"), _job("c")],
+            interleave.InterleaveConfig(rounds=1, processes=1, max_live=2),
+            doc,
+            tmp_path / "r.json",
+            on_generation=lambda g, n: gens.append((g, n)),
+        )
+    assert e.value.document is doc and e.value.path == tmp_path / "r.json"
+    assert doc.interrupted is True and not doc.complete and gens == [(1, 1)]
+    # measure_batch, then execute: SIGINT ignored during each clean-up, and given back
+    assert sig == ["ignore", ("restore", "handler"), "ignore", ("restore", "handler")]
+    assert [r.impl for r in doc.results] == ["a", "b"]  # "c" was interrupted before it measured anything
+    import json as _json
+
+    assert _json.loads((tmp_path / "r.json").read_text())["interrupted"] is True
+    fake_workers.chunks["c"] = [{"forward_ms": [1.0], "backward_ms": [1.0]}, KeyboardInterrupt()]
+    written = []
+    with pytest.raises(interleave.BatchInterrupted) as e:
+        interleave.measure_jobs(
+            [_job("a"), _job("b"), _job("c")],
+            interleave.InterleaveConfig(rounds=2, processes=1, max_live=2),
+            on_batch=written.append,
+        )
+    assert [r.impl for r in e.value.records] == ["a", "b", "c"] and [len(w) for w in written] == [2, 1]
+    assert str(interleave.BatchInterrupted([])) == "interrupted"
+
+
+def test_companions_only_when_rows_are_split_and_keys_match(fake_workers):
+    mlp_c = _job(BASELINE, compile=True)
+    jobs = [_job("a", compile=True), _job("b"), mlp_c]
+    assert interleave._job_key(jobs[0]) != interleave._job_key(jobs[1])
+    assert interleave._companions(jobs[:2], jobs) == [mlp_c]
+    assert interleave._companions([jobs[1]], jobs) == []  # the MLP was compiled, this row is not
+    w2 = Workload((3, 1), 4)
+    pair = [
+        _job("a"),
+        RowJob(impl="d", device="cpu", workload=w2),
+        _job(BASELINE),
+        RowJob(impl=BASELINE, device="cpu", workload=w2),
+    ]
+    assert interleave._companions(pair[:2], pair) == pair[2:]
+    two = [_job("a"), _job("b"), _job(BASELINE)]
+    assert interleave._companions(two[:2], two + [_job("c")]) == [two[2]]
+    assert interleave._companions([_job("a"), _job("a2")], [_job("a"), _job("a2"), _job(BASELINE)]) == [two[2]]
+    # everything fits in one batch: no companion
+    out = interleave.measure_jobs(two, interleave.InterleaveConfig(rounds=1, processes=1, max_live=3))
+    assert [r.impl for r in out] == ["a", "b", BASELINE] and all("baseline_rounds" not in r.extra for r in out)
+    # exactly max_live + 1 jobs: the companion is measured with the first batch
+    out = interleave.measure_jobs(two + [_job("c")], interleave.InterleaveConfig(rounds=1, processes=1, max_live=3))
+    assert "baseline_rounds" not in out[0].extra  # the MLP is in its own batch
+    out = interleave.measure_jobs(
+        [_job("a"), _job("b"), _job("c"), _job(BASELINE)], interleave.InterleaveConfig(rounds=1, processes=1, max_live=3)
+    )
+    assert out[0].extra["baseline_rounds"] == {"forward_ms": [2.0], "backward_ms": [6.0]} and [r.impl for r in out] == [
+        "a",
+        "b",
+        "c",
+        BASELINE,
+    ]
+    failed = RowResult(impl=BASELINE, device="cpu", workload=W.to_dict(), rounds={"forward_ms": [1.0]}).fail("crash", "x")
+    rows = interleave._attach_companions([RowResult(impl="a", device="cpu", workload=W.to_dict()), failed], [_job(BASELINE)])
+    assert [r.impl for r in rows] == ["a"] and "baseline_rounds" not in rows[0].extra
+    empty = RowResult(impl=BASELINE, device="cpu", workload=W.to_dict())
+    rows = interleave._attach_companions([RowResult(impl="a", device="cpu", workload=W.to_dict()), empty], [_job(BASELINE)])
+    assert "baseline_rounds" not in rows[0].extra
+
+
+def test_sigint_helpers():
+    import signal
+
+    previous = interleave.ignore_sigint()
+    try:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        interleave.restore_sigint(previous)
+    assert signal.getsignal(signal.SIGINT) is previous
+    interleave.restore_sigint(None)
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+def test_leaderboard_render_titles_families_accuracy_and_skipped():
+    from kanbench.records import Skipped
+
+    doc = ResultsDocument(machine={"cpu": {"model": "X"}, "torch": {"threads": 2}}, config={"match": "params"})
+    doc.results = [
+        _row(BASELINE, 1.0, 1.0, match={"target": 12345.6}, backward_peak_increase_bytes=2048, family="MLP"),
+        _row("k", 2.0, 2.0, family="fam"),
+    ]
+    doc.skipped = [Skipped("gone", "not installed"), Skipped("old", "too old")]
+    text = leaderboard.render(doc, families={"k": "B-spline"}, accuracy={"k": "rank 1.0/2"})
+    assert text.splitlines()[0].endswith("-- matched params, target 12,346")
+    assert text.endswith("Not installed here:\n- gone: not installed\n- old: too old")
+    cells = [[c.strip() for c in l.strip("|").split("|")] for l in text.splitlines() if l.startswith("| ")][1:]
+    assert [c[2] for c in cells] == ["MLP", "B-spline"] and [c[12] for c in cells] == ["-", "rank 1.0/2"]
+    assert cells[0][8] == "2.00 KB" and cells[1][8] == "-"
+    doc.results[0].match = None
+    assert leaderboard.render(doc).splitlines()[0].endswith("-- matched params")
+    doc.config = {}
+    doc.skipped = []
+    assert "matched" not in leaderboard.render(doc) and "Not installed" not in leaderboard.render(doc)
+    two = ResultsDocument(machine={}, config={})
+    two.results = [
+        _row("k", 1.0, 1.0),
+        RowResult(impl="k", device="cpu", workload={"widths": [3, 1], "batch": 4}, forward_ms=1.0, backward_ms=1.0),
+    ]
+    assert leaderboard.render(two).count("### ") == 2 and "\n\n### " in leaderboard.render(two)
+
+
+def test_leaderboard_orders_by_ratio_then_time():
+    doc = ResultsDocument(machine={}, config={})
+    doc.results = [_row("slow", 3.0, 3.0), _row("fast", 1.0, 1.5)]  # no MLP: by f+b
+    lines = [l for l in leaderboard.table(doc, doc.rows()).splitlines() if l.startswith("| ")][1:]
+    assert [l.split("|")[2].strip() for l in lines] == ["fast", "slow"]
+    doc.results.append(_row(BASELINE, 10.0, 10.0))
+    doc.results.append(
+        _row("other", 0.1, 0.1, workload={"widths": [9, 1], "batch": 4})
+    )  # no MLP of its workload: after the ratios
+    lines = [l for l in leaderboard.table(doc, doc.rows()).splitlines() if l.startswith("| ")][1:]
+    assert [l.split("|")[2].strip() for l in lines] == ["fast", "slow", BASELINE, "other"]
+
+
+def test_history_of_cpu_and_gpu_rows_of_one_host():
+    from tests.test_compare import doc, record, typed
+
+    runs = [typed(doc([record("mlp", 1.0, 2.0), record("mlp", 0.5, 0.5, device="cuda")], gpus=["NVIDIA H200"],
+                      ts=f"2026-11-2{i}T10:00:00+00:00", commit=f"{i}" * 40)) for i in (5, 6)]  # fmt: skip
+    text = cross_hardware.history_table(runs)
+    assert text.count("### ") == 1 and text.startswith("### ") and " on " in text.splitlines()[0]
+    title = text.splitlines()[0]
+    assert title.endswith(" on " + ", ".join(dict.fromkeys(cross_hardware.frame(runs)["machine"])))
+    header = [l for l in text.splitlines() if l.startswith("| implementation")][0]
+    assert "5555555 2026-11-25T10:00 gpu" in header and "5555555 2026-11-25T10:00 fwd" in header
+    assert "6666666 2026-11-26T10:00 gpu" in header and header.index("5555555") < header.index("6666666")
+    cpu_only = [typed(doc([record("mlp", 1.0, 2.0)], ts=f"2026-11-2{i}T10:00:00+00:00", commit="")) for i in (5, 6)]
+    header = [l for l in cross_hardware.history_table(cpu_only).splitlines() if l.startswith("| implementation")][0]
+    assert "no-git 2026-11-25T10:00" in header and " gpu" not in header
+    two = [typed(doc([record("mlp", 1.0, 2.0)], ts="2026-11-25T10:00:00+00:00")),
+           typed(doc([record("mlp", 1.0, 2.0)], ts="2026-11-26T10:00:00+00:00"))]  # fmt: skip
+    two[1].results[0].workload = {"widths": [3, 1], "batch": 4, "dtype": "float32"}
+    assert cross_hardware.history_table(two).count("\n\n### ") == 1
+    gpu_only = [typed(doc([record("mlp", 0.5, 0.5, device="cuda")], gpus=["NVIDIA H200"], ts=f"2026-11-2{i}T10:00:00+00:00"))
+                for i in (5, 6)]  # fmt: skip
+    assert " gpu" not in cross_hardware.history_table(gpu_only)
+
+
+def test_install_pypi_looks_up_its_own_record(monkeypatch):
+    pypi = next(s for s in sources.SOURCES.values() if s.kind == "pypi")
+    monkeypatch.setattr(install, "pip_install", lambda reqs, no_deps=False: None)
+    asked = []
+    monkeypatch.setattr(sources, "installed", lambda name: asked.append(name) or sources.Installed(name, "pypi", "1", "PyPI"))
+    assert install.install_pypi(pypi).name == pypi.name and asked == [pypi.name]
+
+
+def test_matching_passes_options_and_metric_through():
+    seen = []
+
+    class Spec:
+        name = "s"
+        flops = staticmethod(lambda widths, **o: seen.append(("flops", o)) or 10.0 * widths[1])
+
+        def build(self, widths, device=None, dtype=None, **options):
+            seen.append(("build", str(device), dtype, options))
+            return torch.nn.Linear(widths[0], widths[1] * options.get("k", 1))
+
+    assert matching.trainable_parameters(Spec(), (2, 3, 1), {"k": 2}) == 2 * 6 + 6
+    assert seen[-1] == ("build", "cpu", torch.float32, {"k": 2})
+    assert matching.counter(Spec(), "params", {"k": 3})((2, 3, 1)) == 2 * 9 + 9
+    m = matching.match(Spec(), (2, 7, 1), 27, "params", {"k": 3})
+    assert m.value == 27.0 and m.widths == (2, 3, 1)
+    reg = _Registry({matching.DEFAULT_REFERENCE: _Spec(flops_fn=lambda w, **o: 5.0 * w[1]), "s": Spec()})
+    assert matching.default_target(reg, (2, 7, 1), "flops") == 35.0
+    matches, _ = matching.match_all(reg, ["s"], (2, 7, 1), matching.MatchRequest("flops"), {"k": 9})
+    assert matches["s"].target == 35.0 and ("flops", {"k": 9}) in seen
+    matches, _ = matching.match_all(reg, ["s"], (2, 7, 1), matching.MatchRequest("params", 27.0), {"k": 3})
+    assert matches["s"].widths == (2, 3, 1)
+    assert matching.search((4, 1), 5, lambda w: float(sum(w))) == ((4, 1), 5.0)
+    # the smallest width reaching the target exactly
+    assert matching.search((2, 7, 1), 40, lambda w: 10.0 * w[1]) == ((2, 4, 1), 40.0)
+    # a plateau at the target: the narrowest width on it
+    plateau = lambda w: 50.0 if 5 <= w[1] <= 8 else 10.0 * w[1]  # noqa: E731
+    assert matching.search((2, 7, 1), 50, plateau) == ((2, 5, 1), 50.0)

@@ -175,6 +175,54 @@ RULES += [
         ("kanbench.interleave", "x_measure_batch", r"interrupted = None"),
         "equivalent: None and False are both false in `if interrupted`",
     ),
+    (("kanbench.ab", "x__git", r"timeout="), "the time limit of a local git command (it returns in milliseconds)"),
+    (
+        ("kanbench.ab", "x_resolve_side", r"--verify|--quiet|--QUIET|--format=tar"),
+        "equivalent: git rev-parse gives the same status and output (--quiet only silences stderr, which is not read); "
+        "git archive's default format is tar",
+    ),
+    (("kanbench.ab", "x_resolve_side", r"prefix=|mkdtemp\(\)"), "the temporary directory's name"),
+    (("kanbench.ab", "x_run", r"prefix="), "the temporary directory's name"),
+    (
+        ("kanbench.ab", "x_resolve_side", r"extractall\("),
+        "equivalent here: a bad path raises TypeError, whose fallback extracts into the same directory; the data "
+        "filter only matters for archives with unsafe members (git archive of a tree has none); the fallback itself "
+        "runs only on a Python without extraction filters",
+    ),
+    (
+        ("kanbench.ab", "xǁABPlanǁcheck_test", r"0 < alpha <= 1|0 < alpha < 2"),
+        "equivalent: for alpha >= 1 the formula asks for at most 1 round, and every plan has at least 2",
+    ),
+    (
+        ("kanbench.accuracy.data", "x_split", r"test_fraction: float = 1\.2"),
+        "equivalent: only the train fraction uses test_fraction; with 1.2 the train cut is the negative index "
+        "-round(0.4 n), i.e. n - round(0.4 n) = round(0.6 n) for every n (6n is even, so 0.6 n is never a rounding tie)",
+    ),
+    (
+        ("kanbench.accuracy.tasks", "x__uniform", r"dtype=None|ranges\], \)"),
+        "equivalent: integer bounds give an int64 array, and lo + rng.random(...) * (hi - lo) is the same float64",
+    ),
+    (("kanbench.accuracy.train", "x__tensors", r"device=None|dtype=dtype, \)|dtype=torch\.long, \)"), DEVICE_ARGS),
+    (
+        ("kanbench.accuracy.train", "x__tensors", r"dtype=torch\.long|as_tensor\(v, device=device\)"),
+        "equivalent: the labels are int64 arrays already (torch.long)",
+    ),
+    (("kanbench.accuracy.train", "x_train_once", r"_tensors\(prepared, task, None"), DEVICE_ARGS),
+    (
+        ("kanbench.accuracy.train", "x_train_once", r'"XXadamXX"|"ADAM"'),
+        "equivalent: Adam.step(closure) evaluates the closure and then steps, as the Adam branch does",
+    ),
+    (("kanbench.accuracy.train", "x_train_once", r"cuda|synchronize|lambda: 0"), CUDA_BRANCH),
+    (
+        ("kanbench.accuracy.train", "x_train_once", r'loss = ""|best_state = ""'),
+        "equivalent: overwritten before it is read (the first step sets the loss; check(0) always keeps a state)",
+    ),
+    (
+        ("kanbench.accuracy.train", "x_train_once", r"set_to_none=(None|False)"),
+        "equivalent: every step's backward reaches every trainable parameter, so a zeroed and a missing gradient "
+        "end as the same gradient",
+    ),
+    (("kanbench.install", "x_pip_install", r"delete=None"), "equivalent: NamedTemporaryFile reads delete as a truth value"),
     (
         ("kanbench.interleave", "x_", r"1000000001\.0"),
         "equivalent: 1e9 s and 1e9 + 1 s both mean no time limit",

@@ -816,3 +816,102 @@ def test_suite_prepares_each_task_once_with_its_scaling(monkeypatch):
     assert calls == [("xy", 2, "standard"), ("bessel", 2, "standard")]
     assert out[0] == pytest.approx([0.0, 0.0], abs=1e-12) and out[1] == {} and out[1] is out[3] is out[5]
     assert len(out[4]) == 1
+
+
+def test_lbfgs_is_pykans_configuration():
+    task, p = _prepared()
+    torch.manual_seed(0)
+    ours = train.train_once(
+        _Const().double(), task, p, train.TrainConfig("lbfgs", steps=2, eval_every=1, budget_s=None), 0.5, "cpu", torch.float64
+    )
+    torch.manual_seed(0)
+    model = _Const().double()
+    x, y = train._tensors(p, task, "cpu", torch.float64)
+    opt = torch.optim.LBFGS(list(model.parameters()), lr=0.5, history_size=10, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x["train"]), y["train"])
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure)) for _ in range(2)]
+    assert ours.final_train_loss == losses[-1] and ours.lr == 0.5
+    assert all(0 <= ms < 60_000 for ms in ours.step_ms)
+    assert all(v == round(v, 6) for _, v in ours.curve)
+
+
+def test_ties_keep_the_earlier_checkpoint_and_the_budget_boundary(monkeypatch):
+    task, p = _prepared()
+    monkeypatch.setattr(train, "evaluate", lambda model, x, task, prepared, part: {"rmse": 1.0, "nrmse": 0.5})
+    out = train.train_once(
+        _Const().double(), task, p, train.TrainConfig(steps=4, eval_every=1, budget_s=None), 0.1, "cpu", torch.float64
+    )
+    assert out.best_step == 0 and out.val == 0.5
+    clock = iter([0.0] + [1.0] * 20)
+    monkeypatch.setattr(train.time, "monotonic", lambda: next(clock))
+    out = train.train_once(
+        _Const().double(), task, p, train.TrainConfig(steps=3, eval_every=1, budget_s=1.0), 0.1, "cpu", torch.float64
+    )
+    assert out.error is None and len(out.step_ms) == 3  # exactly at the budget is not over it
+
+
+def test_a_crash_after_building_keeps_the_parameter_count(monkeypatch):
+    from kanbench import matching
+
+    class Breaks(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 1)
+
+        def forward(self, x):
+            raise RuntimeError("forward broke")
+
+    class Spec:
+        name, family, flops = "brk", "fam", None
+
+        def build(self, widths, device=None, dtype=None):
+            return Breaks()
+
+    class Reg:
+        def get(self, name):
+            return type("I", (), {"spec": Spec()})()
+
+    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache: 50.0)
+    monkeypatch.setattr(
+        matching,
+        "match",
+        lambda spec, nominal, target, metric, options=None: matching.Match("brk", metric, target, (2, 3, 1), 50.0),
+    )
+    cfg = suite.SuiteConfig(seeds=(0,), lrs=(0.1,), train=train.TrainConfig(steps=2), device="cpu")
+    xy = tasks.catalogue()["xy"]
+    (rec,) = suite.run_unit(suite.Unit(xy, "brk"), Reg(), cfg, data.prepare(xy, xy.make(0), 0), {})
+    assert (rec.error_kind, rec.error, rec.params, rec.family, rec.kind, rec.optimizer, rec.device) == (
+        "crash",
+        "RuntimeError: forward broke",
+        3,
+        "fam",
+        "regression",
+        "adam",
+        "cpu",
+    )
+
+
+def test_adam_in_float32_against_a_plain_loop():
+    task, p = _prepared()
+    torch.manual_seed(0)
+    ours = train.train_once(
+        _Const(), task, p, train.TrainConfig(steps=3, eval_every=10, budget_s=None), 0.1, "cpu", torch.float32
+    )
+    torch.manual_seed(0)
+    model = _Const()
+    x = torch.as_tensor(p.x["train"], dtype=torch.float32)
+    y = torch.as_tensor(p.y["train"], dtype=torch.float32)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+    assert ours.final_train_loss == float(loss)

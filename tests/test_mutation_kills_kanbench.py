@@ -1414,3 +1414,213 @@ def test_matching_passes_options_and_metric_through():
     # a plateau at the target: the narrowest width on it
     plateau = lambda w: 50.0 if 5 <= w[1] <= 8 else 10.0 * w[1]  # noqa: E731
     assert matching.search((2, 7, 1), 50, plateau) == ((2, 5, 1), 50.0)
+
+
+class _ABWorker(_FakeWorker):
+    """Records every argument the A/B loop passes."""
+
+    calls: list = []
+
+    def __init__(self, job, directory, tag):
+        _ABWorker.calls.append(("init", tag, job.impl, job.device, job.timing, job.threads, job.memory, job.builtin,
+                                job.extra_dirs, job.budget_s, __import__("os").path.isdir(directory or "")))  # fmt: skip
+        super().__init__(job, directory, tag)
+
+    def read(self, timeout):
+        _ABWorker.calls.append(("read", self.tag, timeout))
+        return super().read(timeout)
+
+    def request(self, message, timeout):
+        _ABWorker.calls.append(("request", self.tag, message, timeout))
+        return super().request(message, timeout)
+
+
+def test_a_b_passes_every_argument(fake_workers, monkeypatch, tmp_path):
+    _ABWorker.calls = []
+    monkeypatch.setattr(ab, "ServeWorker", _ABWorker)
+    timing = TimingConfig(min_time=0.1)
+    plan = ab.ABPlan(impls=["k"], devices=["cpu"], workload=W, rounds=2, workers=2, chunk_time=0.3, chunk_min_samples=4,
+                     warmup=timing, threads=5, common_dirs=["/c"], memory=True, timeout_s=7.0)  # fmt: skip
+    base, new = ab.Side("b", tmp_path / "b"), ab.Side("n", tmp_path / "n", ["/e"])
+    brec, nrec = ab.measure_pair(plan, base, new, "k", "cpu", str(tmp_path))
+    inits = [c for c in _ABWorker.calls if c[0] == "init"]
+    assert inits == [
+        ("init", "base0-k-cpu", "k", "cpu", timing, 5, True, False, (str(tmp_path / "b"), "/c"), None, True),
+        ("init", "base1-k-cpu", "k", "cpu", timing, 5, True, False, (str(tmp_path / "b"), "/c"), None, True),
+        ("init", "new0-k-cpu", "k", "cpu", timing, 5, True, False, (str(tmp_path / "n"), "/e", "/c"), None, True),
+        ("init", "new1-k-cpu", "k", "cpu", timing, 5, True, False, (str(tmp_path / "n"), "/e", "/c"), None, True),
+    ]
+    assert [c for c in _ABWorker.calls if c[0] == "read"] == [
+        ("read", t, 7.0) for t in ("base0-k-cpu", "base1-k-cpu", "new0-k-cpu", "new1-k-cpu")
+    ]
+    requests = [c[1:] for c in _ABWorker.calls if c[0] == "request"]
+    chunk = {"cmd": "chunk", "min_time": 0.3, "min_samples": 4}
+    assert requests == [("base0-k-cpu", chunk, 7.0), ("new0-k-cpu", chunk, 7.0), ("new1-k-cpu", chunk, 7.0), ("base1-k-cpu", chunk, 7.0),
+                        ("base0-k-cpu", {"cmd": "memory"}, 7.0), ("new0-k-cpu", {"cmd": "memory"}, 7.0)]  # fmt: skip
+    assert (brec.device, nrec.device, brec.impl) == ("cpu", "cpu", "k")
+    assert brec.wall_s == round(brec.wall_s, 3) and 0 <= brec.wall_s < 5
+
+
+def test_a_b_failures_keep_the_other_side_going(fake_workers, monkeypatch, tmp_path):
+    plan = ab.ABPlan(impls=["k"], devices=["cpu"], workload=W, rounds=3, workers=1, memory=True)
+
+    class OneSide(_FakeWorker):
+        def request(self, message, timeout):
+            if self.tag.startswith("base") and message["cmd"] == "chunk":
+                script = OneSide.script
+                reply = script.pop(0)
+                if isinstance(reply, BaseException):
+                    raise reply
+                return reply
+            if message["cmd"] == "memory" and self.tag.startswith("new"):
+                raise OSError("gone")
+            return super().request(message, timeout)
+
+    monkeypatch.setattr(ab, "ServeWorker", OneSide)
+    OneSide.script = [RuntimeError("pipe")]
+    base, new = ab.measure_pair(plan, ab.Side("b", tmp_path), ab.Side("n", tmp_path), "k", "cpu", str(tmp_path))
+    assert (base.error_kind, base.error) == ("crash", "worker failed in round 1: pipe")
+    assert new.n_samples == 9 and new.memory_method == "unavailable (gone)" and new.rounds["forward_ms"] == [2.0] * 3
+    OneSide.script = [{"error": "nan"}]
+    base, new = ab.measure_pair(plan, ab.Side("b", tmp_path), ab.Side("n", tmp_path), "k", "cpu", str(tmp_path))
+    assert (base.error_kind, base.error) == ("crash", "nan") and new.n_samples == 9
+    # a hello that is not ready (the build failed): that side starts no further worker, the other side is measured
+    plan2 = ab.ABPlan(impls=["k"], devices=["cpu"], workload=W, rounds=2, workers=2)
+
+    class NotReady(_FakeWorker):
+        def read(self, timeout):
+            _FakeWorker.log.append(("read", self.job.impl, timeout))
+            if self.tag.startswith("base"):
+                return {"ready": False, "record": {"error": "no build", "error_kind": "crash"}}
+            return {"ready": True}
+
+    monkeypatch.setattr(ab, "ServeWorker", NotReady)
+    fake_workers.log.clear()
+    base, new = ab.measure_pair(plan2, ab.Side("b", tmp_path), ab.Side("n", tmp_path), "k", "cpu", str(tmp_path))
+    assert [e[1:] for e in fake_workers.log if e[0] == "read"] == [("k", 300.0), ("k", 300.0), ("k", 300.0)]
+    assert base.error == "no build" and new.n_samples == 6 and new.rounds == {"forward_ms": [2.0, 2.0], "backward_ms": [6.0, 6.0]}
+
+    class Dead(_FakeWorker):
+        def read(self, timeout):
+            if self.tag == "base0-k-cpu":
+                raise OSError("no start")
+            return {"ready": True}
+
+    monkeypatch.setattr(ab, "ServeWorker", Dead)
+    fake_workers.log.clear()
+    base, new = ab.measure_pair(plan2, ab.Side("b", tmp_path), ab.Side("n", tmp_path), "k", "cpu", str(tmp_path))
+    assert (base.error_kind, base.error) == ("crash", "worker did not start: no start") and new.n_samples == 6
+    assert [e[1] for e in fake_workers.log if e[0] == "chunk"] == ["k"] * 2
+
+
+def test_a_b_run_config_and_documents(fake_workers, monkeypatch, tmp_path):
+    seen = []
+    real = ab.measure_pair
+    monkeypatch.setattr(
+        ab,
+        "measure_pair",
+        lambda plan, b, n, impl, device, workdir: (
+            seen.append((impl, device, __import__("os").path.isdir(workdir))) or real(plan, b, n, impl, device, workdir)
+        ),
+    )
+    plan = ab.ABPlan(
+        impls=["k"],
+        devices=["cpu", "cuda"],
+        workload=W,
+        rounds=2,
+        workers=1,
+        common_dirs=["/c"],
+        warmup=TimingConfig(min_time=0.2),
+    )
+    base, new = ab.run(plan, ab.Side("b", tmp_path / "b"), ab.Side("n", tmp_path / "n"), {})
+    assert seen == [("k", "cpu", True), ("k", "cuda", True)]
+    assert base.machine == {} and base.config["threads"] is None
+    assert base.config["workload"] == W.to_dict() and base.config["timing"] == TimingConfig(min_time=0.2).to_dict()
+    assert base.config["devices"] == ["cpu", "cuda"]
+    assert base.config["implementations_dirs"] == [str(tmp_path / "b"), "/c"] and new.config["implementations_dirs"] == [
+        str(tmp_path / "n"),
+        "/c",
+    ]
+    assert [r.device for r in base.results] == ["cpu", "cuda"] and all(
+        isinstance(r, RowResult) for r in base.results + new.results
+    )
+
+
+def test_a_b_check_test_edges_and_cleanup(tmp_path):
+    P = lambda **kw: ab.ABPlan(impls=["a"], devices=["cpu"], workload=W, workers=1, **kw)  # noqa: E731
+    P(rounds=2).check_test(0.0, "paired")  # no alpha to reach: needs 2 rounds
+    P(rounds=2).check_test(1.5, "paired")
+    ab.Side("x", tmp_path, _tmp=str(tmp_path / "never-made")).cleanup()  # a missing directory is no error
+    with pytest.raises(ab.ABError) as e:
+        ab.resolve_side(str(tmp_path))
+    assert str(e.value) == f"side {tmp_path}: no implementations/ directory in it"
+    (tmp_path / "implementations").mkdir()
+    assert ab.resolve_side(str(tmp_path), [str(tmp_path)]).extra_dirs == [str(tmp_path.resolve())]
+
+
+def test_pip_install_arguments_and_clean_up(monkeypatch):
+    seen = []
+
+    def fake_run(cmd, **kw):
+        constraints = cmd[cmd.index("-c") + 1]
+        seen.append((constraints, kw))
+        __import__("os").unlink(constraints)  # pip may not leave it; the clean-up must not mind
+        return _Proc(0)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    install.pip_install(["x"])
+    assert seen[0][0].endswith(".txt") and seen[0][1] == {"capture_output": True, "text": True}
+
+
+def test_checkout_steps_and_errors(monkeypatch, tmp_path):
+    monkeypatch.setenv("KANBENCH_HOME", str(tmp_path))
+    source = sources.Source("toy", "o/toy", "MIT", rev="f" * 40, deps=("dep==1",))
+    calls, pips, records = [], [], []
+
+    def fake_git(*args, cwd=None):
+        calls.append((args, cwd))
+        if args[0] == "clone":
+            if "bad" in args[3]:
+                raise install.InstallError("repository not found")
+            tmp_dir = __import__("os").path.dirname(args[4])
+            assert cwd is None and __import__("os").path.basename(tmp_dir).startswith(".toy-")
+            assert __import__("os").path.dirname(tmp_dir) == str(sources.checkout_dir("toy").parent)  # beside it: one filesystem
+            __import__("os").makedirs(args[4])
+            return ""
+        if args[0] == "checkout" and FAIL[0] == "missing":
+            raise install.InstallError("no such commit")
+        return "f" * 40
+
+    FAIL = [""]
+    monkeypatch.setattr(install, "_git", fake_git)
+    monkeypatch.setattr(install, "pip_install", lambda reqs, no_deps=False: pips.append(list(reqs)))
+    monkeypatch.setattr(sources, "write_record", lambda rec: records.append(rec))
+    rec = install.checkout(source)
+    dest = sources.checkout_dir("toy")
+    assert calls[0] == (("clone", "--quiet", "--no-checkout", "https://github.com/o/toy.git", calls[0][0][4]), None)
+    assert calls[1][0] == ("checkout", "--quiet", "--detach", "f" * 40) and calls[2][0] == ("rev-parse", "HEAD")
+    assert (rec.name, rec.kind, rec.revision, rec.origin, rec.path, rec.licence) == (
+        "toy",
+        "checkout",
+        "f" * 40,
+        source.url,
+        str(dest),
+        "MIT",
+    )
+    assert dest.is_dir() and pips == [["dep==1"]] and records == [rec]
+    assert [p.name for p in dest.parent.iterdir()] == ["toy"]  # the temporary clone directory is gone
+    rec = install.checkout(source)  # again: the old checkout is replaced
+    assert dest.is_dir() and [p.name for p in dest.parent.iterdir()] == ["toy"]
+    with pytest.raises(install.InstallError) as e:
+        install.checkout(source, from_="/bad/mirror")
+    assert str(e.value) == "cannot fetch /bad/mirror: repository not found"
+    bad = sources.Source("toy", "o/bad", "MIT", rev="f" * 40)
+    with pytest.raises(install.InstallError) as e:
+        install.checkout(bad)
+    assert str(e.value) == ("cannot fetch https://github.com/o/bad.git: repository not found; "
+                            "offline? give a local clone or mirror with --from PATH")  # fmt: skip
+    FAIL[0] = "missing"
+    with pytest.raises(install.InstallError) as e:
+        install.checkout(source, from_="/mirror")
+    assert str(e.value) == "/mirror does not contain the pinned revision ffffffffffff"
+    assert [p.name for p in dest.parent.iterdir()] == ["toy"]

@@ -162,7 +162,7 @@ def _reference(name, x):
 
 
 @pytest.mark.parametrize("name", [n for n, t in CAT.items() if t.family != "tabular"])
-def test_every_generated_task_against_an_independent_formula(name, monkeypatch):
+def test_each_task_built_at_test_time_matches_an_independent_formula(name, monkeypatch):
     task = tasks.catalogue()[name]
     raw = task.make(7)
     n = 2000 if name != "exp100d" else 2000
@@ -206,7 +206,7 @@ BOXES = {
 
 
 @pytest.mark.parametrize("name", sorted(BOXES))
-def test_every_generated_task_fills_its_box(name):
+def test_each_task_built_at_test_time_fills_its_box(name):
     x = tasks.catalogue()[name].make(0).x
     for (lo, hi), col in zip(BOXES[name], x.T):
         span = hi - lo

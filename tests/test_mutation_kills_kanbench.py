@@ -1624,3 +1624,31 @@ def test_checkout_steps_and_errors(monkeypatch, tmp_path):
         install.checkout(source, from_="/mirror")
     assert str(e.value) == "/mirror does not contain the pinned revision ffffffffffff"
     assert [p.name for p in dest.parent.iterdir()] == ["toy"]
+
+
+def test_cross_hardware_frame_exactly():
+    wl = {"widths": [2, 1], "batch": 4, "dtype": "float32"}
+    doc = ResultsDocument(
+        machine={"cpu": {"model": "Zen"}, "torch": {"threads": 2}, "gpus": [{"name": "NVIDIA H200"}]}, config={"threads": 2}
+    )
+    doc.results = [
+        RowResult(impl=BASELINE, device="cpu", workload=wl, forward_ms=1.0, backward_ms=1.0),
+        RowResult(impl="k", device="cpu", workload=wl, forward_ms=2.0, backward_ms=4.0, threads=8),
+        RowResult(impl="bad", device="cuda:0", workload=wl, forward_ms=5.0, backward_ms=6.0).fail("budget", "over"),
+    ]
+    df = cross_hardware.frame([doc])
+    rows = df.drop(columns=["workload_title"]).to_dict("records")
+    assert rows[0] == {"file": 0, "path": "#0", "machine": "Zen (2t)", "host": "?", "timestamp": "", "commit": doc.short_commit,
+                       "impl": BASELINE, "device": "cpu", "workload": "2x1-b4-float32", "forward_ms": 1.0, "backward_ms": 1.0,
+                       "error": "", "ratio": 1.0}  # fmt: skip
+    assert rows[1]["machine"] == "Zen (8t)" and rows[1]["ratio"] == 3.0
+    assert rows[2]["machine"] == "H200" and rows[2]["device"] == "cuda" and rows[2]["error"] == "over"
+    assert math.isnan(rows[2]["forward_ms"]) and math.isnan(rows[2]["backward_ms"]) and math.isnan(rows[2]["ratio"])
+    assert str(df["ratio"].dtype) == "float64"
+    doc.path = "/x/run.json"
+    doc.machine.update(hostname="h", timestamp="2026")
+    again = cross_hardware.frame([doc]).iloc[0]
+    assert (again["path"], again["host"], again["timestamp"]) == ("/x/run.json", "h", "2026")
+    with pytest.raises(cross_hardware.CrossHardwareError) as e:
+        cross_hardware.frame([ResultsDocument(machine={}, config={})])
+    assert str(e.value) == "no rows in these files"

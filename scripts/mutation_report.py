@@ -175,6 +175,45 @@ RULES += [
         ("kanbench.interleave", "x_measure_batch", r"interrupted = None"),
         "equivalent: None and False are both false in `if interrupted`",
     ),
+    ((BK + "fused", "xǁKANLinearFunctionǁforward", r"device"), DEVICE_ARGS),
+    (
+        (BK + "grids", "x_", r"\.to\(None\)|dim=0\], \)|\], \)"),
+        "equivalent: torch promotes float32 to float64 in minimum/maximum/cat, exactly",
+    ),
+    (
+        (BK + "fused", "xǁSplineBasisǁ__init__", r"k >= 0|\(k > 0\) or True"),
+        "equivalent: for k = 0 value() and derivative() return before reading the terms",
+    ),
+    (
+        (BK + "fused", "xǁRBFBasisǁ__init__", r"self\.kernel = None"),
+        "equivalent: a missing kernel name only makes the layer rebuild its (stateless) basis object",
+    ),
+    (
+        (BK + "fused", "xǁSplineBasisǁvalue", r"\.to\(None\)"),
+        "equivalent: the boolean indicator is converted to the features' dtype when it is written into them",
+    ),
+    (
+        (BK + "rbf_layer", "xǁRBFKANLayerǁfused_basis", r'getattr\((None|self), "(XX_fused_rbfXX|_FUSED_RBF|_fused_rbf)"'),
+        "equivalent: a cache of the stateless basis object; missing, it is rebuilt",
+    ),
+    (
+        (BK + "spline_layer", "xǁSplineKANLayerǁfused_basis", r"getattr\("),
+        "equivalent: a cache of the stateless basis object; missing, it is rebuilt",
+    ),
+    (
+        (BK + "layers", "xǁKANLayerǁ_load_from_state_dict", r"\*args, \)"),
+        "equivalent: torch calls _load_from_state_dict with positional arguments only (no **kwargs to pass on)",
+    ),
+    (
+        (BK + "spline_layer", "xǁSplineKANLayerǁ_load_from_state_dict", r"\*args, \)"),
+        "equivalent: torch calls _load_from_state_dict with positional arguments only (no **kwargs to pass on)",
+    ),
+    (
+        (BK + "spline_layer", "xǁSplineKANLayerǁ_apply", r"_apply\(fn, \*\*kwargs\)|_apply\(fn, \*args, \)|\"_cox_tables\", \)"),
+        "equivalent: torch calls _apply(fn) (recurse by keyword or default), and _cox_tables exists from __init__ on",
+    ),
+    ((BK + "layers", "xǁKANLayerǁedge_values", r'"SPJ,QPJ->SQP"'), "equivalent: einsum accepts upper-case subscripts"),
+    ((BK + "network", "xǁKANǁplot", None), "display only: the plot (tests/test_better_kan.py checks that a PNG is written)"),
     (("kanbench.ab", "x__git", r"timeout="), "the time limit of a local git command (it returns in milliseconds)"),
     (
         ("kanbench.ab", "x_resolve_side", r"--verify|--quiet|--QUIET|--format=tar"),

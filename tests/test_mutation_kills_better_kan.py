@@ -539,3 +539,67 @@ def test_network_unlock_only_the_named_edges():
     assert m.layers[0].lock_index.tolist() == [0, 1, 2, 0]
     m.unlock(0)
     assert m.layers[0].lock_index is None
+
+
+def test_grid_helpers_compute_in_float64():
+    xs = torch.arange(11, dtype=D).unsqueeze(1)
+    exact = [0.0, 10 / 3, 20 / 3, 10.0]
+    assert grids._blend(xs, 4, 0.0, 0.0)[0].tolist() == pytest.approx(exact, rel=1e-15, abs=0)
+    assert grids._blend(xs, 4, 1.0, 0.0)[0].tolist() == pytest.approx(exact, rel=1e-15, abs=0)
+    x32 = torch.tensor([[0.3], [1.7], [2.9]], dtype=torch.float32)
+    g = grids.data_grid(x32, 2, 1.0, margin=0.1)
+    lo, hi = float(x32[0, 0]) - 0.1, float(x32[2, 0]) + 0.1
+    assert g[0].tolist() == [lo, hi]
+    # the default margin is 0
+    assert grids.data_grid(x32, 2, 1.0)[0].tolist() == [float(x32[0, 0]), float(x32[2, 0])]
+    layer = SplineKANLayer(1, 1, grid_size=3, spline_order=1, grid_range=(0.0, 1.0), dtype=D)
+    assert grids.fit_points(layer, 7)[:, 0].tolist() == pytest.approx([i / 6 for i in range(7)], rel=1e-15, abs=0)
+
+
+def test_data_grid_pools_each_group_separately():
+    x = torch.tensor([[1.0, 10.0, 5.0, 20.0], [2.0, 11.0, 6.0, 21.0], [3.0, 12.0, 7.0, 22.0]])
+    g = grids.data_grid(x, 4, 0.0, groups=[1, 2, 1, 2])
+    # group 1 pools inputs 0 and 2: 1 2 3 5 6 7 at positions 0, 5/3, 10/3, 5
+    assert g[0].tolist() == pytest.approx([1.0, 2 + 2 / 3, 5 + 1 / 3, 7.0]) and torch.equal(g[0], g[2])
+    assert g[1].tolist() == pytest.approx([10.0, 11 + 2 / 3, 20 + 1 / 3, 22.0]) and torch.equal(g[1], g[3])
+
+
+def test_fused_basis_follows_a_changed_kernel_and_order():
+    torch.manual_seed(0)
+    layer = RBFKANLayer(2, 1, num_centers=4, dtype=D)
+    layer.use_fused = True
+    x = _x(5, 2)
+    first = layer(x)
+    layer.kernel = "matern32"
+    layer.use_fused = False
+    expected = layer(x)
+    layer.use_fused = True
+    assert torch.allclose(layer(x), expected) and not torch.allclose(first, expected)
+    spline = SplineKANLayer(2, 1, grid_size=3, spline_order=3, dtype=D)
+    spline.use_fused = True
+    spline(x)
+    assert spline._fused_spline.k == 3
+
+
+def test_extend_grid_resizes_the_basis_count():
+    layer = SplineKANLayer(2, 1, grid_size=3, spline_order=2, dtype=D)
+    layer.extend_grid(6)
+    assert layer.n_basis == 8 and layer.weight.shape == (1, 2, 9)
+    rbf = RBFKANLayer(2, 1, num_centers=4, dtype=D)
+    rbf.extend_grid(6)
+    assert rbf.n_basis == 6 and rbf.weight.shape == (1, 2, 7)
+
+
+def test_regularization_defaults_and_metric():
+    torch.manual_seed(0)
+    m = build_spline_kan([2, 2, 1], dtype=D)
+    x = _x(20, 2)
+    _, default = m.forward_with_regularization(x)
+    _, explicit = m.forward_with_regularization(x, l1=1.0, entropy=2.0)
+    assert torch.equal(default, explicit)
+    assert torch.equal(m.regularization_loss(), m.regularization_loss(1.0, 2.0, 0.0, 0.0))
+    _, std = m.forward_with_regularization(x, metric="std")
+    with m.tracking("std"):
+        m(x)
+    assert torch.equal(std, m.regularization_loss())
+    assert not torch.equal(std, default)

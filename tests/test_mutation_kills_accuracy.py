@@ -264,13 +264,23 @@ def test_the_catalogue_and_its_tiers():
     assert all(t.target == 0.05 for t in CAT.values() if t.family != "tabular")
 
 
-def test_tabular_data_types_and_missing_requirements(monkeypatch):
+def test_each_tabular_task_built_at_test_time_types_and_requirements(monkeypatch):
     pytest.importorskip("sklearn")
     CAT = tasks.catalogue()
     d = CAT["diabetes"].make(0)
     assert d.y.shape == (442, 1) and d.y.dtype == np.float64 and d.x.shape == (442, 10) and d.split is None
+    assert d.x.dtype == np.float64 and np.isfinite(d.x).all()
+    import sklearn.datasets
+
+    ref = sklearn.datasets.load_diabetes()
+    assert np.array_equal(d.x, ref.data) and np.array_equal(d.y[:, 0], ref.target)
     w = CAT["wine"].make(0)
     assert w.y.shape == (178,) and w.y.dtype == np.int64 and sorted(set(w.y.tolist())) == [0, 1, 2]
+    assert np.array_equal(w.x, sklearn.datasets.load_wine().data) and w.x.dtype == np.float64
+    b = CAT["breast-cancer"].make(0)
+    assert b.x.shape == (569, 30) and sorted(set(b.y.tolist())) == [0, 1] and b.y.dtype == np.int64
+    g = CAT["digits"].make(0)
+    assert g.x.shape == (1797, 64) and g.y.dtype == np.int64 and len(set(g.y.tolist())) == 10
     assert tasks.missing_requirement(CAT["wine"]) is None and tasks.missing_requirement(CAT["xy"]) is None
     import importlib.util
 
@@ -699,6 +709,8 @@ def test_every_tasks_metadata():
         )
         assert t.source == tasks.PAPER
     assert len(cat) == 5 + 12 + 11 + 4
+    assert all(isinstance(t.formula, str) and t.formula.strip() and t.source.strip() for t in cat.values())
+    assert all(t.note.strip() for t in cat.values() if t.family == "special")
 
 
 def test_metrics_keep_float64_for_float32_inputs():

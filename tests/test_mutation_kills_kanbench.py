@@ -1652,3 +1652,31 @@ def test_cross_hardware_frame_exactly():
     with pytest.raises(cross_hardware.CrossHardwareError) as e:
         cross_hardware.frame([ResultsDocument(machine={}, config={})])
     assert str(e.value) == "no rows in these files"
+
+
+class _WrongWhenTraining(torch.nn.Module):
+    """A deterministic model whose backward is wrong in training mode only."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([[1.0], [-2.0]]))
+
+    def forward(self, x):
+        factor = 2.0 if self.training else 1.0
+
+        class Wrong(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, a):
+                return a.clone()
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * factor
+
+        return Wrong.apply(x) @ self.w.to(x.dtype)
+
+
+def test_a_deterministic_model_is_checked_in_its_own_mode():
+    x = torch.tensor([[0.3, -0.2], [0.1, 0.5], [-0.7, 0.4]])
+    assert sanity.gradient_error(_WrongWhenTraining(), x) == pytest.approx(0.5, rel=1e-6)
+    assert sanity.gradient_error(_WrongWhenTraining().eval(), x) == pytest.approx(0.0, abs=1e-9)

@@ -235,6 +235,53 @@ RULES += [
         ("kanbench.sanity", "x__cuda_devices", None),
         "the CUDA devices of a model (none on the CPU; test_leaderboard.py's CUDA variant runs where a GPU exists)",
     ),
+    (
+        ("kanbench.sanity", "x__check", r"set_to_none=(None|False)"),
+        "equivalent: the gate clears the gradients three times; when one call zeroes instead of dropping them, a later "
+        "call drops them (and zeroed or missing, the dead-parameter check reads them alike)",
+    ),
+    (
+        ("kanbench.sanity", "x__check", r"model\(3 \* x\)"),
+        "equivalent: any factor but 1 finds an output that ignores the inputs' scale (the message says doubled)",
+    ),
+    (
+        ("kanbench.sanity", "x__check", r"\(y - target\) \*\* 3|\(y - target\) \* 2|\(y \* 2\)|\(y\*\*3\)|\(y \*\* 3\)|y\*\*3"),
+        "equivalent for the verdicts: the loss only decides which parameters get a finite, non-zero gradient; these "
+        "variants have one wherever the original has (a target of -y, which the sign matters for, is tested)",
+    ),
+    (
+        ("kanbench.sanity", "x__check", r"\(target is not None\) and False"),
+        "equivalent for the verdicts: without the target the loss is mean(y^2), whose gradients vanish only where y does",
+    ),
+    (
+        (
+            BK + "spline_layer",
+            "xǁSplineKANLayerǁ__init__",
+            r'register_buffer\("(grid|affine_a|affine_b)", None\)|torch\.empty\(1, ',
+        ),
+        "equivalent: _set_grid assigns the buffer right after (a registered name stays a buffer when a tensor is assigned)",
+    ),
+    (
+        (
+            BK + "spline_layer",
+            "xǁSplineKANLayerǁ__init__",
+            r"torch\.empty\(0, (device=None, )?dtype=(dtype|None)\)|torch\.empty\(0, device=device, \)|torch\.empty\(0, dtype",
+        ),
+        "equivalent: _set_grid replaces the empty placeholder with a tensor of the weight's device and dtype",
+    ),
+    ((BK + "spline_layer", "xǁSplineKANLayerǁ__init__", r"grid_range\[1\], None, dtype\)"), DEVICE_ARGS),
+    (
+        (
+            BK + "rbf_layer",
+            "xǁRBFKANLayerǁ__init__",
+            r'register_buffer\("affine_(a|b)", (None|torch\.empty\((0|1), (device=None, )?dtype=dtype\))\)',
+        ),
+        "equivalent: _refresh_affine assigns both buffers right after (with trainable centers they are never read)",
+    ),
+    (
+        (BK + "rbf_layer", "xǁRBFKANLayerǁ__init__", r"device=None, dtype=torch\.float64|linspace\(lo, hi, num_centers, dtype"),
+        DEVICE_ARGS,
+    ),
     (("kanbench.ab", "x__git", r"timeout="), "the time limit of a local git command (it returns in milliseconds)"),
     (
         ("kanbench.ab", "x_resolve_side", r"--verify|--quiet|--QUIET|--format=tar"),

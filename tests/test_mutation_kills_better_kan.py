@@ -603,3 +603,11 @@ def test_regularization_defaults_and_metric():
         m(x)
     assert torch.equal(std, m.regularization_loss())
     assert not torch.equal(std, default)
+
+
+def test_initial_knots_and_centers_are_exact_in_float64():
+    layer = SplineKANLayer(2, 1, grid_size=3, spline_order=1, grid_range=(0.0, 1.0), dtype=D)
+    assert layer.grid[1].tolist() == pytest.approx([(i - 1) / 3 for i in range(6)], rel=1e-14, abs=1e-300)
+    assert layer.grid.dtype == D
+    rbf = RBFKANLayer(2, 1, num_centers=4, grid_range=(0.0, 1.0), dtype=D)
+    assert rbf.centers[0].tolist() == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0], rel=1e-14, abs=0)  # not float32's 1/3

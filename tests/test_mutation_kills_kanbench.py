@@ -1680,3 +1680,47 @@ def test_a_deterministic_model_is_checked_in_its_own_mode():
     x = torch.tensor([[0.3, -0.2], [0.1, 0.5], [-0.7, 0.4]])
     assert sanity.gradient_error(_WrongWhenTraining(), x) == pytest.approx(0.5, rel=1e-6)
     assert sanity.gradient_error(_WrongWhenTraining().eval(), x) == pytest.approx(0.0, abs=1e-9)
+
+
+class _Replay(torch.nn.Module):
+    """Returns ``y0`` for the inputs ``x0`` and ``y2`` for ``2 * x0``; one parameter with gradient 1."""
+
+    def __init__(self, x0, y0, y2):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros((), dtype=y0.dtype))
+        self.x0, self.y0, self.y2 = x0, y0, y2
+
+    def forward(self, x):
+        base = self.y2 if torch.equal(x.to(self.x0.dtype), 2 * self.x0) else self.y0
+        return base.to(x.dtype) + (self.w - self.w.detach())
+
+
+def test_gate_thresholds_exactly():
+    x = torch.tensor([[0.1], [0.2], [0.3]], dtype=torch.float64)
+    y0 = torch.tensor([[0.0], [0.0], [4.0]], dtype=torch.float64)
+    t = sanity.SCALE_TOLERANCE * (float(y0.std()) + 1e-12)
+    at = sanity.check(_Replay(x, y0, torch.tensor([[t], [t], [4.0]], dtype=torch.float64)), x, 1)
+    assert at.warnings == ["output unchanged when the inputs are doubled (a normalization over the inputs?)"]  # exactly at it
+    above = sanity.check(_Replay(x, y0, torch.tensor([[2 * t], [2 * t], [4.0]], dtype=torch.float64)), x, 1)
+    assert above.warnings == []
+    # a tiny change, far below the spread: still "unchanged"
+    small = sanity.check(_Replay(x, y0, torch.tensor([[1e-7], [1e-7], [4.0]], dtype=torch.float64)), x, 1)
+    assert small.warnings == ["output unchanged when the inputs are doubled (a normalization over the inputs?)"]
+    # two samples are enough to call an output constant
+    two = torch.tensor([[0.1], [0.2]], dtype=torch.float64)
+    const = sanity.check(_Replay(two, torch.ones(2, 1, dtype=torch.float64), torch.ones(2, 1, dtype=torch.float64)), two, 1)
+    assert const.failures[0] == "output constant across inputs (a LayerNorm over out=1?)"
+
+
+def test_gradient_tolerance_is_inclusive(monkeypatch):
+    x = torch.tensor([[0.3, -0.2], [0.1, 0.5], [-0.7, 0.4]])
+    monkeypatch.setattr(sanity, "gradient_error", lambda model, x, seed=0: sanity.GRADIENT_TOLERANCE)
+    assert sanity.check(torch.nn.Linear(2, 1), x, 1).status == "ok"
+
+
+def test_the_loss_is_against_the_target():
+    x = torch.tensor([[0.3, -0.2], [0.1, 0.5], [-0.7, 0.4]])
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        target = -model(x)  # y + target would vanish: every gradient zero
+    assert sanity.check(model, x, 1, target).status == "ok"

@@ -29,7 +29,7 @@ STAMP := $(VENV)/.kanbench-installed
 help:
 	@echo "make bench        - set up, measure the seed table's implementations (those available; CPU, and CUDA where present), print the table"
 	@echo "make test         - set up, lint (ruff) and run the test suite (with coverage)"
-	@echo "make mutate       - mutation testing of the number-critical modules (about 7 minutes on 2 cores)"
+	@echo "make mutate       - mutation testing of the number-critical modules (incremental; MODULES="a.py b.py" for some)"
 	@echo "make bench-large  - the [1000,1000,1], batch-100 workload"
 	@echo "make bench-check  - the CI regression gate: this tree vs GATE_BASE (default HEAD~1), interleaved A/B"
 	@echo "make bench-pytest - the implementations as pytest-benchmark benchmarks"
@@ -154,14 +154,19 @@ COV_ARGS ?= --cov --cov-report=term:skip-covered
 test: lint
 	$(PY) -m pytest -q $(COV_ARGS) $(PYTEST_ARGS)
 
-# Mutation testing (mutmut) of the modules whose bugs would silently corrupt numbers; see
-# [tool.mutmut] in pyproject.toml and benchmarks/results/mutation-report.md. One OpenMP
-# thread: mutmut forks its test runner, and a forked OpenMP pool can deadlock.
-MUTATE_TIMEOUT ?= 2400
+# Mutation testing (mutmut) of the modules that compute a number or decide a verdict; see
+# [tool.mutmut] in pyproject.toml and benchmarks/results/mutation-report.md. Incremental: results
+# stay in mutants/ and a run retests only the mutants of changed functions, the survivors and those
+# without tests (scripts/mutate.py); MUTATE_FRESH=1 starts over. MODULES="kanbench/sanity.py ..."
+# runs only those modules (each mutant runs only the selected tests that reach its function).
+# One OpenMP thread: mutmut forks its test runner, and a forked OpenMP pool can deadlock.
+MUTATE_TIMEOUT ?= 7200
+MODULES ?=
+MUTATE_FRESH ?=
 mutate: $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[$(EXTRAS),mutate]"
-	rm -rf mutants
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout $(MUTATE_TIMEOUT) $(VENV)/bin/mutmut run --max-children 2 || true
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 timeout -s INT -k 60 $(MUTATE_TIMEOUT) $(PY) scripts/mutate.py --max-children 2 \
+		$(if $(MUTATE_FRESH),--fresh) $(MODULES) || true
 	$(PY) scripts/mutation_report.py --out mutants/report.md
 	@echo "report: mutants/report.md; one mutant: $(VENV)/bin/mutmut show NAME"
 

@@ -71,9 +71,18 @@ def crossings(rows: list[AxisPoint]) -> dict:
             by.setdefault((r.impl, r.device), []).append((r.value, r.ratio))
     for k, pts in by.items():
         pts.sort()
-        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
-            if (y0 - 1) * (y1 - 1) < 0:
-                t = math.log(y0) / (math.log(y0) - math.log(y1))
-                out[k] = math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0)))
+        last = None  # index of the last point off 1
+        for i, (x1, y1) in enumerate(pts):
+            if y1 == 1:
+                continue
+            if last is not None and (pts[last][1] - 1) * (y1 - 1) < 0:
+                x0, y0 = pts[last]
+                on = [x for x, y in pts[last + 1 : i] if y == 1]
+                if on:  # measured exactly at 1 between the two sides: it crosses there
+                    out[k] = on[0]
+                else:
+                    t = math.log(y0) / (math.log(y0) - math.log(y1))
+                    out[k] = math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0)))
                 break
+            last = i
     return out

@@ -259,12 +259,12 @@ def measure_jobs(
         try:
             records = measure_batch(batch + companions, config, on_generation)
         except BatchInterrupted as exc:
-            kept = _attach_companions(exc.records, batch, companions)
+            kept = _attach_companions(exc.records, companions)
             out.extend(kept)
             if on_batch:
                 on_batch(kept)
             raise BatchInterrupted(out) from None
-        records = _attach_companions(records, batch, companions)
+        records = _attach_companions(records, companions)
         out.extend(records)
         if on_batch:
             on_batch(records)
@@ -293,7 +293,7 @@ def _companions(batch: list[RowJob], jobs: Sequence[RowJob]) -> list[RowJob]:
     return list(wanted.values())
 
 
-def _attach_companions(records: list[RowResult], batch: list[RowJob], companions: list[RowJob]) -> list[RowResult]:
+def _attach_companions(records: list[RowResult], companions: list[RowJob]) -> list[RowResult]:
     """Drop the companions' records, giving their round medians to the rows they accompanied.
 
     A baseline record whose key is a companion's is the companion: by construction the batch

@@ -111,6 +111,236 @@ RULES = [
 ]
 
 
+BK = "implementations.better_kan."
+NUMPY_PROMOTES = "equivalent: the other operand is float64, and numpy promotes the difference to float64 (exactly)"
+
+RULES += [
+    # better_kan: the device of helper tensors (the CPU is the default; CUDA runs in tests/test_cuda.py)
+    ((BK + "grids", "x_refine_knots", r"device"), DEVICE_ARGS),
+    ((BK + "layers", "xǁKANLayerǁ_empty_like", r"device"), DEVICE_ARGS),
+    (
+        (BK + "network", "xǁKANǁcompiled", None),
+        "torch.compile: excluded from the mutation run (it traces through mutmut's trampolines)",
+    ),
+    (
+        (BK + "rbf_layer", "xǁRBFKANLayerǁ_load_from_state_dict", r"\*args, \)"),
+        "equivalent: torch calls _load_from_state_dict with positional arguments only (no **kwargs to pass on)",
+    ),
+    # kanbench
+    (
+        ("kanbench.sweep", "x_crossings", r"\) / \(y1 - 1\) < 0|\) \* \(y1 - 1\) <= 0"),
+        "equivalent: neither factor is 0 (points exactly at 1 are skipped), so the product's sign is the quotient's "
+        "and it is never 0",
+    ),
+    (
+        ("kanbench.sweep", "x_dtype_supported", r"torch\.ones\(4, dtype"),
+        "equivalent: the bfloat16 probe's shape (a 1-D ones @ ones runs the same bfloat16 kernels)",
+    ),
+    (("kanbench.sweep", "x_dtype_supported", r"cuda|CUDA"), CUDA_BRANCH),
+    (("kanbench.accuracy.metrics", "x_rmse", r"dtype=None|np\.asarray\((pred|y), \)"), NUMPY_PROMOTES),
+    (("kanbench.accuracy.metrics", "x_nrmse", r'"INF"'), 'equivalent: float() reads "INF" as inf'),
+    (
+        ("kanbench.accuracy.train", "x_evaluate", r"\.to\(None\)"),
+        "equivalent: the inverse scaling (float64 arrays) and every metric (np.asarray(..., float64)) compute in float64 anyway",
+    ),
+    (
+        ("kanbench.accuracy.summary", "x_scaling_exponents", r"test_rmse >= 0"),
+        "equivalent: a zero RMSE is already excluded by the truth test before it",
+    ),
+    (
+        ("kanbench.accuracy.summary", "x_scaling_exponents", r"dtype=None|np\.array\(.*\), \)\)"),
+        "equivalent: the parameter counts and median RMSEs are already int/float64 arrays; np.log returns float64",
+    ),
+    (
+        ("kanbench.accuracy.summary", "x_task_rows", r"rankdata\(keys, \)"),
+        "equivalent: scipy's rankdata defaults to method='average'",
+    ),
+    (
+        ("kanbench.accuracy.summary", "x_win_rates", r'proportion_ci\(method="wilson"\)'),
+        "equivalent: proportion_ci's confidence_level defaults to 0.95",
+    ),
+    (
+        ("kanbench.accuracy.suite", "x__record", r'getattr\(spec, "family", None\) or ""'),
+        'equivalent: a missing family is "" either way (None or "")',
+    ),
+    (
+        ("kanbench.accuracy.suite", "x__record", r"spec is not None or getattr"),
+        "equivalent: a spec without a FLOPs model raises in the call, which is caught and leaves flops_per_sample None",
+    ),
+    (
+        ("kanbench.interleave", "x_measure_batch", r'prefix="(XXkanbench-interleave-XX|KANBENCH-INTERLEAVE-)"|prefix=None'),
+        "the temporary directory's name",
+    ),
+    (
+        ("kanbench.interleave", "x_measure_batch", r"interrupted = None"),
+        "equivalent: None and False are both false in `if interrupted`",
+    ),
+    ((BK + "fused", "xǁKANLinearFunctionǁforward", r"device"), DEVICE_ARGS),
+    (
+        (BK + "grids", "x_", r"\.to\(None\)|dim=0\], \)|\], \)"),
+        "equivalent: torch promotes float32 to float64 in minimum/maximum/cat, exactly",
+    ),
+    (
+        (BK + "fused", "xǁSplineBasisǁ__init__", r"k >= 0|\(k > 0\) or True"),
+        "equivalent: for k = 0 value() and derivative() return before reading the terms",
+    ),
+    (
+        (BK + "fused", "xǁRBFBasisǁ__init__", r"self\.kernel = None"),
+        "equivalent: a missing kernel name only makes the layer rebuild its (stateless) basis object",
+    ),
+    (
+        (BK + "fused", "xǁSplineBasisǁvalue", r"\.to\(None\)"),
+        "equivalent: the boolean indicator is converted to the features' dtype when it is written into them",
+    ),
+    (
+        (BK + "rbf_layer", "xǁRBFKANLayerǁfused_basis", r'getattr\((None|self), "(XX_fused_rbfXX|_FUSED_RBF|_fused_rbf)"'),
+        "equivalent: a cache of the stateless basis object; missing, it is rebuilt",
+    ),
+    (
+        (BK + "spline_layer", "xǁSplineKANLayerǁfused_basis", r"getattr\("),
+        "equivalent: a cache of the stateless basis object; missing, it is rebuilt",
+    ),
+    (
+        (BK + "layers", "xǁKANLayerǁ_load_from_state_dict", r"\*args, \)"),
+        "equivalent: torch calls _load_from_state_dict with positional arguments only (no **kwargs to pass on)",
+    ),
+    (
+        (BK + "spline_layer", "xǁSplineKANLayerǁ_load_from_state_dict", r"\*args, \)"),
+        "equivalent: torch calls _load_from_state_dict with positional arguments only (no **kwargs to pass on)",
+    ),
+    (
+        (BK + "spline_layer", "xǁSplineKANLayerǁ_apply", r"_apply\(fn, \*\*kwargs\)|_apply\(fn, \*args, \)|\"_cox_tables\", \)"),
+        "equivalent: torch calls _apply(fn) (recurse by keyword or default), and _cox_tables exists from __init__ on",
+    ),
+    ((BK + "layers", "xǁKANLayerǁedge_values", r'"SPJ,QPJ->SQP"'), "equivalent: einsum accepts upper-case subscripts"),
+    ((BK + "network", "xǁKANǁplot", None), "display only: the plot (tests/test_better_kan.py checks that a PNG is written)"),
+    (
+        ("kanbench.accuracy.tasks", "x__sph_harm_re", r"sph_harm\("),
+        "the branch for scipy before 1.15 (sph_harm; removed in 1.17): this scipy has sph_harm_y",
+    ),
+    (
+        ("kanbench.accuracy.tasks", "x__special_tasks", r"fromlist=\["),
+        "equivalent: __import__ returns scipy.special whatever fromlist names (the function is read from it after)",
+    ),
+    (("kanbench.sanity", "x_gradient_error", r"\.to\(None\)|_cuda_devices\(m, None\)|devices=None"), CUDA_BRANCH),
+    (
+        ("kanbench.sanity", "x_gradient_error", r"\.max\(\)\) >= DETERMINISM_TOLERANCE"),
+        "equivalent: the bound is positive, so >= and > differ only when the difference equals it exactly",
+    ),
+    (
+        ("kanbench.sanity", "x__reseed", r"cuda|devices|for d in"),
+        "the CUDA generators (none on the CPU; test_leaderboard.py's CUDA variant runs where a GPU exists)",
+    ),
+    (
+        ("kanbench.sanity", "x__cuda_devices", None),
+        "the CUDA devices of a model (none on the CPU; test_leaderboard.py's CUDA variant runs where a GPU exists)",
+    ),
+    (
+        ("kanbench.sanity", "x__check", r"set_to_none=(None|False)"),
+        "equivalent: the gate clears the gradients three times; when one call zeroes instead of dropping them, a later "
+        "call drops them (and zeroed or missing, the dead-parameter check reads them alike)",
+    ),
+    (
+        ("kanbench.sanity", "x__check", r"model\(3 \* x\)"),
+        "equivalent: any factor but 1 finds an output that ignores the inputs' scale (the message says doubled)",
+    ),
+    (
+        ("kanbench.sanity", "x__check", r"\(y - target\) \*\* 3|\(y - target\) \* 2|\(y \* 2\)|\(y\*\*3\)|\(y \*\* 3\)|y\*\*3"),
+        "equivalent for the verdicts: the loss only decides which parameters get a finite, non-zero gradient; these "
+        "variants have one wherever the original has (a target of -y, which the sign matters for, is tested)",
+    ),
+    (
+        ("kanbench.sanity", "x__check", r"\(target is not None\) and False"),
+        "equivalent for the verdicts: without the target the loss is mean(y^2), whose gradients vanish only where y does",
+    ),
+    (
+        (
+            BK + "spline_layer",
+            "xǁSplineKANLayerǁ__init__",
+            r'register_buffer\("(grid|affine_a|affine_b)", None\)|torch\.empty\(1, ',
+        ),
+        "equivalent: _set_grid assigns the buffer right after (a registered name stays a buffer when a tensor is assigned)",
+    ),
+    (
+        (
+            BK + "spline_layer",
+            "xǁSplineKANLayerǁ__init__",
+            r"torch\.empty\(0, (device=None, )?dtype=(dtype|None)\)|torch\.empty\(0, device=device, \)|torch\.empty\(0, dtype",
+        ),
+        "equivalent: _set_grid replaces the empty placeholder with a tensor of the weight's device and dtype",
+    ),
+    ((BK + "spline_layer", "xǁSplineKANLayerǁ__init__", r"grid_range\[1\], None, dtype\)"), DEVICE_ARGS),
+    (
+        (
+            BK + "rbf_layer",
+            "xǁRBFKANLayerǁ__init__",
+            r'register_buffer\("affine_(a|b)", (None|torch\.empty\((0|1), (device=None, )?dtype=dtype\))\)',
+        ),
+        "equivalent: _refresh_affine assigns both buffers right after (with trainable centers they are never read)",
+    ),
+    (
+        (BK + "rbf_layer", "xǁRBFKANLayerǁ__init__", r"device=None, dtype=torch\.float64|linspace\(lo, hi, num_centers, dtype"),
+        DEVICE_ARGS,
+    ),
+    (("kanbench.ab", "x__git", r"timeout="), "the time limit of a local git command (it returns in milliseconds)"),
+    (
+        ("kanbench.ab", "x_resolve_side", r"--verify|--quiet|--QUIET|--format=tar"),
+        "equivalent: git rev-parse gives the same status and output (--quiet only silences stderr, which is not read); "
+        "git archive's default format is tar",
+    ),
+    (("kanbench.ab", "x_resolve_side", r"prefix=|mkdtemp\(\)"), "the temporary directory's name"),
+    (("kanbench.ab", "x_run", r"prefix="), "the temporary directory's name"),
+    (
+        ("kanbench.ab", "x_resolve_side", r"extractall\("),
+        "equivalent here: a bad path raises TypeError, whose fallback extracts into the same directory; the data "
+        "filter only matters for archives with unsafe members (git archive of a tree has none); the fallback itself "
+        "runs only on a Python without extraction filters",
+    ),
+    (
+        ("kanbench.ab", "xǁABPlanǁcheck_test", r"0 < alpha <= 1|0 < alpha < 2"),
+        "equivalent: for alpha >= 1 the formula asks for at most 1 round, and every plan has at least 2",
+    ),
+    (
+        ("kanbench.accuracy.data", "x_split", r"test_fraction: float = 1\.2"),
+        "equivalent: only the train fraction uses test_fraction; with 1.2 the train cut is the negative index "
+        "-round(0.4 n), i.e. n - round(0.4 n) = round(0.6 n) for every n (6n is even, so 0.6 n is never a rounding tie)",
+    ),
+    (
+        ("kanbench.accuracy.tasks", "x__uniform", r"dtype=None|ranges\], \)"),
+        "equivalent: integer bounds give an int64 array, and lo + rng.random(...) * (hi - lo) is the same float64",
+    ),
+    (("kanbench.accuracy.train", "x__tensors", r"device=None|dtype=dtype, \)|dtype=torch\.long, \)"), DEVICE_ARGS),
+    (
+        ("kanbench.accuracy.train", "x__tensors", r"dtype=torch\.long|as_tensor\(v, device=device\)"),
+        "equivalent: the labels are int64 arrays already (torch.long)",
+    ),
+    (("kanbench.accuracy.train", "x_train_once", r"_tensors\(prepared, task, None"), DEVICE_ARGS),
+    (
+        ("kanbench.accuracy.train", "x_train_once", r'"XXadamXX"|"ADAM"'),
+        "equivalent: Adam.step(closure) evaluates the closure and then steps, as the Adam branch does",
+    ),
+    (("kanbench.accuracy.train", "x_train_once", r"cuda|synchronize|lambda: 0"), CUDA_BRANCH),
+    (
+        ("kanbench.accuracy.train", "x_train_once", r'loss = ""|best_state = ""'),
+        "equivalent: overwritten before it is read (the first step sets the loss; check(0) always keeps a state)",
+    ),
+    (
+        ("kanbench.accuracy.train", "x_train_once", r"set_to_none=(None|False)"),
+        "equivalent: every step's backward reaches every trainable parameter, so a zeroed and a missing gradient "
+        "end as the same gradient",
+    ),
+    (("kanbench.install", "x_pip_install", r"delete=None"), "equivalent: NamedTemporaryFile reads delete as a truth value"),
+    (
+        ("kanbench.interleave", "x_", r"1000000001\.0"),
+        "equivalent: 1e9 s and 1e9 + 1 s both mean no time limit",
+    ),
+    (
+        ("kanbench.interleave", "x_measure_jobs", r"len\(jobs\) >= config\.max_live|\(len\(jobs\) > config\.max_live\) or True"),
+        "equivalent: when every job fits in one batch, that batch holds every MLP row, so no companion is needed",
+    ),
+]
+
+
 def _changed_lines(diff: str) -> tuple[list[str], list[str]]:
     lines = diff.splitlines()
     minus = [l[1:] for l in lines if l.startswith("-") and not l.startswith("---")]

@@ -30,7 +30,7 @@ def _use_this_trees_better_kan() -> None:
     for name in list(sys.modules):
         if name.startswith("implementations.better_kan."):
             sys.modules["better_kan." + name.split(".", 2)[2]] = sys.modules[name]
-    for sub in ("basis", "regularization", "grids", "layers", "spline_layer", "rbf_layer", "network"):
+    for sub in ("basis", "regularization", "grids", "fused", "layers", "spline_layer", "rbf_layer", "network"):
         sys.modules["better_kan." + sub] = importlib.import_module(f"implementations.better_kan.{sub}")
 
 

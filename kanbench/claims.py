@@ -141,18 +141,20 @@ def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple:
     return v[lo], v[hi]
 
 
+def summed_round_ratios(row: RowResult, base: RowResult, phases: tuple) -> list[float]:
+    """Per interleaved round, ``row``'s time over ``base``'s (the ``phases`` summed; ``base``'s rounds as
+    measured beside ``row``, :meth:`RowResult.paired_rounds_of`); [] when the rounds do not line up."""
+    mine = [row.round_medians(p) for p in phases]
+    theirs = [row.paired_rounds_of(base, p) for p in phases]
+    n = len(mine[0])
+    if not n or any(len(x) != n for x in mine + theirs):
+        return []
+    return [sum(m[i] for m in mine) / sum(t[i] for t in theirs) for i in range(n)]
+
+
 def _speedup(claimant: RowResult, versus: RowResult, phases: tuple) -> tuple:
     """(median, low, high) of versus's time over claimant's, per interleaved round when they line up."""
-    per_round = None
-    if len(phases) == 1:
-        ratios = versus.round_ratios(claimant, phases[0])
-        per_round = ratios or None
-    else:
-        mine = [claimant.round_medians(p) for p in phases]
-        theirs = [versus.round_medians(p) for p in phases]
-        n = len(mine[0])
-        if n and all(len(x) == n for x in mine + theirs):
-            per_round = [sum(t[i] for t in theirs) / sum(m[i] for m in mine) for i in range(n)]
+    per_round = summed_round_ratios(versus, claimant, phases)
     if per_round:
         s = sorted(per_round)
         mid = s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from kanbench.claims import median_interval
+from kanbench.claims import median_interval, summed_round_ratios
 from kanbench.records import ResultsDocument, RowResult
 
 
@@ -36,16 +36,6 @@ class Placed:
         return "-" if a == 0 else (str(a) if a == b else f"{a}-{b}")
 
 
-def fb_round_ratios(row: RowResult, base: RowResult) -> list:
-    """Per interleaved round, (forward + backward) of ``row`` over the MLP's measured beside it."""
-    mine = [row.round_medians(p) for p in ("forward", "backward")]
-    theirs = [row.paired_rounds_of(base, p) for p in ("forward", "backward")]
-    n = len(mine[0])
-    if not n or any(len(x) != n for x in mine + theirs):
-        return []
-    return [(mine[0][i] + mine[1][i]) / (theirs[0][i] + theirs[1][i]) for i in range(n)]
-
-
 def place(doc: ResultsDocument, rows: Sequence[RowResult], workload: str) -> list[Placed]:
     """The board of ``rows`` (one workload and device): ratios, intervals and rank bands, best first."""
     placed = []
@@ -54,7 +44,7 @@ def place(doc: ResultsDocument, rows: Sequence[RowResult], workload: str) -> lis
         if base is None or not r.measured or r.failed:
             placed.append(Placed(r.impl, workload, None, None, None))
             continue
-        rounds = fb_round_ratios(r, base)
+        rounds = summed_round_ratios(r, base, ("forward", "backward"))
         ratio = r.ratio_to(base)
         lo, hi = median_interval(rounds) if rounds else (ratio, ratio)
         placed.append(Placed(r.impl, workload, ratio, lo, hi))

@@ -7,11 +7,11 @@ The browser tests need Debian's chromium + chromium-driver, selenium and a built
 
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import headless
 import pytest
 from conftest import QUICK, ROOT, run_cli
 
@@ -66,20 +66,11 @@ def test_ci_workflow_example_uses_real_make_targets_and_commands():
 
 # ------------------------------------------------------------------ the built manual in headless Chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
 
 def _browser_reason():
     if not (BUILD / "index.html").is_file():
         return "the manual is not built here (make docs; make test-docs builds it first)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (make test-docs installs it)"
-    if not CHROMIUM or not DRIVER:
-        return "no chromium + chromedriver here (make test-docs installs Debian's chromium and chromium-driver)"
-    return None
+    return headless.missing("test-docs")
 
 
 browser = pytest.mark.skipif(bool(_browser_reason()), reason=_browser_reason() or "")
@@ -87,17 +78,7 @@ browser = pytest.mark.skipif(bool(_browser_reason()), reason=_browser_reason() o
 
 @pytest.fixture(scope="module")
 def driver():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1300,900", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield drv
-    drv.quit()
+    yield from headless.chrome("1300,900")
 
 
 def _pages():

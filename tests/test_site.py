@@ -7,10 +7,10 @@ save screenshots of the main pages there (`make screenshots` refreshes docs/img)
 
 import json
 import os
-import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import headless
 import pytest
 from conftest import FIXTURES, ROOT, run_cli
 
@@ -87,18 +87,9 @@ def test_foreign_non_empty_out_is_refused_without_force(tmp_path):
 
 # ------------------------------------------------------------------ in headless Chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-
 
 def _browser_reason():
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (make test-browser installs it)"
-    if not CHROMIUM or not DRIVER:
-        return "no chromium + chromedriver here (make test-browser installs Debian's chromium and chromium-driver)"
-    return None
+    return headless.missing("test-browser")
 
 
 browser = pytest.mark.skipif(bool(_browser_reason()), reason=_browser_reason() or "")
@@ -106,17 +97,7 @@ browser = pytest.mark.skipif(bool(_browser_reason()), reason=_browser_reason() o
 
 @pytest.fixture(scope="module")
 def driver():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield drv
-    drv.quit()
+    yield from headless.chrome("1400,1000")
 
 
 def _open(driver, path: Path):

@@ -12,6 +12,19 @@ TOYS = FIXTURES / "impls"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def _triton_interpreter_without_a_gpu() -> None:
+    """Without a CUDA device the Triton kernels are tested by Triton's interpreter, which must be
+    chosen before triton is first imported (its own jit helpers are made then)."""
+    import torch
+
+    if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
+        os.environ["TRITON_INTERPRET"] = "1"
+        os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+
+
+_triton_interpreter_without_a_gpu()
+
+
 def _use_this_trees_better_kan() -> None:
     """Tests exercise the better_kan of the tree they belong to. The installed (editable) package
     points at the repository's copy; a mutation run (``make mutate``) copies the tree to mutants/

@@ -332,7 +332,9 @@ def test_statistics_only_when_requested():
         model.regularization_loss()
     with model.tracking():
         y2 = model(x)
-    assert torch.equal(y, y2)
+    # the tracked forward takes the PyTorch path (it needs the per-edge features); the same function
+    # to rounding where the native operator computed y
+    assert torch.allclose(y, y2, atol=1e-6, rtol=1e-6)
     assert model.layers[0].stats["l1"].shape == (3, 2)
 
 

@@ -191,6 +191,7 @@ def test_kernel_launches_per_step_are_few_and_the_fused_layer_agrees_on_the_gpu(
     model = build((2, 150, 1)).cuda()
     counts = {"mlp": _kernels_per_step(mlp, x, y), "general": _kernels_per_step(model, x, y)}
     for layer in model.layers:
+        layer.use_native = False
         layer.use_fused = True
     counts["fused"] = _kernels_per_step(model, x, y)
     with capsys.disabled():

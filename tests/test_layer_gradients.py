@@ -14,7 +14,7 @@ there; the finite difference of a k = 0 step would see the jump).
 import pytest
 import torch
 
-from better_kan import RBFKANLayer, SplineKANLayer
+from better_kan import RBFKANLayer, SplineKANLayer, native
 from better_kan import basis as B
 
 D = torch.float64
@@ -43,10 +43,16 @@ def _force_cox_de_boor(layer: SplineKANLayer) -> SplineKANLayer:
     return layer
 
 
-ENGINES = ["fused", "general"]  # the one-node layer (better_kan.fused) and the op-by-op path
+#: the native operator (better_kan.native), the one-node Python layer (better_kan.fused), the op-by-op path
+ENGINES = [
+    pytest.param("native", marks=pytest.mark.skipif(not native.STATUS.available, reason=native.STATUS.describe())),
+    "fused",
+    "general",
+]
 
 
 def _engine(layer, engine: str):
+    layer.use_native = engine == "native"
     layer.use_fused = engine == "fused"
     return layer
 
@@ -86,6 +92,7 @@ def test_options_the_fused_layer_does_not_handle_take_the_general_path(setup):
     layer = SplineKANLayer(
         3, 2, dtype=D, standalone_scale=setup == "scale", base_activation="gelu" if setup == "gelu" else "silu"
     )
+    layer.use_native = False
     layer.use_fused = True  # asked for, and still not taken: the option needs the general path
     if setup == "mask":
         layer.set_edge_mask(torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]]))

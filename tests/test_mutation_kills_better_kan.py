@@ -139,6 +139,7 @@ def test_fused_layer_on_knots_equals_the_general_path(k, bias):
     x = torch.stack([knots, knots.flip(0)], dim=1).clone().requires_grad_(True)
     y_ref = layer(x)
     g_ref = torch.autograd.grad(y_ref.square().sum(), [x, layer.weight] + ([layer.bias] if bias else []))
+    layer.use_native = False
     layer.use_fused = True
     x2 = x.detach().clone().requires_grad_(True)
     y = layer(x2)
@@ -157,6 +158,7 @@ def test_fused_base_activations_and_their_derivatives(base):
         layer.weight.normal_()
     x = _x(7, 2, seed=3).requires_grad_(True)
     ref = torch.autograd.grad(layer(x).sum(), x)[0]
+    layer.use_native = False
     layer.use_fused = True
     y = layer(x)
     assert torch.allclose(torch.autograd.grad(y.sum(), x)[0], ref, atol=1e-12)
@@ -168,6 +170,7 @@ def test_fused_base_activations_and_their_derivatives(base):
 
 def test_fused_backward_only_what_is_needed():
     layer = SplineKANLayer(2, 1, dtype=D)
+    layer.use_native = False
     layer.use_fused = True
     x = _x(3, 2)
     layer.weight.requires_grad_(False)
@@ -567,15 +570,18 @@ def test_data_grid_pools_each_group_separately():
 def test_fused_basis_follows_a_changed_kernel_and_order():
     torch.manual_seed(0)
     layer = RBFKANLayer(2, 1, num_centers=4, dtype=D)
+    layer.use_native = False
     layer.use_fused = True
     x = _x(5, 2)
     first = layer(x)
     layer.kernel = "matern32"
     layer.use_fused = False
     expected = layer(x)
+    layer.use_native = False
     layer.use_fused = True
     assert torch.allclose(layer(x), expected) and not torch.allclose(first, expected)
     spline = SplineKANLayer(2, 1, grid_size=3, spline_order=3, dtype=D)
+    spline.use_native = False
     spline.use_fused = True
     spline(x)
     assert spline._fused_spline.k == 3

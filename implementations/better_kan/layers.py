@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import fused
+from . import fused, native
 from . import regularization as reg
 
 BASE_ACTIVATIONS = {
@@ -51,6 +51,9 @@ class KANLayer(nn.Module):
     """Common machinery; subclasses define :meth:`~KANLayer.basis` and their grids."""
 
     n_basis: int
+    #: take the native operator (:mod:`better_kan.native`: C++ on the CPU, Triton on CUDA) where it has a
+    #: kernel for the input's device and dtype: one operator forward and one backward per layer
+    use_native: bool = True
     #: take the one-node path (:mod:`better_kan.fused`) when the layer's options allow it. Off by default:
     #: measured on a 2-core CPU it is 4-9% *slower* than the op-by-op path at [2,150,1] batch 32
     #: and at the fit workloads (a Python autograd.Function costs more than the C++ nodes it
@@ -149,6 +152,18 @@ class KANLayer(nn.Module):
             w = w * self.edge_mask.unsqueeze(-1)
         return w
 
+    def native_basis(self) -> Optional[tuple[torch.Tensor, torch.Tensor, str, int]]:
+        """(a, b, basis name, order) for :func:`better_kan.native.kan_linear`, or None."""
+        return None
+
+    def _native(self, x: torch.Tensor) -> bool:
+        return (
+            self.use_native
+            and self._tracking is None
+            and x.dtype == self.weight.dtype
+            and native.supports(x, self.base_activation)
+        )
+
     def fused_basis(self):
         """(a, b, basis) for :func:`better_kan.fused.kan_linear` when this layer's basis allows it, else None."""
         return None
@@ -167,6 +182,10 @@ class KANLayer(nn.Module):
         """x: (batch, in) -> (batch, out): one ``F.linear`` of the (batch, in * (n_basis + 1)) features."""
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_features}), got {tuple(x.shape)}")
+        if self._native(x):
+            args = self.native_basis()
+            if args is not None:
+                return native.kan_linear(x, self.effective_weight(), self.bias, *args, self.base_activation)
         if self._fusable():
             args = self.fused_basis()
             if args is not None:

@@ -71,6 +71,12 @@ class RBFKANLayer(KANLayer):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._refresh_affine()
 
+    def native_basis(self):
+        if self.trainable_centers:  # the centers' gradient flows through b = -centers / widths
+            a = 1.0 / self.widths
+            return a, -self.centers * a, self.kernel, 0
+        return self.affine_a, self.affine_b, self.kernel, 0
+
     def fused_basis(self):
         if self.trainable_centers:
             return None

@@ -80,6 +80,11 @@ class SplineKANLayer(KANLayer):
             self._cox_tables = basis_mod.cox_de_boor_tables(self.grid, self.spline_order)
         return out
 
+    def native_basis(self):
+        if self.uniform:
+            return self.affine_a, self.affine_b, "bspline_uniform", self.spline_order
+        return self.grid, self.grid.new_empty(0), "bspline", self.spline_order
+
     def fused_basis(self):
         if not self.uniform:
             return None

@@ -1,0 +1,183 @@
+"""The Triton (CUDA) kernels of better_kan's operator. Without a GPU, Triton's interpreter runs them
+on the CPU (tests/conftest.py turns it on before triton is imported) against the PyTorch path's
+autograd, and the compiler builds them for an H100/H200 target (sm_90) in a subprocess; with a GPU
+the same checks run the compiled kernels on it. Skipped where Triton is not installed.
+
+Every spline order on uniform and non-uniform knots, every RBF kernel with the gradients of its
+tables (trainable centers), every base activation, with and without bias, in float32 and float64,
+on random inputs, on the knots, outside the grid and with masked edges (zero columns of the
+effective weight).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from better_kan import RBFKANLayer, SplineKANLayer
+from better_kan import basis as B
+
+triton = pytest.importorskip("triton", reason="Triton is not installed (pip install triton)")
+import better_kan.triton_kernels as tk  # noqa: E402
+
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+if not INTERPRETED and not torch.cuda.is_available():
+    pytest.skip("triton was imported without TRITON_INTERPRET=1 and there is no GPU", allow_module_level=True)
+DEVICE = "cpu" if INTERPRETED else "cuda"
+TOL = {torch.float32: dict(atol=3e-5, rtol=3e-5), torch.float64: dict(atol=1e-11, rtol=1e-10)}
+
+
+def _inputs(layer, kind, n=37, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    dtype = layer.weight.dtype
+    if kind == "random":
+        return (torch.rand(n, layer.in_features, generator=gen, dtype=torch.float64) * 2.4 - 1.2).to(dtype)
+    if kind == "outside":
+        return (torch.rand(n, layer.in_features, generator=gen, dtype=torch.float64) * 3 + 1.2).to(dtype) * torch.where(
+            torch.rand(n, layer.in_features, generator=gen) < 0.5, -1, 1
+        ).to(dtype)
+    knots = layer.grid if isinstance(layer, SplineKANLayer) else layer.centers.detach()
+    idx = torch.randint(0, knots.shape[1], (layer.in_features, n), generator=gen)
+    return knots.gather(1, idx).t().contiguous().to(dtype)
+
+
+def _reference(layer, x, a, b, basis_name, order, weight, gy):
+    """y and the gradients of (x, weight, bias, a, b) by autograd through the PyTorch path's basis."""
+    x = x.clone().requires_grad_()
+    a = a.clone().requires_grad_(basis_name not in ("bspline", "bspline_uniform"))
+    b = b.clone().requires_grad_(basis_name not in ("bspline", "bspline_uniform"))
+    weight = weight.clone().requires_grad_()
+    bias = layer.bias.detach().clone().requires_grad_() if layer.bias is not None else None
+    if basis_name == "bspline_uniform":
+        phi = B._bspline_uniform_autograd(x, a, b, order) if order else B.bspline_uniform(x, a, b, 0)
+    elif basis_name == "bspline":
+        phi = B.bspline_cox_de_boor(x, a, order)
+    else:
+        phi = B.KERNELS[basis_name](torch.addcmul(b, x.unsqueeze(-1), a))
+    feats = torch.cat([phi, layer.base(x).unsqueeze(-1)], dim=-1)
+    y = F.linear(feats.reshape(x.shape[0], -1), weight.reshape(weight.shape[0], -1), bias)
+    leaves = [x, weight] + ([bias] if bias is not None else []) + [t for t in (a, b) if t.requires_grad]
+    grads = torch.autograd.grad(y, leaves, gy)
+    names = ["x", "weight"] + (["bias"] if bias is not None else []) + (["a", "b"] if a.requires_grad else [])
+    return y.detach(), feats.detach(), dict(zip(names, grads))
+
+
+def _check(layer, inputs, masked=False, derivative_inputs=True):
+    dtype = layer.weight.dtype
+    a, b, basis_name, order = (t.detach() if isinstance(t, torch.Tensor) else t for t in layer.native_basis())
+    weight = layer.weight.detach().clone()
+    if masked:
+        weight[:, 1] = 0  # input 1 removed from every output: the effective weight the layer would pass
+    x = _inputs(layer, inputs)
+    bias = layer.bias.detach() if layer.bias is not None else None
+    dev = [t.to(DEVICE) if isinstance(t, torch.Tensor) else t for t in (x, weight, bias, a, b)]
+    y, feats = tk.forward(*dev, basis_name, order, layer.base_activation)
+    gy = torch.randn(y.shape, generator=torch.Generator().manual_seed(9), dtype=dtype)
+    y_ref, feats_ref, ref = _reference(layer, x, a, b, basis_name, order, weight, gy)
+    y, feats = y.cpu(), feats.cpu()
+    tol = TOL[dtype]
+    assert torch.allclose(y, y_ref, **tol), (y - y_ref).abs().max()
+    assert torch.allclose(feats, feats_ref.permute(1, 2, 0), **tol)
+    mask = [1, 1, int(layer.bias is not None), int("a" in ref), int("b" in ref)]
+    grads = tk.backward(
+        gy.to(DEVICE), dev[0], dev[1], feats.to(DEVICE), dev[3], dev[4], basis_name, order, layer.base_activation, mask
+    )
+    got = dict(zip(["x", "weight", "bias", "a", "b"], (g.cpu() for g in grads)))
+    for name, expected in ref.items():
+        if name == "x" and not derivative_inputs:
+            continue
+        assert torch.allclose(got[name], expected, **tol), f"{name}: {(got[name] - expected).abs().max()}"
+
+
+def _weights(layer, seed=1):
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(layer.weight.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    return layer
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("grid", ["uniform", "non-uniform"])
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 4, 5])
+def test_spline_kernels_under_the_interpreter(k, grid, dtype):
+    layer = _weights(SplineKANLayer(3, 5, grid_size=4, spline_order=k, dtype=dtype))
+    if grid == "non-uniform":
+        layer.update_grid(torch.randn(200, 3, generator=torch.Generator().manual_seed(3), dtype=dtype) * 0.5)
+        assert not layer.uniform
+    for inputs in ("random", "outside"):
+        _check(layer, inputs)
+    # on the knots the spline's derivative is one-sided and the paths may pick different sides
+    # for k <= 1 (a kink) and in rounding of |z| on the closed form: values and weight gradients
+    _check(layer, "knots", masked=True, derivative_inputs=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("trainable", [False, True])
+@pytest.mark.parametrize("kernel", list(B.KERNELS))
+def test_rbf_kernels_under_the_interpreter(kernel, trainable, dtype):
+    layer = _weights(RBFKANLayer(3, 5, num_centers=6, kernel=kernel, trainable_centers=trainable, dtype=dtype))
+    for inputs in ("random", "knots", "outside"):
+        _check(layer, inputs, masked=inputs == "outside")
+
+
+@pytest.mark.parametrize("base", ["silu", "identity", "zero", "gelu", "tanh"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_base_activations_and_bias_under_the_interpreter(base, bias):
+    for dtype in (torch.float32, torch.float64):
+        _check(_weights(SplineKANLayer(2, 3, base_activation=base, bias=bias, dtype=dtype)), "random")
+
+
+def test_a_batch_and_width_beyond_one_block():
+    """More rows than one program's block and more outputs than one output block, the
+    reduction over (input, basis) across several chunks."""
+    layer = _weights(SplineKANLayer(7, 40, grid_size=5, dtype=torch.float32))
+    _check(layer, "random")
+
+
+COMPILE = textwrap.dedent(
+    """
+    import sys, triton
+    from triton.backends.compiler import GPUTarget
+    import better_kan.triton_kernels as tk
+    dtype, basis, order, base, need_dz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+    ptr = "*" + dtype
+    consts = {"BASIS": basis, "ORDER": order, "BASE": base, "BS": 32, "BQ": 32, "IEEE": dtype == "fp32"}
+    for fn, extra in ((tk._forward_kernel, {"HAS_BIAS": True, "BK": 32}), (tk._backward_kernel, {"NEED_DZ": need_dz, "BJ": 16})):
+        constexprs = {**consts, **extra}
+        signature = {}
+        for name in fn.arg_names:
+            signature[name] = "constexpr" if name in constexprs else ptr if name.endswith("_ptr") else "i32"
+        compiled = triton.compile(triton.compiler.ASTSource(fn=fn, signature=signature, constexprs=constexprs),
+                                  target=GPUTarget("cuda", 90, 32))
+        assert compiled.asm.get("cubin"), fn.__name__
+    print("compiled")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "dtype, basis, order, base, need_dz",
+    [
+        ("fp32", 0, 3, 0, False),
+        ("fp32", 1, 3, 0, False),
+        ("fp32", 2, 0, 0, True),
+        ("fp64", 7, 0, 3, True),
+        ("fp64", 0, 5, 4, False),
+    ],
+)
+def test_kernels_compile_for_an_sm90_gpu(dtype, basis, order, base, need_dz):
+    """The compiler (not the interpreter) accepts both kernels and emits a cubin for an H100/H200."""
+    env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    out = subprocess.run(
+        [sys.executable, "-c", COMPILE, dtype, str(basis), str(order), str(base), "1" if need_dz else "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0 and "compiled" in out.stdout, out.stderr[-3000:]

@@ -16,14 +16,22 @@
 #   PYTHON=python3      the interpreter
 #   REHEARSE=cpu        everything but the GPU: no CUDA required, every step on the CPU (a dry run of the
 #                       imports, wheels, sources and files on a machine without a GPU)
+#   BF16=1              also the seed workload in bfloat16 (gpu-seed-bf16.json; measured 2026-11-30, kept
+#                       out of the default run to leave time for the native-operator steps)
 #
-# It writes at most 8 files to $OUT. Each step runs under its own limit (465 s together, so the
+# better_kan's native operator is built in place first (setup.py build_ext --inplace: g++ and the Python
+# headers, ~30 s); its CUDA kernels are Triton's, registered when the extension and Triton import.
+#
+# It writes at most 10 files to $OUT. Each step runs under its own limit (465 s together, so the
 # whole stays under 8 minutes); a step that runs over is interrupted (SIGINT) and its results file
 # keeps the rows it measured. Measured on an H200 (2026-11-30, torch 2.11): tests 42 s, seed
 # (18 rows, CPU and CUDA) 153 s before its then 150 s limit stopped its memory pass, large 59 s, bf16
 # 51 s before its then 50 s limit (8 of 9 rows), compile 30 s; the limits below are set from that:
 #   nvidia-smi-before.txt, nvidia-smi-after.txt   the GPU's state around the runs
-#   cuda-tests.txt                                tests/test_cuda.py and tests/test_device_consistency.py
+#   cuda-tests.txt                                tests/test_cuda.py, test_device_consistency.py, test_triton_kernels.py
+#   build.txt              the extension's build
+#   gpu-native.json        seed workload, CUDA: the MLP, our layers on the native operator and on
+#                          their PyTorch path (benchmarks/variants)
 #   gpu-seed.json          seed workload, fp32, every seed-table row that imports, CPU and CUDA
 #   gpu-large.json         [1000,1000,1] batch 100, CUDA
 #   gpu-seed-bf16.json     seed workload in bfloat16, CUDA
@@ -79,12 +87,20 @@ LARGE_IMPLS=mlp,splines-better_kan,rbf-better_kan,effkan,fastkan,inkan
 OURS=mlp,splines-better_kan,rbf-better_kan
 RUN=("$PYTHON" -m kanbench run --format full)
 
-step 80 tests "$PYTHON" -m pytest -q -p no:cacheprovider --timeout 70 tests/test_cuda.py tests/test_device_consistency.py
+step 60 build "$PYTHON" setup.py -q build_ext --inplace
+cp "$LOG" "$OUT/build.txt"
+"$PYTHON" -c "from better_kan import native; print('better_kan:', native.STATUS.describe())" 2>&1 | tee -a "$LOG"
+step 90 tests "$PYTHON" -m pytest -q -p no:cacheprovider --timeout 70 tests/test_cuda.py tests/test_device_consistency.py \
+  tests/test_triton_kernels.py
 cp "$LOG" "$OUT/cuda-tests.txt"
-step 190 seed "${RUN[@]}" --device "$ALL" --impl "$SEED_IMPLS" --processes 2 --rounds 8 --max-live 18 --out "$OUT/gpu-seed.json"
-step 75 large "${RUN[@]}" --device "$GPU" --preset large --impl "$LARGE_IMPLS" --processes 2 --rounds 6 --out "$OUT/gpu-large.json"
-step 70 bf16 "${RUN[@]}" --device "$GPU" --dtype bfloat16 --impl "$SEED_IMPLS" --processes 2 --rounds 6 --out "$OUT/gpu-seed-bf16.json"
-step 50 compile "${RUN[@]}" --device "$GPU" --compile --impl "$OURS" --processes 1 --rounds 6 --out "$OUT/gpu-seed-compile.json"
+NATIVE=mlp,splines-better_kan,rbf-better_kan,splines-torch-path,rbf-torch-path
+step 150 seed "${RUN[@]}" --device "$ALL" --impl "$SEED_IMPLS" --processes 2 --rounds 6 --max-live 18 --out "$OUT/gpu-seed.json"
+step 60 native "${RUN[@]}" --device "$GPU" --implementations benchmarks/variants --impl "$NATIVE" --processes 1 --rounds 6 \
+  --min-time 0.5 --out "$OUT/gpu-native.json"
+step 60 large "${RUN[@]}" --device "$GPU" --preset large --impl "$LARGE_IMPLS" --processes 2 --rounds 6 --out "$OUT/gpu-large.json"
+[ "${BF16:-}" = 1 ] && step 70 bf16 "${RUN[@]}" --device "$GPU" --dtype bfloat16 --impl "$SEED_IMPLS" --processes 2 --rounds 6 \
+  --out "$OUT/gpu-seed-bf16.json"
+step 45 compile "${RUN[@]}" --device "$GPU" --compile --impl "$OURS" --processes 1 --rounds 6 --out "$OUT/gpu-seed-compile.json"
 nvidia-smi >"$OUT/nvidia-smi-after.txt" 2>&1 || echo "nvidia-smi failed" >>"$OUT/nvidia-smi-after.txt"
 say "done, status $status"
 exit "$status"

@@ -25,6 +25,30 @@ def _triton_interpreter_without_a_gpu() -> None:
 _triton_interpreter_without_a_gpu()
 
 
+def _guard_rmtree() -> None:
+    """shutil.rmtree only under the temporary directory or this tree, for the whole test run.
+
+    Tests run as root on CI machines and under mutants (``make mutate``): a mutant that drops an
+    argument can turn a fake's clean-up into ``rmtree("/")`` (it happened: a fake git removed
+    the parent of its last argument). Deleting anything else is an error that names the path."""
+    import shutil
+    import tempfile
+
+    allowed = [Path(tempfile.gettempdir()).resolve(), ROOT.resolve()]
+    real_rmtree = shutil.rmtree
+
+    def guarded(path, *args, **kwargs):
+        target = Path(os.fspath(path)).resolve()
+        if not any(target != root and target.is_relative_to(root) for root in allowed):
+            raise RuntimeError(f"tests may delete only under {' or '.join(map(str, allowed))}, not {target}")
+        return real_rmtree(path, *args, **kwargs)
+
+    shutil.rmtree = guarded
+
+
+_guard_rmtree()
+
+
 def _use_this_trees_better_kan() -> None:
     """Tests exercise the better_kan of the tree they belong to. The installed (editable) package
     points at the repository's copy; a mutation run (``make mutate``) copies the tree to mutants/

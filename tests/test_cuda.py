@@ -5,7 +5,7 @@ import statistics
 import pytest
 import torch
 
-from better_kan import build_rbf_kan, build_spline_kan
+from better_kan import build_rbf_kan, build_spline_kan, native
 from kanbench.discovery import discover
 from kanbench.runner import RowJob, measure_row
 from kanbench.timing import TimingConfig
@@ -189,9 +189,13 @@ def test_kernel_launches_per_step_are_few_and_the_fused_layer_agrees_on_the_gpu(
     y = torch.rand(32, 1, device="cuda")
     mlp = MLP((2, 150, 1)).cuda()
     model = build((2, 150, 1)).cuda()
-    counts = {"mlp": _kernels_per_step(mlp, x, y), "general": _kernels_per_step(model, x, y)}
+    counts = {"mlp": _kernels_per_step(mlp, x, y)}
+    if native.supports(x, "silu"):  # the Triton kernels: one forward kernel per layer, one + 2 BLAS backward
+        counts["native"] = _kernels_per_step(model, x, y)
     for layer in model.layers:
         layer.use_native = False
+    counts["general"] = _kernels_per_step(model, x, y)
+    for layer in model.layers:
         layer.use_fused = True
     counts["fused"] = _kernels_per_step(model, x, y)
     with capsys.disabled():
@@ -212,3 +216,30 @@ def test_kernel_launches_per_step_are_few_and_the_fused_layer_agrees_on_the_gpu(
     assert type(general_out.grad_fn).__name__ != "KANLinearFunctionBackward"
     torch.testing.assert_close(fused_out, general_out, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(g_fused, g_general, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("make", ["splines", "splines-updated-grid", "rbf", "rbf-trainable"])
+def test_native_operator_on_the_gpu_equals_the_pytorch_path(make, dtype):
+    """The Triton kernels (the operator's CUDA implementation) against the layers' PyTorch path on the
+    GPU: outputs and the gradients of the input and every parameter."""
+    if not native.supports(torch.empty(0, device="cuda"), "silu"):
+        pytest.skip(native.STATUS.describe() + ": no CUDA kernels registered (better_kan._C and Triton needed)")
+    torch.manual_seed(0)
+    if make.startswith("splines"):
+        model = build_spline_kan((3, 16, 2), dtype=dtype).cuda()
+        if make == "splines-updated-grid":
+            model.update_grid(torch.randn(256, 3, device="cuda", dtype=dtype) * 0.5)
+    else:
+        model = build_rbf_kan((3, 16, 2), dtype=dtype, trainable_centers=make == "rbf-trainable").cuda()
+    x = (torch.rand(300, 3, device="cuda", dtype=dtype) * 2.4 - 1.2).requires_grad_()
+    results = []
+    for use_native in (True, False):
+        for layer in model.layers:
+            layer.use_native = use_native
+        y = model(x)
+        results.append((y, *torch.autograd.grad(y.square().sum(), [x, *model.parameters()])))
+    assert results[0][0].grad_fn.name().endswith("KanLinearFunction>")
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-9, atol=1e-10)
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, **tol)

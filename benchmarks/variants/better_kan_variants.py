@@ -7,6 +7,8 @@
   backward goes through the per-edge statistics too (``-s25``: statistics on 25 rows).
 - ``splines-scaled``: pykan's separate trainable w_s (``standalone_scale=True``).
 - ``splines-coxdeboor``: the Cox--de Boor basis instead of the uniform closed form.
+- ``splines-torch-path`` / ``rbf-torch-path``: the layers without their native operator (the PyTorch
+  path every layer takes where better_kan._C is not built): what the native kernels save.
 """
 
 from torch import nn
@@ -31,6 +33,16 @@ class Regularized(nn.Module):
 
 def _regularized(build, metric, sample=None):
     return lambda widths, device, dtype: Regularized(build(widths, device=device, dtype=dtype), metric, sample=sample)
+
+
+def _torch_path(build, **options):
+    def make(widths, device, dtype):
+        model = build(widths, device=device, dtype=dtype, **options)
+        for layer in model.layers:
+            layer.use_native = False
+        return model
+
+    return make
 
 
 def _cox_de_boor(widths, device, dtype):
@@ -68,5 +80,17 @@ VARIANTS = (
             description="splines with pykan's separate trainable w_s",
         ),
         Implementation(name="splines-coxdeboor", build=_cox_de_boor, description="splines evaluated by Cox-de Boor"),
+        Implementation(
+            name="splines-torch-path",
+            build=_torch_path(build_spline_kan, grid_size=5),
+            description="our B-spline KAN without its native operator (the PyTorch path)",
+            family="B-spline",
+        ),
+        Implementation(
+            name="rbf-torch-path",
+            build=_torch_path(build_rbf_kan, num_centers=8),
+            description="our RBF KAN without its native operator (the PyTorch path)",
+            family="Gaussian RBF",
+        ),
     ]
 )

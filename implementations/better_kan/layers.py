@@ -185,7 +185,7 @@ class KANLayer(nn.Module):
         if self._native(x):
             args = self.native_basis()
             if args is not None:
-                return native.kan_linear(x, self.effective_weight(), self.bias, *args, self.base_activation)
+                return native.OP(x, self.effective_weight(), self.bias, *args, self.base_activation)
         if self._fusable():
             args = self.fused_basis()
             if args is not None:

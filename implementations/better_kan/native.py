@@ -86,8 +86,9 @@ def _load() -> NativeStatus:
 
 
 STATUS: NativeStatus = _load()
-#: the operator's overload, looked up once (``torch.ops`` attribute lookups cost microseconds per call)
-_OP = torch.ops.better_kan.kan_linear.default if STATUS.available else None
+#: ``torch.ops.better_kan.kan_linear.default``, looked up once (``torch.ops`` attribute lookups cost
+#: microseconds per call; the layers call it directly)
+OP = torch.ops.better_kan.kan_linear.default if STATUS.available else None
 
 
 _DEVICES = frozenset(STATUS.devices)
@@ -109,7 +110,7 @@ def kan_linear(
     base: str,
 ) -> torch.Tensor:
     """x (batch, in), weight (out, in, n + 1), bias (out) or None -> (batch, out); see the module docstring."""
-    return _OP(x, weight, bias, a, b, basis, order, base)
+    return OP(x, weight, bias, a, b, basis, order, base)
 
 
-__all__ = ["BASES", "DTYPES", "NativeStatus", "STATUS", "kan_linear", "supports"]
+__all__ = ["BASES", "DTYPES", "OP", "NativeStatus", "STATUS", "kan_linear", "supports"]

@@ -1,0 +1,128 @@
+"""Our layers on their native operator against the param-matched MLP and against their PyTorch path.
+
+    python benchmarks/native_kernels.py [--out benchmarks/results/native-kernels-cpu-DATE.md]
+                                        [--presets seed,science,science-deep,large] [--rounds 8]
+
+For each workload, one interleaved ``kanbench run`` (worker processes, rounds alternating between
+rows, the machine's fingerprint in the results file) of the MLP, both layers on the native operator
+(the default where better_kan._C is built) and both on the PyTorch path (benchmarks/variants).
+Ratios are to the MLP *measured in the same run*, per interleaved round (the median over rounds,
+with the 95% interval of that median), for the forward alone and for forward + backward (a
+training step). Goals (issue: fused kernels): <= 1.0x the MLP's forward + backward at every
+workload and the forward at the seed workload; the large workload no slower than the PyTorch path.
+The results files go to benchmarks/results/native-kernels/ next to the markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kanbench import results as results_mod  # noqa: E402
+from kanbench.claims import median_interval, summed_round_ratios  # noqa: E402
+
+IMPLS = ("mlp", "splines-better_kan", "rbf-better_kan", "splines-torch-path", "rbf-torch-path")
+PHASES = {"forward": ("forward",), "forward+backward": ("forward", "backward")}
+
+
+def measure(preset: str, out: Path, rounds: int, min_time: float) -> Path:
+    """One interleaved run of IMPLS at ``preset``; the results file."""
+    path = out / f"{preset}.json"
+    path.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "kanbench", "run", "--implementations", str(ROOT / "benchmarks" / "variants")]
+    cmd += ["--impl", ",".join(IMPLS), "--device", "cpu", "--preset", preset, "--rounds", str(rounds)]
+    cmd += ["--processes", "2", "--min-time", str(min_time), "--out", str(path)]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return path
+
+
+def _median(values: list) -> float:
+    s = sorted(values)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+
+
+def ratios(path: Path) -> dict:
+    """{impl: {phase name: (median, low, high)}} of each row's time over the MLP's, per round."""
+    doc = results_mod.load(path)
+    rows = {r.impl: r for r in doc.rows()}
+    mlp = rows["mlp"]
+    out = {}
+    for impl in IMPLS[1:]:
+        if impl not in rows:
+            continue
+        out[impl] = {}
+        for name, phases in PHASES.items():
+            per_round = summed_round_ratios(rows[impl], mlp, phases)
+            if not per_round:
+                continue
+            lo, hi = median_interval(sorted(per_round))
+            out[impl][name] = (_median(per_round), lo, hi)
+    out["_times"] = {r.impl: (r.median("forward"), r.median("backward")) for r in rows.values()}  # ms
+    return out
+
+
+def render(measured: dict, date: str, command: str) -> str:
+    lines = [
+        f"# Native kernels against the MLP ({date})",
+        "",
+        f"Measured by `{command}` on this project's 2-core CI-class VM (torch CPU, 2 threads): one interleaved",
+        "`kanbench run` per workload; ratios are per interleaved round to the param-matched MLP of the same run,",
+        "the median over rounds with its 95% interval. `*-torch-path` is the same layer without its native",
+        "operator (what a machine without a C++ compiler runs).",
+        "",
+        "| workload | row | forward us | backward us | forward / MLP | fwd+bwd / MLP |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for preset, r in measured.items():
+        times = r["_times"]
+        f, b = times["mlp"]
+        lines.append(f"| {preset} | mlp | {f * 1e3:.1f} | {b * 1e3:.1f} | 1 | 1 |")
+        for impl in IMPLS[1:]:
+            if impl not in r:
+                continue
+            f, b = times[impl]
+            cells = []
+            for name in PHASES:
+                m = r[impl].get(name)
+                cells.append(f"{m[0]:.2f}x [{m[1]:.2f}-{m[2]:.2f}]" if m else "-")
+            lines.append(f"| {preset} | {impl} | {f * 1e3:.1f} | {b * 1e3:.1f} | {cells[0]} | {cells[1]} |")
+    lines += ["", "## Goals", ""]
+    for preset, r in measured.items():
+        for impl in ("splines-better_kan", "rbf-better_kan"):
+            step = r.get(impl, {}).get("forward+backward")
+            fwd = r.get(impl, {}).get("forward")
+            if step:
+                lines.append(f"- {preset}, {impl}: forward+backward {step[0]:.2f}x the MLP: {'met' if step[0] <= 1.0 else 'not met'}")
+            if preset == "seed" and fwd:
+                lines.append(f"- seed, {impl}: forward {fwd[0]:.2f}x the MLP: {'met' if fwd[0] <= 1.0 else 'not met'}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=None, help="markdown to write (default benchmarks/results/native-kernels-cpu-DATE.md)")
+    p.add_argument("--presets", default="seed,science,science-deep,large")
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--min-time", type=float, default=2.0)
+    args = p.parse_args(argv)
+    date = datetime.date.today().isoformat()
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"native-kernels-cpu-{date}.md")
+    files = out.parent / out.stem
+    files.mkdir(parents=True, exist_ok=True)
+    measured = {}
+    for preset in args.presets.split(","):
+        measured[preset] = ratios(measure(preset, files, args.rounds, args.min_time))
+    command = "python benchmarks/native_kernels.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    out.write_text(render(measured, date, command.strip()))
+    print(out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

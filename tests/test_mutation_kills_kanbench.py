@@ -1726,3 +1726,173 @@ def test_the_loss_is_against_the_target():
     with torch.no_grad():
         target = -model(x)  # y + target would vanish: every gradient zero
     assert sanity.check(model, x, 1, target).status == "ok"
+
+
+# ----------------------------------------------------------------------------- sanity: boundaries and the gradient check's state
+
+
+def test_relative_spread_exactly():
+    # mean 0.5, largest deviation 0.5, scale 1 + 1e-12 (the floor is added, never subtracted)
+    assert sanity._relative_spread(torch.tensor([[0.0], [1.0]])) == 0.5 / (1 + 1e-12)
+    assert sanity._relative_spread(torch.tensor([[1.0, -4.0], [3.0, 0.0]])) == 2 / (4 + 1e-12)
+
+
+def test_constant_output_threshold_is_exclusive(monkeypatch):
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        model.bias.zero_()
+    spread = sanity._relative_spread(model(x).detach().float())
+    assert spread == 0.5 / (1 + 1e-12)
+    monkeypatch.setattr(sanity, "CONSTANT_TOLERANCE", spread)  # exactly at the tolerance: not constant
+    assert "output constant across inputs (a LayerNorm over out=1?)" not in sanity.check(model, x, 1).failures
+    monkeypatch.setattr(sanity, "CONSTANT_TOLERANCE", math.nextafter(spread, 1.0))
+    assert sanity.check(model, x, 1).failures[0] == "output constant across inputs (a LayerNorm over out=1?)"
+
+
+class _ScaleFree(torch.nn.Module):
+    """y = w * x1 / max|x| + eps * x1: doubling the inputs changes y by eps * x1 only."""
+
+    def __init__(self, eps):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.eps = eps
+
+    def forward(self, x):
+        return self.w * x[:, :1] / x.abs().max() + self.eps * x[:, :1]
+
+
+DOUBLED = "output unchanged when the inputs are doubled (a normalization over the inputs?)"
+
+
+def test_the_doubling_check_for_one_and_two_samples():
+    two = torch.tensor([[1.0, 0.5], [-0.5, 0.25]])
+    # two samples: the change (1e-5 * |x1|) is far below 1e-3 of the spread: warned
+    assert sanity.check(_ScaleFree(1e-5), two, 1).warnings == [DOUBLED]
+    assert sanity.check(_ScaleFree(0.0), two, 1).warnings == [DOUBLED]
+    # one sample has no spread: no doubling check (and no constant-output check)
+    r = sanity.check(_ScaleFree(0.0), two[:1], 1)
+    assert (r.warnings, r.failures) == ([], [])
+
+
+def test_the_gradient_check_follows_the_target():
+    # y = [1, -1] exactly; with target y - 1 the residual is 1 everywhere, so the weight's
+    # gradient mean(2 * 1 * x) is 0 (the columns of x have mean 0): a dead weight. mean(y^2)
+    # would give it a gradient.
+    x = torch.tensor([[1.0, 2.0], [-1.0, -2.0]])
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.5, 0.25]]))
+        model.bias.zero_()
+    y = model(x).detach()
+    assert y.flatten().tolist() == [1.0, -1.0]
+    assert sanity.check(model, x, 1, y - 1).warnings == ["zero or no gradient for weight"]
+    assert sanity.check(model, x, 1).warnings == ["zero or no gradient for bias"]  # mean(2 y) = 0
+
+
+class _Flaky(torch.nn.Module):
+    """y = scale * x, plus ``noise`` on every other forward in train mode (randomness that reseeding
+    torch does not repeat); ``modes`` logs each forward's mode. Its backward is ``factor`` times off
+    in eval mode, so the error tells which mode the check ran in."""
+
+    def __init__(self, scale, noise, factor=1.0):
+        super().__init__()
+        self.scale, self.noise, self.factor = scale, noise, factor
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.calls = 0
+        self.modes = []
+
+    def forward(self, x):
+        self.calls += 1
+        _Flaky.modes.append(self.training)
+        if self.training:
+            return self.scale * x[:, :1] + self.noise * (self.calls % 2)
+        return _Scaled(self.factor).to(x.dtype)(x)[:, :1] * 0 + self.scale * _wrong(x[:, :1], self.factor)
+
+
+def _wrong(a, factor):
+    class Wrong(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * factor
+
+    return Wrong.apply(a)
+
+
+def _falls_back(model, x):
+    _Flaky.modes = []
+    err = sanity.gradient_error(model, x)
+    return (False in _Flaky.modes), err
+
+
+def test_the_determinism_check_is_relative_to_the_output():
+    x = torch.tensor([[1.0, 0.0], [-0.5, 0.0], [0.25, 0.0]])
+    # |y| up to 1000: a change of 1e-7 is 1e-10 of it, below 1e-9: the same function (train mode)
+    fell, err = _falls_back(_Flaky(1000.0, 1e-7, factor=2.0), x)
+    assert not fell and err is not None and err < 1e-3
+    # a change of 1e-5 is 1e-8 of it: eval mode, where the backward is twice the truth
+    fell, err = _falls_back(_Flaky(1000.0, 1e-5, factor=2.0), x)
+    assert fell and err == pytest.approx(0.5, rel=1e-6)
+    # |y| up to 1e-6: a change of 1e-14 is 1e-8 of it: eval mode (not "small in absolute terms")
+    fell, err = _falls_back(_Flaky(1e-6, 1e-14, factor=2.0), x)
+    assert fell and err == pytest.approx(0.5, rel=1e-6)
+    # an output that is exactly 0 and repeats exactly is deterministic
+    fell, err = _falls_back(_Flaky(0.0, 0.0, factor=2.0), x)
+    assert not fell and err == 0.0  # no derivative anywhere: 0, not 0 / 0
+
+
+def test_gradient_error_of_a_constant_model_is_zero():
+    class Constant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.b * torch.ones_like(x[:, :1])
+
+    # (autograd finds no path from the inputs: a zero derivative, not "cannot run in float64")
+    assert sanity.gradient_error(Constant(), torch.tensor([[0.1, 0.2], [0.3, 0.4]])) == 0.0
+
+    class RowBias(torch.nn.Module):  # varies across the batch, but not with the inputs
+        def __init__(self):
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.tensor([[1.0], [2.0]]))
+
+        def forward(self, x):
+            return self.b + 0 * x.detach()[:, :1]
+
+    r = sanity.check(RowBias(), torch.tensor([[0.1, 0.2], [0.3, 0.4]]), 1)
+    assert (r.notes, r.failures) == ([], [])
+
+
+class _TwoOutputs(torch.nn.Module):
+    """y = x @ A with a backward that is exact for the first output and twice the truth for the second."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor([[1.0, 0.5], [-2.0, 3.0]]))
+
+    def forward(self, x):
+        y = x @ self.a.to(x.dtype)
+        return torch.cat([y[:, :1], _wrong(y[:, 1:], 2.0)], dim=1)
+
+
+def test_gradient_error_draws_its_directions_from_its_own_float64_generator():
+    x = torch.tensor([[0.3, -0.2], [0.1, 0.5], [-0.7, 0.4]])
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    v = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    w = torch.randn((3, 2), generator=gen, dtype=torch.float64)
+    a = torch.tensor([[1.0, 0.5], [-2.0, 3.0]], dtype=torch.float64)
+    d = v @ a  # the true directional derivative of each output
+    numeric = float((d * w).sum())
+    analytic = float((d[:, 0] * w[:, 0]).sum() + 2 * (d[:, 1] * w[:, 1]).sum())
+    expected = abs(analytic - numeric) / max(abs(numeric), abs(analytic))
+    torch.manual_seed(123)  # the global state is neither used nor changed
+    before = torch.random.get_rng_state()
+    assert sanity.gradient_error(_TwoOutputs(), x) == pytest.approx(expected, rel=1e-9)
+    assert torch.equal(torch.random.get_rng_state(), before)

@@ -1896,3 +1896,150 @@ def test_gradient_error_draws_its_directions_from_its_own_float64_generator():
     before = torch.random.get_rng_state()
     assert sanity.gradient_error(_TwoOutputs(), x) == pytest.approx(expected, rel=1e-9)
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+# ----------------------------------------------------------------------------- survivors of the previous report, one by one
+
+
+def test_a_b_job_memory_reply_without_figures_and_wall_time(fake_workers, monkeypatch, tmp_path):
+    side_a, side_b = ab.Side("base", tmp_path / "a"), ab.Side("new", tmp_path / "b")
+    plan = ab.ABPlan(impls=["k"], devices=["cpu"], workload=W, rounds=2, workers=1, memory=False)
+    assert ab._job(plan, side_a, "k", "cpu").memory is False
+    plan = ab.ABPlan(impls=["k"], devices=["cpu"], workload=W, rounds=2, workers=1, memory=True)
+
+    class NoFigures(_FakeWorker):
+        def request(self, message, timeout):
+            if message["cmd"] == "memory":
+                return {}  # a worker that measured no memory figure
+            return super().request(message, timeout)
+
+    monkeypatch.setattr(ab, "ServeWorker", NoFigures)
+    clock = iter([10.0, 11.23456, 11.23456])
+    monkeypatch.setattr(ab.time, "monotonic", lambda: next(clock))
+    base, new = ab.measure_pair(plan, side_a, side_b, "k", "cpu", str(tmp_path))
+    assert base.memory_method is None and new.memory_method is None and base.error is None
+    assert base.wall_s == 1.235 and new.wall_s == 1.235
+
+
+def test_interleave_memory_reply_without_figures_and_keys(fake_workers, monkeypatch):
+    class NoFigures(_FakeWorker):
+        def request(self, message, timeout):
+            if message["cmd"] == "memory":
+                return {}
+            return super().request(message, timeout)
+
+    monkeypatch.setattr(interleave, "ServeWorker", NoFigures)
+    (rec,) = interleave.measure_batch([_job("a")], interleave.InterleaveConfig(rounds=1, processes=1))
+    assert rec.memory_method is None and rec.error is None and rec.n_samples == 3
+    plain, compiled = _job("a"), _job("a", compile=True)
+    r_plain = RowResult(impl="a", device="cpu", workload=W.to_dict())
+    r_compiled = RowResult(impl="a", device="cpu", workload=W.to_dict(), compile=True)
+    assert interleave._record_key(r_plain) == interleave._job_key(plain)
+    assert interleave._record_key(r_compiled) == interleave._job_key(compiled)
+    assert interleave._record_key(r_plain) != interleave._record_key(r_compiled)
+
+
+def test_ctrl_c_drops_the_companion_and_keeps_its_rounds(fake_workers):
+    fake_workers.chunks["b"] = [{"forward_ms": [1.0], "backward_ms": [1.0]}, KeyboardInterrupt()]
+    jobs = [_job("a"), _job("b"), _job(BASELINE)]
+    with pytest.raises(interleave.BatchInterrupted) as e:
+        interleave.measure_jobs(jobs, interleave.InterleaveConfig(rounds=2, processes=1, max_live=2))
+    kept = e.value.records
+    assert [r.impl for r in kept] == ["a", "b"]  # the companion MLP is not a row
+    assert all("baseline_rounds" in r.extra for r in kept)
+
+
+def test_install_cleanup_never_hides_the_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("KANBENCH_HOME", str(tmp_path))
+    source = next(s for s in sources.SOURCES.values() if s.kind == "checkout")
+
+    def git(*args, cwd=None):
+        import shutil
+
+        shutil.rmtree(Path(args[-1]).parent)  # the temporary directory is gone (a cleaner ran)
+        raise install.InstallError("unreachable")
+
+    from pathlib import Path
+
+    monkeypatch.setattr(install, "_git", git)
+    with pytest.raises(install.InstallError, match="^cannot fetch /mirror: unreachable$"):
+        install.checkout(source, from_="/mirror")
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # a Python without torch: no pin
+    assert install._torch_constraint() == ""
+
+
+def test_sources_record_path_and_a_record_whose_checkout_moved(monkeypatch, tmp_path):
+    monkeypatch.setenv("KANBENCH_HOME", str(tmp_path / "h"))
+    assert sources._record_path("x") == tmp_path / "h" / "sources" / "x.json"
+    name = next(k for k, v in sources.SOURCES.items() if v.kind == "checkout")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sources.write_record(sources.Installed(name, "checkout", "abc", "here", path=str(elsewhere)))
+    assert sources.installed(name).path == str(elsewhere)  # its recorded checkout exists: kept
+
+
+def test_allocator_finds_glibc_mallopt():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert allocator._glibc_mallopt() is not None
+
+
+def test_leaderboard_family_cell_of_a_row_without_one():
+    doc = ResultsDocument(machine={}, config={})
+    doc.results = [_row("k", 1.0, 1.0)]
+    line = [l for l in leaderboard.table(doc, doc.rows()).splitlines() if l.startswith("| 1 ")][0]
+    assert line.split("|")[3].strip() == ""
+
+
+def test_cross_hardware_disambiguation_and_rows_without_an_mlp():
+    import pandas as pd
+
+    def names(rows):
+        df = pd.DataFrame(rows, columns=["file", "device", "machine", "host"])
+        return cross_hardware._disambiguate(df, "machine")["column"].tolist()
+
+    assert names([(0, "cpu", "M", "h1")]) == ["M"]
+    assert names([(0, "cpu", "M", "h1"), (1, "cpu", "M", "h2")]) == ["M [h1]", "M [h2]"]
+    assert names([(0, "cpu", "M", "h1"), (1, "cpu", "M", "h1")]) == ["M [h1]", "M [h1] #1"]
+    assert names([(0, "cpu", "M", "h1"), (1, "cpu", "N", "h1")]) == ["M", "N"]
+    wl = {"widths": [2, 1], "batch": 4, "dtype": "float32"}
+    doc = ResultsDocument(machine={}, config={})
+    doc.results = [RowResult(impl="k", device="cpu", workload=wl, forward_ms=2.0, backward_ms=4.0)]
+    assert math.isnan(cross_hardware.frame([doc])["ratio"].iloc[0])
+
+
+def test_machine_table_strict_with_one_workload():
+    wl = {"widths": [2, 1], "batch": 4, "dtype": "float32"}
+    doc = ResultsDocument(machine={"hostname": "h"}, config={})
+    doc.results = [RowResult(impl=BASELINE, device="cpu", workload=wl, forward_ms=1.0, backward_ms=1.0)]
+    text = cross_hardware.machine_table([doc], strict=True)
+    assert text.count("### ") == 1 and text.endswith("the median of per-round ratios where both rows have rounds).")
+    assert "\n\n" in text and "XX" not in text
+
+
+def test_history_marks_only_gpu_columns():
+    from tests.test_compare import doc, record, typed
+
+    runs = [typed(doc([record("mlp", 1.0, 2.0), record("mlp", 0.5, 0.5, device="cuda")], gpus=["NVIDIA H200"],
+                      ts=f"2026-11-2{i}T10:00:00+00:00", commit=f"{i}" * 40)) for i in (5, 6)]  # fmt: skip
+    df = cross_hardware.frame(runs)
+    assert set(df["device"]) == {"cpu", "cuda"}
+    text = cross_hardware.history_table(runs)
+    lines = [l for l in text.splitlines() if l.startswith("| implementation") or l.startswith("| mlp ")]
+    header, mlp = ([c.strip() for c in l.split("|")[2:-1]] for l in lines)
+    cells = dict(zip(header, mlp))
+    assert cells["55555555 2026-11-25T10:00 gpu fwd ms"] == "0.499" and cells["55555555 2026-11-25T10:00 fwd ms"] == "1"
+
+
+def test_sweep_jobs_carry_options_and_compile():
+    seen = []
+
+    def measure(job):
+        seen.append((job.impl, job.options, job.compile))
+        return RowResult(impl=job.impl, device=job.device, workload=job.workload.to_dict(), forward_ms=1.0, backward_ms=1.0)
+
+    pts = [sweep.Point("k", "cpu", W, options={"grid_size": 3}, compile=True), sweep.Point("j", "cpu", W)]
+    sweep.run(pts, ResultsDocument(machine={}, config={}), lambda d: None, measure, TimingConfig())
+    assert seen == [("k", {"grid_size": 3}, True), ("j", {}, False)]

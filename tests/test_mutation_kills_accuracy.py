@@ -957,3 +957,26 @@ def test_time_to_target_is_rounded_to_a_tenth_of_a_millisecond(monkeypatch):
         _Const().double(), task, p, train.TrainConfig(steps=2, eval_every=1, budget_s=None), 0.1, "cpu", torch.float64
     )
     assert out.steps_to_target == 1 and out.time_to_target_s == 0.0123
+
+
+def test_lbfgs_keeps_iterating_after_the_gradient_is_tiny():
+    # pykan's tolerances (1e-32): LBFGS goes on past a gradient of 1e-7 (torch's default would stop there)
+    task, p = _prepared()
+    torch.manual_seed(0)
+    ours = train.train_once(
+        _Const().double(), task, p, train.TrainConfig("lbfgs", steps=12, eval_every=100, budget_s=None), 1.0, "cpu", torch.float64
+    )
+    torch.manual_seed(0)
+    model = _Const().double()
+    x, y = train._tensors(p, task, "cpu", torch.float64)
+    opt = torch.optim.LBFGS(list(model.parameters()), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x["train"]), y["train"])
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure).detach()) for _ in range(12)]
+    assert ours.final_train_loss == losses[-1]

@@ -970,8 +970,9 @@ def test_a_b_sides_from_a_directory_a_ref_and_errors(monkeypatch, tmp_path):
         ab.resolve_side("no-such-ref", role="--new")
     assert str(e.value) == f"--new 'no-such-ref' is neither a directory nor a git ref of {repo}"
     commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    side = ab.resolve_side("HEAD")
+    side = ab.resolve_side("HEAD", [str(extra)])
     assert side.name == f"HEAD ({commit[:8]})" and (side.implementations / "x.py").read_text() == "X = 1\n"
+    assert side.extra_dirs == [str(extra.resolve())]
     assert side.implementations == ab.Path(side._tmp) / "implementations"
     tmp = side._tmp
     side.cleanup()

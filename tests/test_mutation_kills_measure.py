@@ -306,7 +306,7 @@ def test_open_row_compiles_when_asked(monkeypatch):
     compiled = []
     monkeypatch.setattr(torch, "compile", lambda m: compiled.append(m) or "COMPILED")
     record, row = _open(measure.RowJob("ok", "cpu", WL, compile=True), _registry(Implementation("ok", _linear)))
-    assert row.model == "COMPILED" and len(compiled) == 1
+    assert row.model == "COMPILED" and len(compiled) == 1 and isinstance(compiled[0], nn.Linear)
 
     def boom(m):
         raise RuntimeError("inductor missing")
@@ -393,7 +393,7 @@ def fake_timing(monkeypatch):
     monkeypatch.setattr(memory_mod, "phase_peaks", fake_peaks)
     rss = iter([1000, 5000, 6000, 7000])
     monkeypatch.setattr(memory_mod, "rss_peak_bytes", lambda: next(rss))
-    clock = iter([100.0, 102.5, 103.0, 104.0])
+    clock = iter([100.0, 102.12345, 103.0, 104.0])
     monkeypatch.setattr(measure.time, "monotonic", lambda: next(clock))
     state["calls"] = calls
     return state
@@ -410,7 +410,7 @@ def test_measure_row_fills_the_record(fake_timing):
     assert r.measured_s == 1.2346 and r.minor_faults_per_step == 3.3 and r.note is None
     assert r.forward_peak_bytes == 99
     assert (r.rss_peak_bytes, r.rss_increase_bytes) == (5000, 4000)
-    assert r.wall_s == 2.5
+    assert r.wall_s == 2.123  # milliseconds
     assert checkpoints == [None, None, 2.0]  # built, sanity done, timed
 
 
@@ -432,7 +432,7 @@ def test_measure_row_failures(fake_timing, monkeypatch):
     r = measure.measure_row(measure.RowJob("ok", "cpu", WL), reg)
     assert (r.error_kind, r.error) == ("nonfinite", "NaN in the output")
     assert fake_timing["calls"][-1][0] == "timing"  # memory is not measured
-    assert (r.rss_peak_bytes, r.rss_increase_bytes, r.wall_s) == (5000, 4000, 2.5)
+    assert (r.rss_peak_bytes, r.rss_increase_bytes, r.wall_s) == (5000, 4000, 2.123)
     fake_timing["raise"] = None
     fake_timing["memory_raise"] = MemoryError()
     clock = iter([0.0, 1.0])
@@ -584,3 +584,81 @@ def test_command_line(monkeypatch):
     assert runner.command_line() == "kanbench"
     monkeypatch.setattr(sys, "argv", ["/usr/bin/kb", "x"])
     assert runner.command_line() == "kb x"
+
+
+def test_failures_name_their_stage(monkeypatch):
+    import kanbench.workload as workload_mod
+
+    ok = _registry(Implementation("ok", _linear))
+
+    class BadRegistry:
+        def get(self, name):
+            raise RuntimeError("registry broke")
+
+    r = measure.measure_row(measure.RowJob("ok", "cpu", WL), BadRegistry())
+    assert r.error.startswith("RuntimeError during setup: registry broke")
+    monkeypatch.setattr(timing_mod, "measure", lambda *a, **k: (_ for _ in ()).throw(ValueError("clock")))
+    r = measure.measure_row(measure.RowJob("ok", "cpu", WL), ok)
+    assert r.error.startswith("ValueError during timing: clock")
+
+    class BadPool:
+        def __init__(self, *a):
+            raise ValueError("no data")
+
+    monkeypatch.setattr(workload_mod, "DataPool", BadPool)
+    record, row = _open(measure.RowJob("ok", "cpu", WL), ok)
+    assert record.error.startswith("ValueError during data: no data")
+    monkeypatch.undo()
+    from kanbench import sanity
+
+    monkeypatch.setattr(sanity, "check", lambda *a: (_ for _ in ()).throw(ValueError("gate")))
+    record, row = _open(measure.RowJob("ok", "cpu", WL), ok)
+    assert record.error.startswith("ValueError during sanity: gate")
+
+
+def test_run_sanity_passes_the_targets(monkeypatch):
+    from kanbench import sanity
+
+    seen = []
+    monkeypatch.setattr(sanity, "check", lambda model, x, out, target: seen.append((x, out, target)) or sanity.SanityReport())
+    x, y = torch.ones(4, 2), torch.zeros(4, 1)
+    measure.run_sanity(
+        RowResult("a", "cpu"), nn.Linear(2, 1), types.SimpleNamespace(batch=lambda: (x, y)), measure.RowJob("a", "cpu", WL)
+    )
+    assert seen == [(x, 1, y)]
+
+
+def test_measure_row_releases_its_row(monkeypatch, fake_timing):
+    released = []
+    monkeypatch.setattr(measure, "release", lambda row: released.append(row))
+    measure.measure_row(measure.RowJob("ok", "cpu", WL), _registry(Implementation("ok", _linear)))
+    assert len(released) == 1 and isinstance(released[0], measure.Row)
+
+
+def test_open_row_discovers_with_the_jobs_settings(monkeypatch):
+    from kanbench import discovery
+
+    got = []
+    monkeypatch.setattr(
+        discovery, "discover", lambda dirs, builtin=True, check=True: got.append((dirs, builtin, check)) or _registry()
+    )
+    _open(measure.RowJob("ok", "cpu", WL, builtin=False, extra_dirs=("d",)), None)
+    assert got == [(("d",), False, False)]
+
+
+def test_open_row_device_checks(monkeypatch):
+    two = Implementation("ok", _linear, devices=("cpu", "mps"))
+    record, _ = _open(measure.RowJob("ok", "cuda", WL), _registry(two))
+    assert record.error == "ok does not support cuda (supports cpu, mps)"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    seen = []
+
+    def build(widths, device=None, dtype=None):
+        seen.append(device)
+        raise RuntimeError("built")
+
+    for dev in ("cuda", "cuda:1"):  # the default device, and one that exists: built (here: the build raises)
+        record, _ = _open(measure.RowJob("ok", dev, WL), _registry(Implementation("ok", build)))
+        assert record.error_kind == "crash" and "during build: built" in record.error
+    assert seen == [torch.device("cuda"), torch.device("cuda:1")]

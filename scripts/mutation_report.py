@@ -390,6 +390,10 @@ RULES += [
         ("kanbench.accuracy.summary", "x_scaling_exponents", r"sorted\(by_params\)\], \)\)"),
         "equivalent: the parameter counts and median RMSEs are already int/float64 arrays; np.log returns float64",
     ),
+    (
+        ("kanbench.measure", "xǁRowJobǁfrom_dict", r'bool\(d\.get\("(compile|time_broken|sanity)", (None)?\)\)'),
+        "equivalent: bool(None) is bool(False)",
+    ),
     # cross-hardware, sweep
     (("kanbench.cross_hardware", "x_frame", r"astype\(None\)"), NUMPY_NONE),
     (("kanbench.sweep", "x_progress_bar", r"flush="), "the progress bar's flush: display only"),

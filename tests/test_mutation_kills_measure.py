@@ -480,6 +480,8 @@ def test_run_plan_jobs():
         ["a", "b"],
         ["cpu", "cuda"],
         WL,
+        TimingConfig(min_time=0.5, min_samples=4),
+        options={"grid_size": 3},
         threads=2,
         extra_dirs=["d"],
         budget_s=5.0,
@@ -501,6 +503,8 @@ def test_run_plan_jobs():
             True,
             True,
         )
+    assert all(j.timing == TimingConfig(min_time=0.5, min_samples=4) for j in jobs)
+    assert all(j.options == {"grid_size": 3} and j.options is not plan.options for j in jobs)
     assert (jobs[0].widths, jobs[0].match) == (None, None)
     assert (jobs[2].widths, jobs[2].match) == ((2, 6, 1), {"metric": "params"})
     d = runner.RunPlan(["a"], ["cpu"], WL)

@@ -394,6 +394,12 @@ RULES += [
         ("kanbench.measure", "xǁRowJobǁfrom_dict", r'bool\(d\.get\("(compile|time_broken|sanity)", (None)?\)\)'),
         "equivalent: bool(None) is bool(False)",
     ),
+    # cluster
+    (
+        ("kanbench.cluster", "x_job_argv", r'tok\.split\("=", (2)?\)\[0\]'),
+        'equivalent: the text before the first "=" is the same however often the rest is split',
+    ),
+    (("kanbench.cluster", "x_job_argv", r"skip = None"), "equivalent: None and False are both false in `if skip`"),
     # cross-hardware, sweep
     (("kanbench.cross_hardware", "x_frame", r"astype\(None\)"), NUMPY_NONE),
     (("kanbench.sweep", "x_progress_bar", r"flush="), "the progress bar's flush: display only"),

@@ -703,3 +703,38 @@ def test_collect_keeps_a_machine_and_what_died_jobs_measured(tmp_path, collect_e
     collect_env["4"] = FakeJob("4", "FAILED")
     sub4 = Submission("run", [], "F", str(tmp_path), jobs=[JobRecord("4", "y", "0/1", o4, [])])
     assert [r.impl for r in cluster_jobs.collect(sub4)["y"][1].results] == ["a"]
+
+
+def test_filesystem_type_edges(monkeypatch, tmp_path):
+    # three fields are enough; a mount point ending in X is not /data; of two mounts on one point
+    # the later is the visible one (a tmpfs mounted over a shared directory)
+    _fake_mounts(monkeypatch, "r / ext4\nd /dataX nfs rw 0 0\n")
+    assert cluster.filesystem_type(Path("/data/f")) == "ext4"
+    assert cluster.filesystem_type(Path("/dataX/f")) == "nfs"
+    _fake_mounts(monkeypatch, f"a {tmp_path} nfs rw 0 0\nb {tmp_path} tmpfs rw 0 0\n")
+    assert cluster.filesystem_type(tmp_path) == "tmpfs"
+
+
+def test_slurm_helpers_edges(monkeypatch, tmp_path):
+    _fake_run(monkeypatch, cluster, stdout="boX*\nX\n")
+    assert cluster.available_partitions() == ["boX", "X"]
+    monkeypatch.setitem(sys.modules, "submitit", types.ModuleType("submitit"))
+    monkeypatch.setattr(cluster, "available_partitions", lambda: ["a"])
+    monkeypatch.setattr(cluster, "filesystem_type", lambda path: "nfs")
+    assert cluster.parse_option("Xmem=1") == ("Xmem", "1")
+    assert cluster.parse_option("--X-y=1") == ("X_y", "1")
+    assert cluster.job_argv(["--out=x.json", "--batch", "8", "--out=a=b", "--impl=k"]) == ["--batch", "8", "--impl=k"]
+    monkeypatch.setattr(cluster.shutil, "which", lambda name: "/usr/bin/sbatch" if name == "sbatch" else None)
+    cluster.check(SlurmOptions(partitions=["a"], folder=str(tmp_path / "j")), None, False)
+
+
+def test_submit_shards_only_sweeps_and_from_two(tmp_path, fake_submitit):
+    folder = tmp_path / "jobs"
+    sub = cluster.submit(
+        "run", ["run"], SlurmOptions(partitions=["p"], folder=str(folder), shards=3), str(tmp_path), entry=lambda a: 0
+    )
+    assert [j.shard for j in sub.jobs] == ["0/1"] and fake_submitit.made[-1].submitted[0].argv == ["run"]
+    sub = cluster.submit(
+        "sweep", ["sweep"], SlurmOptions(partitions=["p"], folder=str(folder), shards=2), str(tmp_path), entry=lambda a: 0
+    )
+    assert [c.argv for c in fake_submitit.made[-1].submitted] == [["sweep", "--shard", "0/2"], ["sweep", "--shard", "1/2"]]

@@ -400,6 +400,26 @@ RULES += [
         'equivalent: the text before the first "=" is the same however often the rest is split',
     ),
     (("kanbench.cluster", "x_job_argv", r"skip = None"), "equivalent: None and False are both false in `if skip`"),
+    (
+        ("kanbench.cluster_jobs", "x_collect", r"if \(good\) or True else docs"),
+        "equivalent: with no document holding a machine, good + the others is every document, in order",
+    ),
+    (
+        ("kanbench.cluster_jobs", "x_collect", r'"slurm": False|ResultsDocument\(config='),
+        "equivalent: collect() replaces config['slurm'] of every merged document; machine defaults to {}",
+    ),
+    (
+        ("kanbench.cluster_jobs", "x_collect", r'getattr\(r, "impl", \)'),
+        "equivalent: every record type (run, fit and accuracy rows) has an impl",
+    ),
+    (
+        ("kanbench.cluster_jobs", "x_collect", r'else "failed"'),
+        "equivalent: failed_rows reads the state word lower-cased (job-failed either way)",
+    ),
+    (
+        ("kanbench.cluster_jobs", "x_wait", r'last = (None|"XXXX")'),
+        "equivalent: the first summary line is never empty or XXXX, so it is reported whatever `last` starts as",
+    ),
     # cross-hardware, sweep
     (("kanbench.cross_hardware", "x_frame", r"astype\(None\)"), NUMPY_NONE),
     (("kanbench.sweep", "x_progress_bar", r"flush="), "the progress bar's flush: display only"),

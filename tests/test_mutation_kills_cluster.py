@@ -530,7 +530,7 @@ def test_cancel_every_job_ignoring_errors(monkeypatch):
         jobs=[JobRecord("1", "a", "0/1", "o"), JobRecord("2", "a", "0/1", "o"), JobRecord("3", "a", "0/1", "o")],
     )
     jobs = {"1": FakeJob("1"), "2": FakeJob("2", fail={"cancel"}), "3": FakeJob("3")}
-    monkeypatch.setattr(cluster_jobs, "_job", lambda folder, job_id: jobs[job_id])
+    monkeypatch.setattr(cluster_jobs, "_job", lambda folder, job_id: jobs[job_id] if folder == "F" else None)
     cluster_jobs.cancel(sub)
     assert jobs["1"].cancelled == [False] and jobs["3"].cancelled == [False]
 
@@ -594,7 +594,7 @@ def test_merge_concatenates_shards():
 def collect_env(monkeypatch, tmp_path):
     """collect() with fake jobs: jobs[job_id] = FakeJob; state from FakeJob._state."""
     jobs = {}
-    monkeypatch.setattr(cluster_jobs, "_job", lambda folder, job_id: jobs[job_id])
+    monkeypatch.setattr(cluster_jobs, "_job", lambda folder, job_id: jobs[job_id] if folder in ("F", "FOLDER") else None)
     monkeypatch.setattr(cluster_jobs, "_scontrol_state", lambda job_id: "")
     return jobs
 
@@ -620,8 +620,9 @@ def test_collect_merges_each_partitions_jobs(tmp_path, collect_env):
             JobRecord("3", "q", "0/1", o3, ["c"]),
         ],
     )
+    written = cluster_jobs.collect(sub, results_dir=str(tmp_path / "new" / "res"))  # created with its parents
+    assert sorted(written) == ["p", "q"] and written["p"][0].parent == tmp_path / "new" / "res"
     written = cluster_jobs.collect(sub)
-    assert sorted(written) == ["p", "q"]
     path, doc = written["p"]
     assert path.parent == tmp_path / "res" and path.name.endswith("_p-n1_sweep.json")
     assert [r.impl for r in doc.results] == ["a", "b"]
@@ -669,7 +670,7 @@ def test_collect_turns_failed_jobs_into_rows(tmp_path, collect_env):
     assert p.results[0].extra == {"slurm": {"job_id": "1", "partition": "p", "shard": "0/1"}}
     q_path, q = written["q"]
     assert [(r.impl, r.error_kind, r.error) for r in q.results] == [("c", "job-failed", "slurm job 2 on q: RUNNING: still going")]
-    assert q.config["mode"] == "run" and q.config["slurm"]["partition"] == "q" and q.machine == {}
+    assert q.config == {"mode": "run", "slurm": {"partition": "q", "jobs": ["2"], "folder": "F"}} and q.machine == {}
     assert q_path.name.endswith("_q-slurm_run.json")  # no machine: the host is "slurm"
     (r_row,) = written["r"][1].results
     assert r_row.impl == "?" and r_row.error_kind == "job-cancelled"
@@ -738,3 +739,21 @@ def test_submit_shards_only_sweeps_and_from_two(tmp_path, fake_submitit):
         "sweep", ["sweep"], SlurmOptions(partitions=["p"], folder=str(folder), shards=2), str(tmp_path), entry=lambda a: 0
     )
     assert [c.argv for c in fake_submitit.made[-1].submitted] == [["sweep", "--shard", "0/2"], ["sweep", "--shard", "1/2"]]
+
+
+def test_collect_trusts_a_complete_file(tmp_path, collect_env):
+    # the job finished and wrote a complete file without "b" (skipped there): no failure row for it
+    o1 = _write(tmp_path / "o1.json", _doc("n1", ["a"]))
+    collect_env["1"] = FakeJob("1", "COMPLETED")
+    sub = Submission("run", [], "F", str(tmp_path), jobs=[JobRecord("1", "p", "0/1", o1, ["a", "b"])])
+    assert [r.impl for r in cluster_jobs.collect(sub)["p"][1].results] == ["a"]
+
+
+def test_wait_asks_a_running_job_whether_it_is_done(monkeypatch):
+    sub = Submission("run", [], "F", "R", jobs=[JobRecord("1", "a", "0/1", "o")])
+    monkeypatch.setattr(cluster_jobs, "_job", lambda folder, job_id: FakeJob(job_id, done=True))
+    monkeypatch.setattr(cluster_jobs, "_state", lambda j: "RUNNING")  # sacct lags behind
+    monkeypatch.setattr(cluster_jobs.time, "sleep", lambda s: (_ for _ in ()).throw(AssertionError("polled again")))
+    lines = []
+    cluster_jobs.wait(sub, lines.append)
+    assert lines == ["1 job(s): 0 queued, 1 running, 0 done, 0 failed"]

@@ -1951,20 +1951,31 @@ def test_ctrl_c_drops_the_companion_and_keeps_its_rounds(fake_workers):
 
 
 def test_install_cleanup_never_hides_the_error(monkeypatch, tmp_path):
+    # The fake git removes only the one empty directory the fake mkdtemp made (os.rmdir, never a
+    # tree, never a path taken from the arguments): a mutant that changes git's arguments must
+    # not be able to point a deletion anywhere else.
+    import os
+
     monkeypatch.setenv("KANBENCH_HOME", str(tmp_path))
     source = next(s for s in sources.SOURCES.values() if s.kind == "checkout")
+    made = []
+
+    def mkdtemp(prefix="", dir=None):
+        path = tmp_path / f"scratch-{len(made)}"
+        path.mkdir()
+        made.append(path)
+        return str(path)
 
     def git(*args, cwd=None):
-        import shutil
-
-        shutil.rmtree(Path(args[-1]).parent)  # the temporary directory is gone (a cleaner ran)
+        if made and made[-1].is_dir() and not any(made[-1].iterdir()):
+            os.rmdir(made[-1])  # the temporary directory is gone (a cleaner ran)
         raise install.InstallError("unreachable")
 
-    from pathlib import Path
-
+    monkeypatch.setattr(install.tempfile, "mkdtemp", mkdtemp)
     monkeypatch.setattr(install, "_git", git)
     with pytest.raises(install.InstallError, match="^cannot fetch /mirror: unreachable$"):
         install.checkout(source, from_="/mirror")
+    assert len(made) == 1 and not made[0].exists()
     monkeypatch.setitem(__import__("sys").modules, "torch", None)  # a Python without torch: no pin
     assert install._torch_constraint() == ""
 

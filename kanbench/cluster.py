@@ -149,11 +149,12 @@ def filesystem_type(path: Path) -> str:
         return ""
     path = path.resolve()
     best, kind = "", ""
+    # the longest mount point holding ``path``; of one mounted over another, the later (the visible one)
     for line in mounts:
         parts = line.split()
         if len(parts) >= 3:
             mount = parts[1].replace("\\040", " ")
-            if (str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")) and len(mount) > len(best):
+            if (str(path) == mount or str(path).startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
                 best, kind = mount, parts[2]
     return kind
 

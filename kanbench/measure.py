@@ -82,7 +82,7 @@ class RowJob:
             timing=TimingConfig(**d.get("timing", {})),
             threads=d.get("threads"),
             extra_dirs=tuple(d.get("extra_dirs", ())),
-            budget_s=d.get("budget_s"),
+            budget_s=d.get("budget_s", DEFAULT_BUDGET_S),
             memory=d.get("memory", True),
             seed=d.get("seed", 0),
             builtin=d.get("builtin", True),

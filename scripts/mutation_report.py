@@ -1,10 +1,12 @@
 """Summarize a ``mutmut run`` (``make mutate``) as markdown: the score per module and every
 surviving mutant with its diff, so each can be answered with a test or an explanation.
 
-    python scripts/mutation_report.py [--out FILE.md]
+    python scripts/mutation_report.py [--out FILE.md] [--diffs] [--previous OLD.md] [--notes NOTES.md]
 
 Reads ``mutmut results --all true`` and each survivor's diff (``mutmut show NAME``); run from the repository root
-after ``mutmut run``.
+after ``mutmut run``. ``--previous``: a module of that report's table that this ``mutants/`` has no
+result for (not run this time) keeps its row, marked, and its unexplained survivors are listed
+again from there. ``--notes``: markdown put between the table and the survivors.
 """
 
 from __future__ import annotations
@@ -340,6 +342,89 @@ RULES += [
     ),
 ]
 
+NUMPY_NONE = "equivalent: numpy reads a dtype of None as float64"
+UNKNOWN_DIM = "equivalent: numpy reads any negative size in reshape as the one unknown dimension (-2 is -1)"
+
+RULES += [
+    # sanity
+    (
+        ("kanbench.sanity", "x__check", r"if \(batch > 1\) or True else 0\.0|if batch >= 1 else 0\.0|if batch > 1 else 1\.0"),
+        "equivalent: the spread is read only when batch > 1 (the doubling check's first condition)",
+    ),
+    (
+        ("kanbench.sanity", "x__relative_spread", r"keepdim=False|mean\(dim=0, \)"),
+        "equivalent: y is (batch, out); its mean over dim 0, of shape (out,) or (1, out), broadcasts alike",
+    ),
+    (("kanbench.sanity", "x_check", r"devices=None|_cuda_devices\(model, None\)"), CUDA_BRANCH),
+    (
+        ("kanbench.sanity", "x_gradient_error", r"Generator\(device=None\)"),
+        "equivalent: torch.Generator(device=None) is a CPU generator",
+    ),
+    # allocator
+    (
+        ("kanbench.allocator", "x_user_choice", r'"XXXX"'),
+        'equivalent: the default of an unset variable: "XXXX" is not "system", holds no "glibc.malloc" and '
+        'names no malloc library, like ""',
+    ),
+    # accuracy tasks and summary
+    (
+        ("kanbench.accuracy.tasks", "x__function_task", r"dtype=None|fn\(x\), \)"),
+        "equivalent: every task function returns float64 for float64 points (numpy and scipy.special keep the dtype)",
+    ),
+    (("kanbench.accuracy.tasks", "x_", r"reshape\(-2, 1\)"), UNKNOWN_DIM),
+    (
+        ("kanbench.accuracy.tasks", "x__sklearn", r"dtype=None|bunch\.data, \)"),
+        "equivalent: scikit-learn's bundled datasets load as float64 arrays",
+    ),
+    (
+        ("kanbench.accuracy.tasks", "x__special_tasks", r"import_sp\(name\)\(None\)"),
+        "equivalent: the function import_sp(name) returns ignores its argument",
+    ),
+    (("kanbench.accuracy.tasks", "x__tabular_tasks", r"astype\(None\)"), NUMPY_NONE),
+    (
+        ("kanbench.accuracy.tasks", "x__tabular_tasks", r"inner(_c)?\(None\)"),
+        "equivalent: the scikit-learn loaders ignore the seed (the datasets are fixed; the split draws from it later)",
+    ),
+    (("kanbench.accuracy.tasks", "x__toy_tasks", r"note="), "the task's note: display text (the catalogue page)"),
+    (
+        ("kanbench.accuracy.summary", "x_scaling_exponents", r"sorted\(by_params\)\], \)\)"),
+        "equivalent: the parameter counts and median RMSEs are already int/float64 arrays; np.log returns float64",
+    ),
+    (
+        ("kanbench.measure", "xǁRowJobǁfrom_dict", r'bool\(d\.get\("(compile|time_broken|sanity)", (None)?\)\)'),
+        "equivalent: bool(None) is bool(False)",
+    ),
+    # cluster
+    (
+        ("kanbench.cluster", "x_job_argv", r'tok\.split\("=", (2)?\)\[0\]'),
+        'equivalent: the text before the first "=" is the same however often the rest is split',
+    ),
+    (("kanbench.cluster", "x_job_argv", r"skip = None"), "equivalent: None and False are both false in `if skip`"),
+    (
+        ("kanbench.cluster_jobs", "x_collect", r"if \(good\) or True else docs"),
+        "equivalent: with no document holding a machine, good + the others is every document, in order",
+    ),
+    (
+        ("kanbench.cluster_jobs", "x_collect", r'"slurm": False|ResultsDocument\(config='),
+        "equivalent: collect() replaces config['slurm'] of every merged document; machine defaults to {}",
+    ),
+    (
+        ("kanbench.cluster_jobs", "x_collect", r'getattr\(r, "impl", \)'),
+        "equivalent: every record type (run, fit and accuracy rows) has an impl",
+    ),
+    (
+        ("kanbench.cluster_jobs", "x_collect", r'else "failed"'),
+        "equivalent: failed_rows reads the state word lower-cased (job-failed either way)",
+    ),
+    (
+        ("kanbench.cluster_jobs", "x_wait", r'last = (None|"XXXX")'),
+        "equivalent: the first summary line is never empty or XXXX, so it is reported whatever `last` starts as",
+    ),
+    # cross-hardware, sweep
+    (("kanbench.cross_hardware", "x_frame", r"astype\(None\)"), NUMPY_NONE),
+    (("kanbench.sweep", "x_progress_bar", r"flush="), "the progress bar's flush: display only"),
+]
+
 
 def _changed_lines(diff: str) -> tuple[list[str], list[str]]:
     lines = diff.splitlines()
@@ -376,34 +461,81 @@ def module_of(name: str) -> str:
     return name.split(".x")[0].split(".xǁ")[0] if ".x" in name else name.rsplit(".", 1)[0]
 
 
+_ROW = re.compile(r"^\| (\S+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\S+) \|")
+COLUMNS = ("mutants", "killed", "survived", "no tests", "timeout", "not checked")
+
+
+def previous_report(path: Path) -> tuple[dict, list]:
+    """(module -> its table row as a dict of counts, [(name, diff lines)] of its unexplained survivors)."""
+    rows, unexplained = {}, []
+    lines = path.read_text().splitlines()
+    for line in lines:
+        m = _ROW.match(line)
+        if m and m.group(1) != "module":
+            rows[m.group(1).strip("*")] = dict(zip(COLUMNS, map(int, m.groups()[1:7])))
+    in_list = False
+    for i, line in enumerate(lines):
+        if line.startswith("### Not yet explained"):
+            in_list = True
+        elif in_list and line.startswith("#"):
+            in_list = False
+        elif in_list and line.startswith("- `"):
+            diff = []
+            for nxt in lines[i + 1 :]:
+                if nxt.startswith("- `") or nxt.startswith("#"):
+                    break
+                if nxt.startswith(("+", "-")):
+                    diff.append(nxt)
+            unexplained.append((line[3:].split("`")[0], diff))
+    return rows, unexplained
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--diffs", action="store_true", help="include every survivor's diff")
+    ap.add_argument("--previous", type=Path, help="an earlier report: keep the rows of modules not run this time")
+    ap.add_argument("--notes", type=Path, help="markdown inserted between the table and the survivors")
     args = ap.parse_args()
     found = statuses()
     by_module: dict = collections.defaultdict(collections.Counter)
     for name, status in found.items():
         by_module[module_of(name)][status] += 1
+    carried: dict = {}  # module -> its row in the previous report (no result for it here)
+    carried_unexplained: list = []
+    if args.previous:
+        old_rows, old_unexplained = previous_report(args.previous)
+        for module, row in old_rows.items():
+            c = by_module.get(module)
+            if c is None or c["not checked"] == sum(c.values()):
+                carried[module] = row
+                by_module.pop(module, None)
+        carried_unexplained = [(n, d) for n, d in old_unexplained if module_of(n) in carried]
     lines = [
         "# Mutation testing (mutmut)",
         "",
         "| module | mutants | killed | survived | no tests | timeout | not checked | score |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for module, c in sorted(by_module.items()):
-        total = sum(c.values())
+    for module in sorted(set(by_module) | set(carried)):
+        c = carried.get(module) or by_module[module]
+        total = c["mutants"] if module in carried else sum(c.values())
         tested = c["killed"] + c["survived"] + c["timeout"]
         score = f"{100 * (c['killed'] + c['timeout']) / tested:.0f}%" if tested else "-"
+        label = f"{module}*" if module in carried else module
         lines.append(
-            f"| {module} | {total} | {c['killed']} | {c['survived']} | {c['no tests']} | {c['timeout']} | "
+            f"| {label} | {total} | {c['killed']} | {c['survived']} | {c['no tests']} | {c['timeout']} | "
             f"{c['not checked']} | {score} |"
         )
     lines += [
         "",
         "Score = (killed + timeout) / (killed + survived + timeout); 'no tests': no selected test runs that function.",
-        "",
     ]
+    if carried:
+        lines.append(f"\\* not run this time: the row of the previous report ({args.previous}).")
+    lines.append("")
+    if args.notes:
+        lines += [args.notes.read_text().rstrip("\n"), ""]
     if not any(c["killed"] + c["survived"] + c["timeout"] for c in by_module.values()):
         print("mutation report: mutmut tested no mutant (did its first, unmutated test run fail? see its output)")
         return 1
@@ -434,6 +566,20 @@ def main() -> int:
                 *[l for l in diff.splitlines() if l.startswith(("+", "-")) and not l.startswith(("+++", "---"))],
                 "```",
             ]
+    if carried:
+        explained_before = sum(carried[m]["survived"] for m in carried) - len(carried_unexplained)
+        lines += [
+            "",
+            f"### Modules not run this time ({len(carried)}, marked * in the table)",
+            "",
+            f"Their {sum(carried[m]['survived'] for m in carried)} survivors stand as in the previous report: "
+            f"{explained_before} explained there by a rule, and these {len(carried_unexplained)} not yet:",
+            "",
+        ]
+        for name, diff in carried_unexplained:
+            lines.append(f"- `{name}`")
+            if args.diffs and diff:
+                lines += ["", "```diff", *diff, "```"]
     text = "\n".join(lines) + "\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

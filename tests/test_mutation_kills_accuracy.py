@@ -927,3 +927,56 @@ def test_adam_in_float32_against_a_plain_loop():
         loss.backward()
         opt.step()
     assert ours.final_train_loss == float(loss)
+
+
+# ----------------------------------------------------------------------------- survivors of the previous report, one by one
+
+
+def test_function_tasks_draw_their_points_from_the_seed():
+    t = tasks.catalogue()["xy"]
+    a, b, c = t.make(3), t.make(3), t.make(4)
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y) and not np.array_equal(a.x, c.x)
+    assert a.y.dtype == np.float64 and a.y.shape == (len(a.x), 1)
+
+
+def test_record_copies_the_device_kind_and_optimizer():
+    unit = suite.Unit(tasks.Task("c", "classification", "toy", 2, 3, (2, 5, 3), make=None, target=0.5), "s")
+    cfg = suite.SuiteConfig(device="cuda:1", train=train.TrainConfig("lbfgs", steps=3))
+    r = suite._record(unit, 0, None, (2, 5, 3), None, None, cfg, None, None)
+    assert (r.device, r.kind, r.optimizer, r.steps) == ("cuda:1", "classification", "lbfgs", 3)
+
+
+def test_time_to_target_is_rounded_to_a_tenth_of_a_millisecond(monkeypatch):
+    task, p = _prepared()
+    task = tasks.Task(task.name, "regression", "toy", 2, 1, (2, 5, 1), make=None, target=0.05)
+    values = iter([1.0, 0.01, 0.01, 0.01])
+    monkeypatch.setattr(train, "evaluate", lambda model, x, task, prepared, part: {"rmse": 1.0, "nrmse": next(values)})
+    ticks = iter([0.0, 0.0123456789, 1.0, 1.0123456789])
+    monkeypatch.setattr(train.time, "perf_counter", lambda: next(ticks))
+    out = train.train_once(
+        _Const().double(), task, p, train.TrainConfig(steps=2, eval_every=1, budget_s=None), 0.1, "cpu", torch.float64
+    )
+    assert out.steps_to_target == 1 and out.time_to_target_s == 0.0123
+
+
+def test_lbfgs_keeps_iterating_after_the_gradient_is_tiny():
+    # pykan's tolerances (1e-32): LBFGS goes on past a gradient of 1e-7 (torch's default would stop there)
+    task, p = _prepared()
+    torch.manual_seed(0)
+    ours = train.train_once(
+        _Const().double(), task, p, train.TrainConfig("lbfgs", steps=12, eval_every=100, budget_s=None), 1.0, "cpu", torch.float64
+    )
+    torch.manual_seed(0)
+    model = _Const().double()
+    x, y = train._tensors(p, task, "cpu", torch.float64)
+    opt = torch.optim.LBFGS(list(model.parameters()), lr=1.0, history_size=10, line_search_fn="strong_wolfe",
+                            tolerance_grad=1e-32, tolerance_change=1e-32)  # fmt: skip
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x["train"]), y["train"])
+        loss.backward()
+        return loss
+
+    losses = [float(opt.step(closure).detach()) for _ in range(12)]
+    assert ours.final_train_loss == losses[-1]

@@ -970,8 +970,9 @@ def test_a_b_sides_from_a_directory_a_ref_and_errors(monkeypatch, tmp_path):
         ab.resolve_side("no-such-ref", role="--new")
     assert str(e.value) == f"--new 'no-such-ref' is neither a directory nor a git ref of {repo}"
     commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    side = ab.resolve_side("HEAD")
+    side = ab.resolve_side("HEAD", [str(extra)])
     assert side.name == f"HEAD ({commit[:8]})" and (side.implementations / "x.py").read_text() == "X = 1\n"
+    assert side.extra_dirs == [str(extra.resolve())]
     assert side.implementations == ab.Path(side._tmp) / "implementations"
     tmp = side._tmp
     side.cleanup()
@@ -1726,3 +1727,331 @@ def test_the_loss_is_against_the_target():
     with torch.no_grad():
         target = -model(x)  # y + target would vanish: every gradient zero
     assert sanity.check(model, x, 1, target).status == "ok"
+
+
+# ----------------------------------------------------------------------------- sanity: boundaries and the gradient check's state
+
+
+def test_relative_spread_exactly():
+    # mean 0.5, largest deviation 0.5, scale 1 + 1e-12 (the floor is added, never subtracted)
+    assert sanity._relative_spread(torch.tensor([[0.0], [1.0]])) == 0.5 / (1 + 1e-12)
+    assert sanity._relative_spread(torch.tensor([[1.0, -4.0], [3.0, 0.0]])) == 2 / (4 + 1e-12)
+
+
+def test_constant_output_threshold_is_exclusive(monkeypatch):
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0]])
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        model.bias.zero_()
+    spread = sanity._relative_spread(model(x).detach().float())
+    assert spread == 0.5 / (1 + 1e-12)
+    monkeypatch.setattr(sanity, "CONSTANT_TOLERANCE", spread)  # exactly at the tolerance: not constant
+    assert "output constant across inputs (a LayerNorm over out=1?)" not in sanity.check(model, x, 1).failures
+    monkeypatch.setattr(sanity, "CONSTANT_TOLERANCE", math.nextafter(spread, 1.0))
+    assert sanity.check(model, x, 1).failures[0] == "output constant across inputs (a LayerNorm over out=1?)"
+
+
+class _ScaleFree(torch.nn.Module):
+    """y = w * x1 / max|x| + eps * x1: doubling the inputs changes y by eps * x1 only."""
+
+    def __init__(self, eps):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.eps = eps
+
+    def forward(self, x):
+        return self.w * x[:, :1] / x.abs().max() + self.eps * x[:, :1]
+
+
+DOUBLED = "output unchanged when the inputs are doubled (a normalization over the inputs?)"
+
+
+def test_the_doubling_check_for_one_and_two_samples():
+    two = torch.tensor([[1.0, 0.5], [-0.5, 0.25]])
+    # two samples: the change (1e-5 * |x1|) is far below 1e-3 of the spread: warned
+    assert sanity.check(_ScaleFree(1e-5), two, 1).warnings == [DOUBLED]
+    assert sanity.check(_ScaleFree(0.0), two, 1).warnings == [DOUBLED]
+    # one sample has no spread: no doubling check (and no constant-output check)
+    r = sanity.check(_ScaleFree(0.0), two[:1], 1)
+    assert (r.warnings, r.failures) == ([], [])
+
+
+def test_the_gradient_check_follows_the_target():
+    # y = [1, -1] exactly; with target y - 1 the residual is 1 everywhere, so the weight's
+    # gradient mean(2 * 1 * x) is 0 (the columns of x have mean 0): a dead weight. mean(y^2)
+    # would give it a gradient.
+    x = torch.tensor([[1.0, 2.0], [-1.0, -2.0]])
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.5, 0.25]]))
+        model.bias.zero_()
+    y = model(x).detach()
+    assert y.flatten().tolist() == [1.0, -1.0]
+    assert sanity.check(model, x, 1, y - 1).warnings == ["zero or no gradient for weight"]
+    assert sanity.check(model, x, 1).warnings == ["zero or no gradient for bias"]  # mean(2 y) = 0
+
+
+class _Flaky(torch.nn.Module):
+    """y = scale * x, plus ``noise`` on every other forward in train mode (randomness that reseeding
+    torch does not repeat); ``modes`` logs each forward's mode. Its backward is ``factor`` times off
+    in eval mode, so the error tells which mode the check ran in."""
+
+    def __init__(self, scale, noise, factor=1.0):
+        super().__init__()
+        self.scale, self.noise, self.factor = scale, noise, factor
+        self.w = torch.nn.Parameter(torch.ones(1))
+        self.calls = 0
+        self.modes = []
+
+    def forward(self, x):
+        self.calls += 1
+        _Flaky.modes.append(self.training)
+        if self.training:
+            return self.scale * x[:, :1] + self.noise * (self.calls % 2)
+        return _Scaled(self.factor).to(x.dtype)(x)[:, :1] * 0 + self.scale * _wrong(x[:, :1], self.factor)
+
+
+def _wrong(a, factor):
+    class Wrong(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * factor
+
+    return Wrong.apply(a)
+
+
+def _falls_back(model, x):
+    _Flaky.modes = []
+    err = sanity.gradient_error(model, x)
+    return (False in _Flaky.modes), err
+
+
+def test_the_determinism_check_is_relative_to_the_output():
+    x = torch.tensor([[1.0, 0.0], [-0.5, 0.0], [0.25, 0.0]])
+    # |y| up to 1000: a change of 1e-7 is 1e-10 of it, below 1e-9: the same function (train mode)
+    fell, err = _falls_back(_Flaky(1000.0, 1e-7, factor=2.0), x)
+    assert not fell and err is not None and err < 1e-3
+    # a change of 1e-5 is 1e-8 of it: eval mode, where the backward is twice the truth
+    fell, err = _falls_back(_Flaky(1000.0, 1e-5, factor=2.0), x)
+    assert fell and err == pytest.approx(0.5, rel=1e-6)
+    # |y| up to 1e-6: a change of 1e-14 is 1e-8 of it: eval mode (not "small in absolute terms")
+    fell, err = _falls_back(_Flaky(1e-6, 1e-14, factor=2.0), x)
+    assert fell and err == pytest.approx(0.5, rel=1e-6)
+    # an output that is exactly 0 and repeats exactly is deterministic
+    fell, err = _falls_back(_Flaky(0.0, 0.0, factor=2.0), x)
+    assert not fell and err == 0.0  # no derivative anywhere: 0, not 0 / 0
+
+
+def test_gradient_error_of_a_constant_model_is_zero():
+    class Constant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, x):
+            return self.b * torch.ones_like(x[:, :1])
+
+    # (autograd finds no path from the inputs: a zero derivative, not "cannot run in float64")
+    assert sanity.gradient_error(Constant(), torch.tensor([[0.1, 0.2], [0.3, 0.4]])) == 0.0
+
+    class RowBias(torch.nn.Module):  # varies across the batch, but not with the inputs
+        def __init__(self):
+            super().__init__()
+            self.b = torch.nn.Parameter(torch.tensor([[1.0], [2.0]]))
+
+        def forward(self, x):
+            return self.b + 0 * x.detach()[:, :1]
+
+    r = sanity.check(RowBias(), torch.tensor([[0.1, 0.2], [0.3, 0.4]]), 1)
+    assert (r.notes, r.failures) == ([], [])
+
+
+class _TwoOutputs(torch.nn.Module):
+    """y = x @ A with a backward that is exact for the first output and twice the truth for the second."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor([[1.0, 0.5], [-2.0, 3.0]]))
+
+    def forward(self, x):
+        y = x @ self.a.to(x.dtype)
+        return torch.cat([y[:, :1], _wrong(y[:, 1:], 2.0)], dim=1)
+
+
+def test_gradient_error_draws_its_directions_from_its_own_float64_generator():
+    x = torch.tensor([[0.3, -0.2], [0.1, 0.5], [-0.7, 0.4]])
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    v = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    w = torch.randn((3, 2), generator=gen, dtype=torch.float64)
+    a = torch.tensor([[1.0, 0.5], [-2.0, 3.0]], dtype=torch.float64)
+    d = v @ a  # the true directional derivative of each output
+    numeric = float((d * w).sum())
+    analytic = float((d[:, 0] * w[:, 0]).sum() + 2 * (d[:, 1] * w[:, 1]).sum())
+    expected = abs(analytic - numeric) / max(abs(numeric), abs(analytic))
+    torch.manual_seed(123)  # the global state is neither used nor changed
+    before = torch.random.get_rng_state()
+    assert sanity.gradient_error(_TwoOutputs(), x) == pytest.approx(expected, rel=1e-9)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+# ----------------------------------------------------------------------------- survivors of the previous report, one by one
+
+
+def test_a_b_job_memory_reply_without_figures_and_wall_time(fake_workers, monkeypatch, tmp_path):
+    side_a, side_b = ab.Side("base", tmp_path / "a"), ab.Side("new", tmp_path / "b")
+    plan = ab.ABPlan(impls=["k"], devices=["cpu"], workload=W, rounds=2, workers=1, memory=False)
+    assert ab._job(plan, side_a, "k", "cpu").memory is False
+    plan = ab.ABPlan(impls=["k"], devices=["cpu"], workload=W, rounds=2, workers=1, memory=True)
+
+    class NoFigures(_FakeWorker):
+        def request(self, message, timeout):
+            if message["cmd"] == "memory":
+                return {}  # a worker that measured no memory figure
+            return super().request(message, timeout)
+
+    monkeypatch.setattr(ab, "ServeWorker", NoFigures)
+    clock = iter([10.0, 11.23456, 11.23456])
+    monkeypatch.setattr(ab.time, "monotonic", lambda: next(clock))
+    base, new = ab.measure_pair(plan, side_a, side_b, "k", "cpu", str(tmp_path))
+    assert base.memory_method is None and new.memory_method is None and base.error is None
+    assert base.wall_s == 1.235 and new.wall_s == 1.235
+
+
+def test_interleave_memory_reply_without_figures_and_keys(fake_workers, monkeypatch):
+    class NoFigures(_FakeWorker):
+        def request(self, message, timeout):
+            if message["cmd"] == "memory":
+                return {}
+            return super().request(message, timeout)
+
+    monkeypatch.setattr(interleave, "ServeWorker", NoFigures)
+    (rec,) = interleave.measure_batch([_job("a")], interleave.InterleaveConfig(rounds=1, processes=1))
+    assert rec.memory_method is None and rec.error is None and rec.n_samples == 3
+    plain, compiled = _job("a"), _job("a", compile=True)
+    r_plain = RowResult(impl="a", device="cpu", workload=W.to_dict())
+    r_compiled = RowResult(impl="a", device="cpu", workload=W.to_dict(), compile=True)
+    assert interleave._record_key(r_plain) == interleave._job_key(plain)
+    assert interleave._record_key(r_compiled) == interleave._job_key(compiled)
+    assert interleave._record_key(r_plain) != interleave._record_key(r_compiled)
+
+
+def test_ctrl_c_drops_the_companion_and_keeps_its_rounds(fake_workers):
+    fake_workers.chunks["b"] = [{"forward_ms": [1.0], "backward_ms": [1.0]}, KeyboardInterrupt()]
+    jobs = [_job("a"), _job("b"), _job(BASELINE)]
+    with pytest.raises(interleave.BatchInterrupted) as e:
+        interleave.measure_jobs(jobs, interleave.InterleaveConfig(rounds=2, processes=1, max_live=2))
+    kept = e.value.records
+    assert [r.impl for r in kept] == ["a", "b"]  # the companion MLP is not a row
+    assert all("baseline_rounds" in r.extra for r in kept)
+
+
+def test_install_cleanup_never_hides_the_error(monkeypatch, tmp_path):
+    # The fake git removes only the one empty directory the fake mkdtemp made (os.rmdir, never a
+    # tree, never a path taken from the arguments): a mutant that changes git's arguments must
+    # not be able to point a deletion anywhere else.
+    import os
+
+    monkeypatch.setenv("KANBENCH_HOME", str(tmp_path))
+    source = next(s for s in sources.SOURCES.values() if s.kind == "checkout")
+    made = []
+
+    def mkdtemp(prefix="", dir=None):
+        path = tmp_path / f"scratch-{len(made)}"
+        path.mkdir()
+        made.append(path)
+        return str(path)
+
+    def git(*args, cwd=None):
+        if made and made[-1].is_dir() and not any(made[-1].iterdir()):
+            os.rmdir(made[-1])  # the temporary directory is gone (a cleaner ran)
+        raise install.InstallError("unreachable")
+
+    monkeypatch.setattr(install.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(install, "_git", git)
+    with pytest.raises(install.InstallError, match="^cannot fetch /mirror: unreachable$"):
+        install.checkout(source, from_="/mirror")
+    assert len(made) == 1 and not made[0].exists()
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # a Python without torch: no pin
+    assert install._torch_constraint() == ""
+
+
+def test_sources_record_path_and_a_record_whose_checkout_moved(monkeypatch, tmp_path):
+    monkeypatch.setenv("KANBENCH_HOME", str(tmp_path / "h"))
+    assert sources._record_path("x") == tmp_path / "h" / "sources" / "x.json"
+    name = next(k for k, v in sources.SOURCES.items() if v.kind == "checkout")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sources.write_record(sources.Installed(name, "checkout", "abc", "here", path=str(elsewhere)))
+    assert sources.installed(name).path == str(elsewhere)  # its recorded checkout exists: kept
+
+
+def test_allocator_finds_glibc_mallopt():
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert allocator._glibc_mallopt() is not None
+
+
+def test_leaderboard_family_cell_of_a_row_without_one():
+    doc = ResultsDocument(machine={}, config={})
+    doc.results = [_row("k", 1.0, 1.0)]
+    line = [l for l in leaderboard.table(doc, doc.rows()).splitlines() if l.startswith("| 1 ")][0]
+    assert line.split("|")[3].strip() == ""
+
+
+def test_cross_hardware_disambiguation_and_rows_without_an_mlp():
+    import pandas as pd
+
+    def names(rows):
+        df = pd.DataFrame(rows, columns=["file", "device", "machine", "host"])
+        return cross_hardware._disambiguate(df, "machine")["column"].tolist()
+
+    assert names([(0, "cpu", "M", "h1")]) == ["M"]
+    assert names([(0, "cpu", "M", "h1"), (1, "cpu", "M", "h2")]) == ["M [h1]", "M [h2]"]
+    assert names([(0, "cpu", "M", "h1"), (1, "cpu", "M", "h1")]) == ["M [h1]", "M [h1] #1"]
+    assert names([(0, "cpu", "M", "h1"), (1, "cpu", "N", "h1")]) == ["M", "N"]
+    wl = {"widths": [2, 1], "batch": 4, "dtype": "float32"}
+    doc = ResultsDocument(machine={}, config={})
+    doc.results = [RowResult(impl="k", device="cpu", workload=wl, forward_ms=2.0, backward_ms=4.0)]
+    assert math.isnan(cross_hardware.frame([doc])["ratio"].iloc[0])
+
+
+def test_machine_table_strict_with_one_workload():
+    wl = {"widths": [2, 1], "batch": 4, "dtype": "float32"}
+    doc = ResultsDocument(machine={"hostname": "h"}, config={})
+    doc.results = [RowResult(impl=BASELINE, device="cpu", workload=wl, forward_ms=1.0, backward_ms=1.0)]
+    text = cross_hardware.machine_table([doc], strict=True)
+    assert text.count("### ") == 1 and text.endswith("the median of per-round ratios where both rows have rounds).")
+    assert "\n\n" in text and "XX" not in text
+
+
+def test_history_marks_only_gpu_columns():
+    from tests.test_compare import doc, record, typed
+
+    runs = [typed(doc([record("mlp", 1.0, 2.0), record("mlp", 0.5, 0.5, device="cuda")], gpus=["NVIDIA H200"],
+                      ts=f"2026-11-2{i}T10:00:00+00:00", commit=f"{i}" * 40)) for i in (5, 6)]  # fmt: skip
+    df = cross_hardware.frame(runs)
+    assert set(df["device"]) == {"cpu", "cuda"}
+    text = cross_hardware.history_table(runs)
+    lines = [l for l in text.splitlines() if l.startswith("| implementation") or l.startswith("| mlp ")]
+    header, mlp = ([c.strip() for c in l.split("|")[2:-1]] for l in lines)
+    cells = dict(zip(header, mlp))
+    assert cells["55555555 2026-11-25T10:00 gpu fwd ms"] == "0.499" and cells["55555555 2026-11-25T10:00 fwd ms"] == "1"
+
+
+def test_sweep_jobs_carry_options_and_compile():
+    seen = []
+
+    def measure(job):
+        seen.append((job.impl, job.options, job.compile))
+        return RowResult(impl=job.impl, device=job.device, workload=job.workload.to_dict(), forward_ms=1.0, backward_ms=1.0)
+
+    pts = [sweep.Point("k", "cpu", W, options={"grid_size": 3}, compile=True), sweep.Point("j", "cpu", W)]
+    sweep.run(pts, ResultsDocument(machine={}, config={}), lambda d: None, measure, TimingConfig())
+    assert seen == [("k", {"grid_size": 3}, True), ("j", {}, False)]

@@ -98,7 +98,9 @@ def render(measured: dict, date: str, command: str) -> str:
             step = r.get(impl, {}).get("forward+backward")
             fwd = r.get(impl, {}).get("forward")
             if step:
-                lines.append(f"- {preset}, {impl}: forward+backward {step[0]:.2f}x the MLP: {'met' if step[0] <= 1.0 else 'not met'}")
+                lines.append(
+                    f"- {preset}, {impl}: forward+backward {step[0]:.2f}x the MLP: {'met' if step[0] <= 1.0 else 'not met'}"
+                )
             if preset == "seed" and fwd:
                 lines.append(f"- seed, {impl}: forward {fwd[0]:.2f}x the MLP: {'met' if fwd[0] <= 1.0 else 'not met'}")
     return "\n".join(lines) + "\n"

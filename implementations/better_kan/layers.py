@@ -54,11 +54,12 @@ class KANLayer(nn.Module):
     #: take the native operator (:mod:`better_kan.native`: C++ on the CPU, Triton on CUDA) where it has a
     #: kernel for the input's device and dtype: one operator forward and one backward per layer
     use_native: bool = True
-    #: take the one-node path (:mod:`better_kan.fused`) when the layer's options allow it. Off by default:
-    #: measured on a 2-core CPU it is 4-9% *slower* than the op-by-op path at [2,150,1] batch 32
-    #: and at the fit workloads (a Python autograd.Function costs more than the C++ nodes it
-    #: replaces; benchmarks/results/profile-ops.md); kept, exact and tested, for devices where
-    #: fewer launches matter and as the reference for a fused kernel
+    #: where the native operator is off or unavailable, take the one-node Python path
+    #: (:mod:`better_kan.fused`) when the layer's options allow it. Off by default: measured on a
+    #: 2-core CPU it is 4-9% *slower* than the op-by-op path at [2,150,1] batch 32 and at the fit
+    #: workloads (a Python autograd.Function costs more than the C++ nodes it replaces;
+    #: benchmarks/results/profile-ops.md); kept, exact and tested, as the reference the native
+    #: operator's C++ autograd node replaced
     use_fused: bool = False
 
     def __init__(

@@ -210,6 +210,7 @@ def _python(code: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, cwd=ROOT, timeout=120)
 
 
+@pytest.mark.slow
 def test_disabled_native_kernels_fall_back_to_the_pytorch_path():
     code = (
         "import torch; from better_kan import native, build_spline_kan\n"
@@ -234,6 +235,7 @@ def _copy_for_build(tmp_path: Path) -> Path:
     return src
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "env, reason",
     [({"BETTER_KAN_BUILD": "0"}, "BETTER_KAN_BUILD=0"), ({"CXX": "false", "CC": "false"}, "the compile failed")],

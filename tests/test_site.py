@@ -22,7 +22,7 @@ RESULTS = ROOT / "results"
 INPUTS = [
     RESULTS / "archive" / "20261129T031336Z_vm_seed.json",
     RESULTS / "archive" / "20261129T032219Z_vm_seed.json",
-    RESULTS / "20261129T121849Z_vm_seed.json",  # the same machine later: its history has two points
+    RESULTS / "archive" / "20261129T121849Z_vm_seed.json",  # the same machine later: its history has two points
     RESULTS / "archive" / "20261128T140424Z_vm_seed.json",
     RESULTS / "archive" / "20261129T031846Z_vm_sweep.json",
     RESULTS / "archive" / "20261128T141422Z_vm_fit.json",

@@ -68,14 +68,25 @@ def _register_fakes() -> None:
         return tuple(x.new_empty(shape if need else (0,)) for shape, need in zip(shapes, output_mask))
 
 
+def _registered() -> bool:
+    """True when the operators are registered already (a second copy of this package in the process:
+    the tests' mutation runs import the tree's copy beside the installed one)."""
+    try:
+        torch.ops.better_kan.kan_linear_forward.default
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
 def _load() -> NativeStatus:
     if os.environ.get("BETTER_KAN_NATIVE", "1") == "0":
         return NativeStatus((), "BETTER_KAN_NATIVE=0")
-    try:
-        from . import _C  # noqa: F401  (importing it registers the operators)
-    except ImportError as exc:
-        return NativeStatus((), f"better_kan._C is not built: {exc}")
-    _register_fakes()
+    if not _registered():
+        try:
+            from . import _C  # noqa: F401  (importing it registers the operators)
+        except ImportError as exc:
+            return NativeStatus((), f"better_kan._C is not built: {exc}")
+        _register_fakes()
     devices = ["cpu", "meta"]
     if torch.cuda.is_available():
         from . import triton_kernels

@@ -433,8 +433,11 @@ def register() -> bool:
     if not AVAILABLE:
         return False
     if not _REGISTERED:
-        torch.library.register_kernel("better_kan::kan_linear_forward", "cuda", forward)
-        torch.library.register_kernel("better_kan::kan_linear_backward", "cuda", _backward_op)
+        try:
+            torch.library.register_kernel("better_kan::kan_linear_forward", "cuda", forward)
+            torch.library.register_kernel("better_kan::kan_linear_backward", "cuda", _backward_op)
+        except RuntimeError:  # another copy of this package registered its kernels first
+            pass
         _REGISTERED = True
     return True
 

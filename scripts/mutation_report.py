@@ -267,7 +267,7 @@ RULES += [
         (
             BK + "spline_layer",
             "xǁSplineKANLayerǁ__init__",
-            r"torch\.empty\(0, (device=None, )?dtype=(dtype|None)\)|torch\.empty\(0, device=device, \)|torch\.empty\(0, dtype",
+            r"torch\.empty\(0, (device=(None|device), )?dtype=(dtype|None)\)|torch\.empty\(0, device=device, \)|torch\.empty\(0, dtype",
         ),
         "equivalent: _set_grid replaces the empty placeholder with a tensor of the weight's device and dtype",
     ),
@@ -276,7 +276,7 @@ RULES += [
         (
             BK + "rbf_layer",
             "xǁRBFKANLayerǁ__init__",
-            r'register_buffer\("affine_(a|b)", (None|torch\.empty\((0|1), (device=None, )?dtype=dtype\))\)',
+            r'register_buffer\("affine_(a|b)", (None|torch\.empty\((0|1), (device=(None|device), )?dtype=dtype\))\)',
         ),
         "equivalent: _refresh_affine assigns both buffers right after (with trainable centers they are never read)",
     ),
@@ -284,6 +284,24 @@ RULES += [
         (BK + "rbf_layer", "xǁRBFKANLayerǁ__init__", r"device=None, dtype=torch\.float64|linspace\(lo, hi, num_centers, dtype"),
         DEVICE_ARGS,
     ),
+    (
+        (BK + "rbf_layer", "xǁRBFKANLayerǁnative_basis", r"self\.kernel, 1$"),
+        "equivalent: the native operator reads the order only for the B-spline bases",
+    ),
+    (
+        (BK + "spline_layer", "xǁSplineKANLayerǁnative_basis", r"new_empty\(1\)"),
+        "equivalent: the operator's Cox-de Boor basis reads only the knots (its b argument is not read)",
+    ),
+    (
+        (
+            BK + "spline_layer",
+            "xǁSplineKANLayerǁbasis",
+            r"bspline_cox_de_boor\(x, self\.grid, (None, self\._cox_tables|self\.spline_order, (None)?)\)",
+        ),
+        "equivalent: bspline_cox_de_boor reads the order only to build the tables, which basis() passes built "
+        "(or, without them, builds the same from the knots)",
+    ),
+    ((BK + "layers", "xǁKANLayerǁ__init__", r"self\._masked = None"), "equivalent: _masked is read only as a truth value"),
     (("kanbench.ab", "x__git", r"timeout="), "the time limit of a local git command (it returns in milliseconds)"),
     (
         ("kanbench.ab", "x_resolve_side", r"--verify|--quiet|--QUIET|--format=tar"),

@@ -617,3 +617,22 @@ def test_initial_knots_and_centers_are_exact_in_float64():
     assert layer.grid.dtype == D
     rbf = RBFKANLayer(2, 1, num_centers=4, grid_range=(0.0, 1.0), dtype=D)
     assert rbf.centers[0].tolist() == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0], rel=1e-14, abs=0)  # not float32's 1/3
+
+
+def test_default_base_weights_are_pykans_centred_uniform():
+    """pykan's initialization by default: base weights ~ sigma * U(-1, 1) / sqrt(in) with mu = 0, sigma = 1."""
+    torch.manual_seed(0)
+    layer = SplineKANLayer(4, 500)
+    base = layer.base_weight.detach()
+    assert base.abs().max() <= 0.5  # 1 / sqrt(4): a larger sigma or a non-zero mu leaves this range
+    assert base.abs().max() > 0.45 and abs(float(base.mean())) < 0.03  # spread over it, centred
+
+
+def test_a_one_basis_function_uniform_grid_reloads_as_uniform():
+    """The smallest uniform layer (one input, G = 1, k = 0: affine tables of one element) stays on the
+    closed form after load_state_dict."""
+    layer = SplineKANLayer(1, 1, grid_size=1, spline_order=0, dtype=D)
+    assert layer.uniform and layer.affine_a.numel() == 1
+    fresh = SplineKANLayer(1, 1, grid_size=1, spline_order=0, dtype=D)
+    fresh.load_state_dict(layer.state_dict())
+    assert fresh.uniform and fresh._cox_tables is None

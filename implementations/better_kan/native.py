@@ -18,7 +18,7 @@ The basis is named by a string: ``"bspline_uniform"`` (closed form; ``a``, ``b``
 * CUDA: Triton kernels (:mod:`better_kan.triton_kernels`), registered when Triton imports
   and a GPU is present;
 * shapes only (meta-device models, ``torch.compile``'s fake tensors with symbolic batch sizes):
-  :func:`torch.library.register_fake` functions here.
+  ``torch.library.register_fake`` functions here.
 
 Where the extension is not built (or ``BETTER_KAN_NATIVE=0``), :func:`supports` is False and
 the layers take their PyTorch path, which computes the same functions (the tests hold

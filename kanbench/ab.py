@@ -20,6 +20,7 @@ import io
 import math
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -88,6 +89,12 @@ def resolve_side(spec: Optional[str], extra: Sequence[str] = (), role: str = "si
             tar.extractall(tmp, filter="data")
         except TypeError:  # Python without extraction filters
             tar.extractall(tmp)
+    from kanbench import native_build
+
+    print(
+        f"kanbench ab: {role} {spec}: " + native_build.provide(Path(tmp) / "implementations", root / "implementations"),
+        file=sys.stderr,
+    )
     return Side(f"{spec} ({commit[:8]})", Path(tmp) / "implementations", extra, _tmp=tmp)
 
 

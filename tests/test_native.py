@@ -255,3 +255,23 @@ def test_a_build_without_the_extension_says_so_in_one_line_and_succeeds(tmp_path
     lines = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("better_kan:")]
     assert len(lines) == 1 and reason in lines[0] and lines[0].endswith("the layers use their PyTorch path")
     assert not list(src.rglob("_C*.so"))
+
+
+# ----------------------------------------------------------------------------- kanbench ab's extracted trees
+
+
+def test_an_extracted_tree_gets_the_native_build_of_its_own_source(tmp_path):
+    """kanbench ab's base side (a git archive: source, no build) gets the working tree's build when its
+    C++ source is the same, and says so; a tree from before the native kernels is left alone."""
+    from kanbench import native_build
+
+    working = ROOT / "implementations"
+    if native_build._built(working / "better_kan") is None:
+        pytest.skip("better_kan._C is not built in this tree")
+    tree = tmp_path / "implementations"
+    shutil.copytree(working, tree, ignore=shutil.ignore_patterns("_C*", "__pycache__"))
+    assert native_build.provide(tree, working) == "native kernels: the working tree's build (same C++ source)"
+    assert native_build._built(tree / "better_kan") is not None
+    old = tmp_path / "old" / "implementations"
+    (old / "better_kan").mkdir(parents=True)
+    assert native_build.provide(old, working) == "no native kernels in that tree (it predates them)"

@@ -29,7 +29,7 @@ STAMP := $(VENV)/.kanbench-installed
 help:
 	@echo "make bench        - set up, measure the seed table's implementations (those available; CPU, and CUDA where present), print the table"
 	@echo "make test         - set up, lint (ruff) and run the test suite (with coverage)"
-	@echo "make mutate       - mutation testing of the number-critical modules (incremental: ~5 min; from scratch ~45 min on 2 cores; MODULES='a.py b.py' for some)"
+	@echo "make mutate       - mutation testing of the number-critical modules (incremental; from scratch ~26 min on 2 cores; MODULES='a.py b.py' for some)"
 	@echo "make bench-large  - the [1000,1000,1], batch-100 workload"
 	@echo "make bench-check  - the CI regression gate: this tree vs GATE_BASE (default HEAD~1), interleaved A/B"
 	@echo "make bench-pytest - the implementations as pytest-benchmark benchmarks"

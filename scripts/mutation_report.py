@@ -302,6 +302,20 @@ RULES += [
         "(or, without them, builds the same from the knots)",
     ),
     ((BK + "layers", "xǁKANLayerǁ__init__", r"self\._masked = None"), "equivalent: _masked is read only as a truth value"),
+    (
+        (BK + "grids", "x_widths_from", r"torch\.diff\(centers, \)"),
+        "equivalent: centers is (in, m), so diff's default dim=-1 is dim 1",
+    ),
+    ((BK + "network", "x_build_kan", r"device=None, dtype=dtype|\(a, b, dtype=dtype"), DEVICE_ARGS),
+    (
+        (BK + "network", "x_build_spline_kan", r"build_kan\(widths, \*\*kwargs\)"),
+        'equivalent: build_kan\'s default layer type is "spline" (a test checks the default)',
+    ),
+    (
+        ("kanbench.axes", "x_crossings", r"\(pts\[last\]\[1\] - 1\) (/ \(y1 - 1\) < 0|\* \(y1 - 1\) <= 0)"),
+        "equivalent: both factors are non-zero there (points at exactly 1 are skipped and `last` is only an off-1 "
+        "point), so the product is never 0 and has the quotient's sign",
+    ),
     (("kanbench.ab", "x__git", r"timeout="), "the time limit of a local git command (it returns in milliseconds)"),
     (
         ("kanbench.ab", "x_resolve_side", r"--verify|--quiet|--QUIET|--format=tar"),

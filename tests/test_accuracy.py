@@ -353,3 +353,16 @@ def test_the_leaderboard_column_is_the_mean_rank_and_the_win_rate():
         r.task_family = "toy"
     col = accuracy_column(ResultsDocument(machine={}, config={"mode": "accuracy"}, results=recs))
     assert col == {"kan": "rank 1.5/2 (2 tasks), 50% wins vs MLP", "mlp": "rank 1.5/2 (2 tasks)"}
+
+
+def test_the_leaderboard_column_names_the_row_a_same_function_implementation_was_trained_as():
+    """inkan is trained once, as inkan-eager (the same function): its column reads inkan-eager's, marked."""
+    from kanbench.leaderboard import accuracy_column
+    from kanbench.records import ResultsDocument
+
+    recs = [_rec("mlp", "a", 0, 0.3), _rec("inkan-eager", "a", 0, 0.1)]
+    for r in recs:
+        r.task_family = "toy"
+    col = accuracy_column(ResultsDocument(machine={}, config={"mode": "accuracy"}, results=recs))
+    assert col["inkan"] == col["inkan-eager"] + " (as inkan-eager)"
+    assert "pykan" not in col  # neither pykan nor pykan-speed was trained

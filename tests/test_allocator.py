@@ -99,3 +99,8 @@ def test_rows_that_page_fault_get_a_note_under_the_table():
         "- note: splines-better_kan-cpu 9,577 page faults per step: its times include the kernel "
         "mapping in fresh memory every step (allocator: system default)"
     ]
+
+
+def test_user_choice_reads_the_process_environment_by_default(monkeypatch):
+    monkeypatch.setenv("KANBENCH_MALLOC", "system")
+    assert allocator.user_choice() == "system default (KANBENCH_MALLOC=system)"

@@ -636,3 +636,9 @@ def test_a_one_basis_function_uniform_grid_reloads_as_uniform():
     fresh = SplineKANLayer(1, 1, grid_size=1, spline_order=0, dtype=D)
     fresh.load_state_dict(layer.state_dict())
     assert fresh.uniform and fresh._cox_tables is None
+
+
+def test_build_kan_defaults_to_spline_layers_and_a_kan_checks_every_junction():
+    assert all(isinstance(layer, SplineKANLayer) for layer in build_kan([2, 3, 1]).layers)
+    with pytest.raises(ValueError, match="do not chain: 4 -> 5"):
+        KAN([SplineKANLayer(2, 3), SplineKANLayer(3, 4), SplineKANLayer(5, 1)])

@@ -39,10 +39,9 @@ class SplineKANLayer(KANLayer):
         super().__init__(in_features, out_features, grid_size + spline_order, **kwargs)
         device, dtype = self.weight.device, self.weight.dtype
         grid = basis_mod.uniform_grid(in_features, grid_size, spline_order, grid_range[0], grid_range[1], device, dtype)
-        self.register_buffer("grid", grid)
-        self.register_buffer("affine_a", torch.empty(0, device=device, dtype=dtype))
-        self.register_buffer("affine_b", torch.empty(0, device=device, dtype=dtype))
-        self._set_grid(grid)
+        for name in ("grid", "affine_a", "affine_b"):
+            self.register_buffer(name, None)  # _set_grid installs them, in the weight's device and dtype
+        self._set_grid(grid, uniform=True)
 
     @torch.no_grad()
     def _set_grid(self, grid: torch.Tensor, uniform: Optional[bool] = None):

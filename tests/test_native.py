@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from kan_inputs import layer_inputs
 
 from better_kan import RBFKANLayer, SplineKANLayer, build_spline_kan, native
 from better_kan import basis as B
@@ -28,20 +29,7 @@ TOL = {torch.float32: dict(atol=2e-5, rtol=2e-5), torch.float64: dict(atol=1e-12
 
 
 def _inputs(layer, kind: str, n: int = 24, seed: int = 0) -> torch.Tensor:
-    """(n, in): random in the grid, exactly on its knots/centers, or beyond it."""
-    gen = torch.Generator().manual_seed(seed)
-    dtype = layer.weight.dtype
-    if kind == "random":
-        return torch.rand(n, layer.in_features, generator=gen, dtype=torch.float64).mul(2.2).sub(1.1).to(dtype)
-    if kind == "outside":
-        return (
-            (torch.rand(n, layer.in_features, generator=gen, dtype=torch.float64) * 4 + 1.5)
-            .mul(torch.where(torch.rand(n, layer.in_features, generator=gen) < 0.5, -1.0, 1.0).to(torch.float64))
-            .to(dtype)
-        )
-    knots = layer.grid if isinstance(layer, SplineKANLayer) else layer.centers.detach()
-    idx = torch.randint(0, knots.shape[1], (n, layer.in_features), generator=gen)
-    return knots.gather(1, idx.t()).t().contiguous().to(dtype)
+    return layer_inputs(layer, kind, n, seed)
 
 
 def _run(layer, x, use_native: bool):

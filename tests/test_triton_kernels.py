@@ -19,6 +19,7 @@ import textwrap
 import pytest
 import torch
 import torch.nn.functional as F
+from kan_inputs import layer_inputs
 
 from better_kan import RBFKANLayer, SplineKANLayer
 from better_kan import basis as B
@@ -33,18 +34,8 @@ DEVICE = "cpu" if INTERPRETED else "cuda"
 TOL = {torch.float32: dict(atol=3e-5, rtol=3e-5), torch.float64: dict(atol=1e-11, rtol=1e-10)}
 
 
-def _inputs(layer, kind, n=37, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    dtype = layer.weight.dtype
-    if kind == "random":
-        return (torch.rand(n, layer.in_features, generator=gen, dtype=torch.float64) * 2.4 - 1.2).to(dtype)
-    if kind == "outside":
-        return (torch.rand(n, layer.in_features, generator=gen, dtype=torch.float64) * 3 + 1.2).to(dtype) * torch.where(
-            torch.rand(n, layer.in_features, generator=gen) < 0.5, -1, 1
-        ).to(dtype)
-    knots = layer.grid if isinstance(layer, SplineKANLayer) else layer.centers.detach()
-    idx = torch.randint(0, knots.shape[1], (layer.in_features, n), generator=gen)
-    return knots.gather(1, idx).t().contiguous().to(dtype)
+def _inputs(layer, kind: str, n: int = 37, seed: int = 0) -> torch.Tensor:
+    return layer_inputs(layer, kind, n, seed, inside=1.2, outside=(1.2, 3.0))
 
 
 def _reference(layer, x, a, b, basis_name, order, weight, gy):

@@ -435,15 +435,11 @@ def register() -> bool:
     if not _REGISTERED:
         try:
             torch.library.register_kernel("better_kan::kan_linear_forward", "cuda", forward)
-            torch.library.register_kernel("better_kan::kan_linear_backward", "cuda", _backward_op)
+            torch.library.register_kernel("better_kan::kan_linear_backward", "cuda", backward)
         except RuntimeError:  # another copy of this package registered its kernels first
             pass
         _REGISTERED = True
     return True
-
-
-def _backward_op(grad_y, x, weight, features, a, b, basis, order, base, output_mask):
-    return backward(grad_y, x, weight, features, a, b, basis, order, base, output_mask)
 
 
 __all__ = ["AVAILABLE", "BASE_CODES", "BASIS_CODES", "backward", "forward", "register"]

@@ -48,7 +48,7 @@ setup: $(STAMP)
 # The install builds better_kan's native kernels (setup.py, a C++ extension against this venv's torch:
 # hence --no-build-isolation; about 30 s on 2 cores); without a compiler it says so in one line and
 # the layers use their PyTorch path. BETTER_KAN_BUILD=0 skips the build.
-NATIVE_SOURCES := setup.py $(wildcard implementations/better_kan/csrc/*.cpp)
+NATIVE_SOURCES := setup.py implementations/better_kan/build_flags.py $(wildcard implementations/better_kan/csrc/*.cpp)
 $(STAMP): pyproject.toml Makefile $(NATIVE_SOURCES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV_FLAGS) $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null && echo "using the installed torch $$($(PY) -c 'import torch; print(torch.__version__)')" \

@@ -9,15 +9,29 @@ use their PyTorch path -- the build says so in one line.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
 from setuptools import setup
 
 SOURCE = "implementations/better_kan/csrc/kan_ops.cpp"
+REQUIRED = os.environ.get("BETTER_KAN_REQUIRE_NATIVE", "0") == "1"
+
+
+def _build_flags():
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        "better_kan_build_flags", os.path.join(here, "implementations", "better_kan", "build_flags.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _skip(reason: str) -> None:
+    if REQUIRED:
+        raise SystemExit(f"better_kan: BETTER_KAN_REQUIRE_NATIVE=1 but the native kernels were not built ({reason})")
     print(f"better_kan: native kernels not built ({reason}); the layers use their PyTorch path", file=sys.stderr)
 
 
@@ -41,12 +55,8 @@ def _extensions():
                 _skip(f"the compile failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
                 self.extensions = []  # nothing to copy into the package
 
-    flags = ["-O3", "-std=c++20", "-fvisibility=hidden", "-fstrict-aliasing", "-fno-trapping-math", "-fno-math-errno"]
-    if sys.platform != "darwin":
-        flags.append("-fopenmp")
-    ext = CppExtension(
-        "better_kan._C", [SOURCE], extra_compile_args=flags, extra_link_args=["-fopenmp"] if "-fopenmp" in flags else []
-    )
+    flags, link_flags = _build_flags().compile_args(SOURCE)
+    ext = CppExtension("better_kan._C", [SOURCE], extra_compile_args=flags, extra_link_args=link_flags)
     return [ext], {"build_ext": OptionalBuild.with_options(use_ninja=True)}
 
 

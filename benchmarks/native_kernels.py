@@ -8,7 +8,7 @@ rows, the machine's fingerprint in the results file) of the MLP, both layers on 
 (the default where better_kan._C is built) and both on the PyTorch path (benchmarks/variants).
 Ratios are to the MLP *measured in the same run*, per interleaved round (the median over rounds,
 with the 95% interval of that median), for the forward alone and for forward + backward (a
-training step). Goals (issue: fused kernels): <= 1.0x the MLP's forward + backward at every
+training step). Goals of the native operator: <= 1.0x the MLP's forward + backward at every
 workload and the forward at the seed workload; the large workload no slower than the PyTorch path.
 The results files go to benchmarks/results/native-kernels/ next to the markdown.
 """

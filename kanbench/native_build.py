@@ -3,9 +3,10 @@
 A git archive holds better_kan's C++ source but not its build (``better_kan/_C*.so`` is built by
 ``pip install``, never committed). Without it that side's layers would take their PyTorch path
 while the working tree's run natively, and the A/B would compare the two paths instead of the two
-trees. :func:`provide` gives the extracted package the working tree's build when the C++ source is
-byte-identical (the same source builds the same operator), else compiles that tree's source with
-torch's extension helpers (about 30 s on 2 cores).
+trees. :func:`provide` gives the extracted package the working tree's build when that build embeds the
+sha256 of the extracted tree's C++ source (the same source builds the same operator; a build older
+than an edit of the source does not qualify), else compiles that tree's source with torch's extension
+helpers and the flags setup.py uses (better_kan/build_flags.py; about 30 s on 2 cores).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
+from better_kan import build_flags
+
 SOURCE = Path("better_kan") / "csrc" / "kan_ops.cpp"
-#: as setup.py (loops vectorize only with these; see docs/native-kernels.md)
-FLAGS = ["-O3", "-std=c++20", "-fvisibility=hidden", "-fstrict-aliasing", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"]
 
 
 def _built(package: Path) -> Optional[Path]:
@@ -34,17 +35,17 @@ def provide(extracted: Path, working: Path) -> str:
     if not source.is_file():
         return "no native kernels in that tree (it predates them)"
     package = extracted / "better_kan"
-    mine = working / SOURCE
     built = _built(working / "better_kan")
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
-    if built is not None and mine.is_file() and mine.read_bytes() == source.read_bytes():
+    if built is not None and build_flags.source_sha256(source).encode() in built.read_bytes():
         shutil.copy2(built, package / ("_C" + suffix))
-        return "native kernels: the working tree's build (same C++ source)"
+        return "native kernels: the working tree's build (built from the same C++ source)"
+    flags, link_flags = build_flags.compile_args(source)
     # compiled in a process of its own: loading the result here would register a second copy of the operators
     build_dir = tempfile.mkdtemp(prefix="kanbench-ab-build-")
     script = (
         "import sys; from torch.utils.cpp_extension import load\n"
-        f"m = load('_C', [{str(source)!r}], extra_cflags={FLAGS!r}, extra_ldflags=['-fopenmp'], "
+        f"m = load('_C', [{str(source)!r}], extra_cflags={flags!r}, extra_ldflags={link_flags!r}, "
         f"build_directory={build_dir!r}, verbose=False)\n"
         "print(m.__file__)\n"
     )

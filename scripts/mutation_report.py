@@ -195,14 +195,6 @@ RULES += [
         "equivalent: the boolean indicator is converted to the features' dtype when it is written into them",
     ),
     (
-        (BK + "rbf_layer", "xǁRBFKANLayerǁfused_basis", r'getattr\((None|self), "(XX_fused_rbfXX|_FUSED_RBF|_fused_rbf)"'),
-        "equivalent: a cache of the stateless basis object; missing, it is rebuilt",
-    ),
-    (
-        (BK + "spline_layer", "xǁSplineKANLayerǁfused_basis", r"getattr\("),
-        "equivalent: a cache of the stateless basis object; missing, it is rebuilt",
-    ),
-    (
         (BK + "layers", "xǁKANLayerǁ_load_from_state_dict", r"\*args, \)"),
         "equivalent: torch calls _load_from_state_dict with positional arguments only (no **kwargs to pass on)",
     ),

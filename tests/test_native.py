@@ -220,6 +220,9 @@ def _copy_for_build(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "pyproject.toml", src / "pyproject.toml")
     shutil.copy(ROOT / "README.md", src / "README.md")
     shutil.copytree(ROOT / "implementations" / "better_kan" / "csrc", src / "implementations" / "better_kan" / "csrc")
+    shutil.copy(
+        ROOT / "implementations" / "better_kan" / "build_flags.py", src / "implementations" / "better_kan" / "build_flags.py"
+    )
     return src
 
 
@@ -258,8 +261,15 @@ def test_an_extracted_tree_gets_the_native_build_of_its_own_source(tmp_path):
         pytest.skip("better_kan._C is not built in this tree")
     tree = tmp_path / "implementations"
     shutil.copytree(working, tree, ignore=shutil.ignore_patterns("_C*", "__pycache__"))
-    assert native_build.provide(tree, working) == "native kernels: the working tree's build (same C++ source)"
+    assert native_build.provide(tree, working) == "native kernels: the working tree's build (built from the same C++ source)"
     assert native_build._built(tree / "better_kan") is not None
+    # a build older than an edit of the source (the same bytes no longer) is never copied
+    stale = tmp_path / "stale" / "implementations"
+    shutil.copytree(working, stale, ignore=shutil.ignore_patterns("_C*", "__pycache__"))
+    source = stale / native_build.SOURCE
+    source.write_text(source.read_text() + "\n// edited\n")
+    built = native_build._built(working / "better_kan")
+    assert native_build.build_flags.source_sha256(source).encode() not in built.read_bytes()
     old = tmp_path / "old" / "implementations"
     (old / "better_kan").mkdir(parents=True)
     assert native_build.provide(old, working) == "no native kernels in that tree (it predates them)"

@@ -11,6 +11,7 @@ effective weight).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -21,17 +22,24 @@ import torch
 import torch.nn.functional as F
 from kan_inputs import layer_inputs
 
-from better_kan import RBFKANLayer, SplineKANLayer
+from better_kan import RBFKANLayer, SplineKANLayer, native, reference
 from better_kan import basis as B
 
 triton = pytest.importorskip("triton", reason="Triton is not installed (pip install triton)")
-import better_kan.triton_kernels as tk  # noqa: E402
+import better_kan.triton_ops as tk  # noqa: E402
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 if not INTERPRETED and not torch.cuda.is_available():
     pytest.skip("triton was imported without TRITON_INTERPRET=1 and there is no GPU", allow_module_level=True)
 DEVICE = "cpu" if INTERPRETED else "cuda"
 TOL = {torch.float32: dict(atol=3e-5, rtol=3e-5), torch.float64: dict(atol=1e-11, rtol=1e-10)}
+
+
+@pytest.fixture(autouse=True)
+def _no_silent_fallback():
+    """A kernel that fails falls back on the reference (and would pass these checks): none may here."""
+    yield
+    assert not tk.FAILED, tk.FAILED
 
 
 def _inputs(layer, kind: str, n: int = 37, seed: int = 0) -> torch.Tensor:
@@ -46,7 +54,7 @@ def _reference(layer, x, a, b, basis_name, order, weight, gy):
     weight = weight.clone().requires_grad_()
     bias = layer.bias.detach().clone().requires_grad_() if layer.bias is not None else None
     if basis_name == "bspline_uniform":
-        phi = B._bspline_uniform_autograd(x, a, b, order) if order else B.bspline_uniform(x, a, b, 0)
+        phi = B.bspline_uniform_plain(x, a, b, order) if order else B.bspline_uniform(x, a, b, 0)
     elif basis_name == "bspline":
         phi = B.bspline_cox_de_boor(x, a, order)
     else:
@@ -172,3 +180,112 @@ def test_kernels_compile_for_an_sm90_gpu(dtype, basis, order, base, need_dz):
         timeout=300,
     )
     assert out.returncode == 0 and "compiled" in out.stdout, out.stderr[-3000:]
+
+
+# ----------------------------------------------------------------------------- tiles, layouts, limits, failures
+
+
+@pytest.fixture
+def tiles():
+    saved = tk.Tiles(**vars(tk.TILES))
+    yield tk.TILES
+    for name, value in vars(saved).items():
+        setattr(tk.TILES, name, value)
+
+
+@pytest.mark.parametrize("bs, bq, bk, bj", [(16, 16, 16, 16), (64, 16, 64, 32), (16, 64, 32, 64)])
+def test_other_tiles_give_the_same_results(tiles, bs, bq, bk, bj):
+    tiles.bs, tiles.bq, tiles.bk, tiles.bj = bs, bq, bk, bj
+    _check(_weights(SplineKANLayer(3, 5, grid_size=9, spline_order=3, dtype=torch.float64)), "random")
+    _check(_weights(RBFKANLayer(3, 5, num_centers=20, trainable_centers=True, dtype=torch.float64)), "random")
+
+
+def test_a_grid_of_a_thousand_intervals_is_tiled(tiles):
+    """grid 1000 (the KAN paper's largest grid extension): the backward walks the features in tiles."""
+    tiles.bj = 32
+    layer = _weights(SplineKANLayer(1, 2, grid_size=1000, spline_order=3, dtype=torch.float64))
+    _check(layer, "random")
+
+
+def test_non_contiguous_inputs_and_upstream_gradients():
+    layer = _weights(SplineKANLayer(3, 4, grid_size=5, dtype=torch.float64))
+    a, b, name, order = (t.detach() if isinstance(t, torch.Tensor) else t for t in layer.native_basis())
+    x = torch.rand(3, 21, dtype=torch.float64).t()  # (21, 3), strides (1, 21)
+    w = layer.weight.detach()
+    y, feats = tk.forward(x.to(DEVICE), w.to(DEVICE), None, a.to(DEVICE), b.to(DEVICE), name, order, "silu")
+    assert y.is_contiguous() and y.shape == (21, 4)
+    expected = reference.forward(x, w, None, a, b, name, order, "silu")
+    torch.testing.assert_close(y.cpu(), expected[0])
+    gy = torch.rand(4, 21, dtype=torch.float64).t()
+    got = tk.backward(
+        gy.to(DEVICE), x.to(DEVICE), w.to(DEVICE), feats, a.to(DEVICE), b.to(DEVICE), name, order, "silu", [1, 1, 0, 0, 0]
+    )
+    want = reference.backward(gy, x, w, None, a, b, name, order, "silu", [1, 1, 0, 0, 0])
+    for g, e in zip(got[:2], want[:2]):
+        torch.testing.assert_close(g.cpu(), e)
+
+
+def test_nan_and_inf_propagate_as_in_the_reference():
+    for layer in (SplineKANLayer(2, 3, dtype=torch.float64), RBFKANLayer(2, 3, kernel="matern32", dtype=torch.float64)):
+        a, b, name, order = (t.detach() if isinstance(t, torch.Tensor) else t for t in layer.native_basis())
+        x = torch.tensor([[float("nan"), 0.2], [float("inf"), -float("inf")], [0.3, -0.4]], dtype=torch.float64)
+        w = _weights(layer).weight.detach()
+        y, _ = tk.forward(x.to(DEVICE), w.to(DEVICE), None, a.to(DEVICE), b.to(DEVICE), name, order, "silu")
+        expected, _ = reference.forward(x, w, None, a, b, name, order, "silu")
+        torch.testing.assert_close(y.cpu(), expected, equal_nan=True)
+
+
+def test_launch_grids_are_one_dimensional():
+    """Any number of inputs and outputs (a second grid axis stops at 65,535)."""
+    source = open(tk.__file__).read()
+    assert "_forward_kernel[grid]" in source and "grid = (triton.cdiv(batch, tiles.bs) * triton.cdiv(n_out, tiles.bq),)" in source
+    assert "_backward_kernel[(triton.cdiv(batch, tiles.bs) * n_in,)]" in source
+
+
+def test_the_checks_and_their_messages_are_the_cpu_operators():
+    layer = SplineKANLayer(2, 3, dtype=torch.float64)
+    a, b, name, order = (t.detach() if isinstance(t, torch.Tensor) else t for t in layer.native_basis())
+    w = layer.weight.detach()
+    x = torch.rand(4, 2, dtype=torch.float64)
+    cases = [
+        ((x, w, None, a, b, "cubic", order, "silu"), "unknown basis 'cubic'"),
+        ((x, w, None, a, b, name, order, "relu"), "unknown base activation 'relu'"),
+        ((x[0], w, None, a, b, name, order, "silu"), r"x must be \(batch, in\)"),
+        ((x, w[:, :1], None, a, b, name, order, "silu"), r"weight must be \(out, in, n \+ 1\)"),
+        ((x.float(), w, None, a, b, name, order, "silu"), "must share one dtype"),
+        ((x, w, torch.zeros(7, dtype=torch.float64), a, b, name, order, "silu"), r"bias must be \(out,\)"),
+        ((x, w, None, a[:, :3], b, name, order, "silu"), "a must be"),
+    ]
+    for args, message in cases:
+        with pytest.raises(RuntimeError, match=message):
+            tk.forward(*args)
+
+
+def test_device_guard_is_the_tensors_device():
+    assert isinstance(tk.device_guard(torch.device("cpu")), contextlib.nullcontext)
+    guard = tk.device_guard(torch.device("cuda", 1))
+    assert isinstance(guard, torch.cuda.device) and guard.idx == 1
+
+
+def test_a_kernel_that_fails_to_compile_falls_back_once_with_one_line(monkeypatch, capsys):
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise triton.compiler.errors.CompilationError("kernel.py", None, "out of resources: shared memory")
+
+    monkeypatch.setattr(tk, "_launch_forward", broken)
+    monkeypatch.setattr(tk, "FAILED", {})
+    monkeypatch.setattr(native.STATUS, "fallbacks", {})
+    layer = _weights(SplineKANLayer(2, 3, dtype=torch.float64))
+    a, b, name, order = (t.detach() if isinstance(t, torch.Tensor) else t for t in layer.native_basis())
+    x, w = torch.rand(5, 2, dtype=torch.float64), layer.weight.detach()
+    for _ in range(2):
+        y, feats = tk.forward(x.to(DEVICE), w.to(DEVICE), None, a.to(DEVICE), b.to(DEVICE), name, order, "silu")
+        expected = reference.forward(x, w, None, a, b, name, order, "silu")
+        torch.testing.assert_close(y.cpu(), expected[0])
+        torch.testing.assert_close(feats.cpu(), expected[1])
+    assert len(calls) == 1  # given up after the first failure
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("better_kan:")]
+    assert len(lines) == 1 and "CompilationError" in lines[0] and "PyTorch reference" in lines[0]
+    assert "reference path (the Triton kernels failed: CompilationError" in native.STATUS.describe()

@@ -35,16 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import fused, native
+from . import native, reference
 from . import regularization as reg
-
-BASE_ACTIVATIONS = {
-    "silu": F.silu,
-    "identity": lambda x: x,
-    "zero": torch.zeros_like,
-    "gelu": F.gelu,
-    "tanh": torch.tanh,
-}
+from .reference import BASE_ACTIVATIONS
 
 
 class KANLayer(nn.Module):
@@ -54,13 +47,6 @@ class KANLayer(nn.Module):
     #: take the native operator (:mod:`better_kan.native`: C++ on the CPU, Triton on CUDA) where it has a
     #: kernel for the input's device and dtype: one operator forward and one backward per layer
     use_native: bool = True
-    #: where the native operator is off or unavailable, take the one-node Python path
-    #: (:mod:`better_kan.fused`) when the layer's options allow it. Off by default: measured on a
-    #: 2-core CPU it is 4-9% *slower* than the op-by-op path at [2,150,1] batch 32 and at the fit
-    #: workloads (a Python autograd.Function costs more than the C++ nodes it replaces;
-    #: benchmarks/results/profile-ops.md); kept, exact and tested, as the reference the native
-    #: operator's C++ autograd node replaced
-    use_fused: bool = False
 
     def __init__(
         self,
@@ -157,40 +143,16 @@ class KANLayer(nn.Module):
         """(a, b, basis name, order) for :func:`better_kan.native.kan_linear`, or None."""
         return None
 
-    def _native(self, x: torch.Tensor) -> bool:
-        return (
-            self.use_native
-            and self._tracking is None
-            and x.dtype == self.weight.dtype
-            and native.supports(x, self.base_activation)
-        )
-
-    def fused_basis(self):
-        """(a, b, basis) for :func:`better_kan.fused.kan_linear` when this layer's basis allows it, else None."""
-        return None
-
-    def _fusable(self) -> bool:
-        return (
-            self.use_fused
-            and self._tracking is None
-            and not self._masked
-            and self.lock_index is None
-            and self.spline_scale is None
-            and self.base_activation in fused.BASES
-        )
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, in) -> (batch, out): one ``F.linear`` of the (batch, in * (n_basis + 1)) features."""
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{type(self).__name__} expects input (batch, {self.in_features}), got {tuple(x.shape)}")
-        if self._native(x):
+        if self.use_native and self._tracking is None and x.dtype == self.weight.dtype:
             args = self.native_basis()
-            if args is not None:
+            if args is not None and native.supports(x, self.base_activation, args[2]):
+                if reference.functorch_active():  # torch.func cannot run a C++ autograd node: the plain ops can
+                    return reference.kan_linear(x, self.effective_weight(), self.bias, *args, self.base_activation)
                 return native.OP(x, self.effective_weight(), self.bias, *args, self.base_activation)
-        if self._fusable():
-            args = self.fused_basis()
-            if args is not None:
-                return fused.kan_linear(x, self.weight, self.bias, *args, self.base_activation)
         feats = self.features(x)
         w = self.effective_weight()
         y = F.linear(feats.reshape(x.shape[0], -1), w.reshape(self.out_features, -1), self.bias)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from . import basis as basis_mod
-from . import fused, grids
+from . import grids
 from .layers import KANLayer
 
 
@@ -76,13 +76,6 @@ class RBFKANLayer(KANLayer):
             a = 1.0 / self.widths
             return a, -self.centers * a, self.kernel, 0
         return self.affine_a, self.affine_b, self.kernel, 0
-
-    def fused_basis(self):
-        if self.trainable_centers:
-            return None
-        if getattr(self, "_fused_rbf", None) is None or self._fused_rbf.kernel != self.kernel:
-            self._fused_rbf = fused.RBFBasis(self.kernel)
-        return self.affine_a, self.affine_b, self._fused_rbf
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         if self.trainable_centers:

@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 
 from . import basis as basis_mod
-from . import fused, grids
+from . import grids
 from .layers import KANLayer
 
 
@@ -83,13 +83,6 @@ class SplineKANLayer(KANLayer):
         if self.uniform:
             return self.affine_a, self.affine_b, "bspline_uniform", self.spline_order
         return self.grid, self.grid.new_empty(0), "bspline", self.spline_order
-
-    def fused_basis(self):
-        if not self.uniform:
-            return None
-        if getattr(self, "_fused_spline", None) is None or self._fused_spline.k != self.spline_order:
-            self._fused_spline = fused.SplineBasis(self.spline_order)
-        return self.affine_a, self.affine_b, self._fused_spline
 
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         if self.uniform:

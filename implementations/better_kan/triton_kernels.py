@@ -1,29 +1,31 @@
-"""The CUDA implementation of ``better_kan::kan_linear_forward`` / ``kan_linear_backward``, in Triton.
+"""The Triton (CUDA) kernels of ``better_kan::kan_linear_forward`` / ``kan_linear_backward``.
 
-Forward, one kernel: each program owns a (batch block, output block) tile of y and walks the
-flattened (input, basis) axis, computing the features F[s, p, j] of its rows on the fly from x and
-the basis tables and multiplying them into the weight tile (``tl.dot``; IEEE float32, no TF32, so
-the result matches the CPU to float tolerance). The programs of the first output block also store
-F (feature-major, (in, n + 1, batch)) for the backward.
+Forward, one kernel: each program owns a (batch block, output block) tile of y (batch, out),
+contiguous, and walks the flattened (input, basis) axis, computing the features F[s, p, j] of its
+rows on the fly from x and the basis tables and multiplying them into the weight tile (``tl.dot``;
+IEEE float32, no TF32, so the result matches the CPU to float tolerance). The programs of the first
+output block also store F (feature-major, (in, n + 1, batch)) for the backward.
 
-Backward, one kernel plus two BLAS calls: each program owns (batch block, input p) and computes
-dL/dF for its rows (grad_y @ W[:, p, :]), then the basis derivatives, and reduces them into
-grad_x[s, p]; with trainable centers it also stores phi'(z) dL/dF for the gradients of a and b.
-grad_weight = grad_y^T F and grad_bias = sum(grad_y) are cuBLAS/ATen calls.
+Backward, one kernel: each program owns (batch block, input p) and walks that input's n + 1
+features in tiles, computing dL/dF for its rows (grad_y @ W[:, p, :]), then the basis derivatives,
+and reduces them into grad_x[s, p]; with trainable centers it also stores phi'(z) dL/dF for the
+gradients of a and b. Grids are one-dimensional and offsets 64-bit.
 
 Bases: the closed-form uniform B-spline of any order, Cox--de Boor on any knots (each lane runs the
 de Boor triangle over its basis function's own k + 2 knots), the six RBF kernels; base
-activations silu, identity, zero, gelu, tanh. Tested on the CPU with Triton's interpreter
-(``TRITON_INTERPRET=1``, tests/test_triton_kernels.py) and compiled for an H100/H200 target
-(sm_90) there, without a GPU.
+activations silu, identity, zero, gelu, tanh, by the codes of :data:`better_kan.reference.BASES`.
+The launches, checks and fallback are :mod:`better_kan.triton_ops`. Tested on the CPU with Triton's
+interpreter (``TRITON_INTERPRET=1``, tests/test_triton_kernels.py) and compiled for an H100/H200
+target (sm_90) there, without a GPU.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
+
+from . import reference
 
 try:
     import triton
@@ -32,18 +34,10 @@ except ImportError:  # pragma: no cover - the CPU wheels of torch do not bring T
     triton = None
     tl = None
 
-#: basis name -> the kernels' code
-BASIS_CODES = {
-    "bspline_uniform": 0,
-    "bspline": 1,
-    "gaussian": 2,
-    "inverse_quadratic": 3,
-    "multiquadric": 4,
-    "inverse_multiquadric": 5,
-    "matern32": 6,
-    "matern52": 7,
-}
-BASE_CODES = {"silu": 0, "identity": 1, "zero": 2, "gelu": 3, "tanh": 4}
+#: basis name -> the kernels' code (one table for every path: better_kan.reference)
+BASIS_CODES = reference.BASES
+BASE_CODES = reference.BASE_ACTIVATION_CODES
+
 
 AVAILABLE = triton is not None
 
@@ -70,7 +64,7 @@ if AVAILABLE:
             out = tl.zeros_like(z)
             for j in tl.static_range((ORDER + 2) // 2):
                 c = (ORDER + 1) / 2 - j - r
-                c = tl.where(c > 0, c, tl.zeros_like(c))
+                c = tl.where(c < 0, tl.zeros_like(c), c)  # NaN stays NaN, as clamp_min
                 weight = tl.load(terms_ptr + j).to(z.dtype)
                 if DERIVATIVE:
                     if ORDER == 1:
@@ -199,7 +193,7 @@ if AVAILABLE:
         b_ptr,
         terms_ptr,
         f_ptr,
-        yt_ptr,
+        y_ptr,
         B,
         I,
         O,
@@ -214,17 +208,19 @@ if AVAILABLE:
         BK: tl.constexpr,
         IEEE: tl.constexpr,
     ):
-        pid_s = tl.program_id(0)
-        pid_q = tl.program_id(1)
+        pid = tl.program_id(0)
+        blocks_s = tl.cdiv(B, BS)
+        pid_s = pid % blocks_s
+        pid_q = pid // blocks_s
         N1 = N + 1
-        K = I * N1
-        s = pid_s * BS + tl.arange(0, BS)
-        q = pid_q * BQ + tl.arange(0, BQ)
+        K = I.to(tl.int64) * N1
+        s = pid_s.to(tl.int64) * BS + tl.arange(0, BS)
+        q = pid_q.to(tl.int64) * BQ + tl.arange(0, BQ)
         smask = s < B
         qmask = q < O
-        acc = tl.zeros((BS, BQ), dtype=yt_ptr.dtype.element_ty)
+        acc = tl.zeros((BS, BQ), dtype=y_ptr.dtype.element_ty)
         for k0 in range(0, K, BK):
-            kk = k0 + tl.arange(0, BK)
+            kk = k0 + tl.arange(0, BK).to(tl.int64)
             kmask = kk < K
             p = kk // N1
             j = kk % N1
@@ -240,7 +236,7 @@ if AVAILABLE:
                 acc += tl.dot(f, w)
         if HAS_BIAS:
             acc += tl.load(bias_ptr + q, mask=qmask, other=0.0)[None, :]
-        tl.store(yt_ptr + q[None, :] * B + s[:, None], acc, mask=smask[:, None] & qmask[None, :])
+        tl.store(y_ptr + s[:, None] * O + q[None, :], acc, mask=smask[:, None] & qmask[None, :])
 
     @triton.jit
     def _backward_kernel(
@@ -271,46 +267,51 @@ if AVAILABLE:
         BJ: tl.constexpr,
         IEEE: tl.constexpr,
     ):
-        pid_s = tl.program_id(0)
-        p = tl.program_id(1)
+        pid = tl.program_id(0)
+        blocks_s = tl.cdiv(B, BS)
+        pid_s = pid % blocks_s
+        p = (pid // blocks_s).to(tl.int64)
         N1 = N + 1
-        K = I * N1
-        s = pid_s * BS + tl.arange(0, BS)
-        j = tl.arange(0, BJ)
+        K = I.to(tl.int64) * N1
+        s = pid_s.to(tl.int64) * BS + tl.arange(0, BS)
         smask = s < B
-        jmask = j < N1
-        is_basis = j < N
-        # dL/dF[s, p, j] = sum_q grad_y[s, q] W[q, p, j]
-        gf = tl.zeros((BS, BJ), dtype=gx_ptr.dtype.element_ty)
-        for q0 in range(0, O, BQ):
-            q = q0 + tl.arange(0, BQ)
-            qmask = q < O
-            g = tl.load(gy_ptr + s[:, None] * sg0 + q[None, :] * sg1, mask=smask[:, None] & qmask[None, :], other=0.0)
-            w = tl.load(w_ptr + q[:, None] * K + (p * N1 + j)[None, :], mask=qmask[:, None] & jmask[None, :], other=0.0)
-            if IEEE:
-                gf += tl.dot(g, w, input_precision="ieee")
-            else:
-                gf += tl.dot(g, w)
         xv = tl.load(x_ptr + s * sx0 + p * sx1, mask=smask, other=0.0)
-        xb = xv[:, None] + tl.zeros((BS, BJ), dtype=xv.dtype)
-        tile = smask[:, None] & is_basis[None, :]
-        if BASIS == 1:
-            slope = _cox(xb, a_ptr, (p * NK + j)[None, :], tile, ORDER, True)  # dB/dx
-        else:
-            av = tl.load(a_ptr + p * N + j, mask=is_basis, other=0.0)
-            bv = tl.load(b_ptr + p * N + j, mask=is_basis, other=0.0)
-            z = xb * av[None, :] + bv[None, :]
-            if BASIS == 0:
-                dphi = _cardinal(z, terms_ptr, ORDER, True)
+        slope_sum = tl.zeros((BS,), dtype=gx_ptr.dtype.element_ty)
+        base_grad = tl.zeros((BS,), dtype=gx_ptr.dtype.element_ty)
+        for j0 in range(0, N1, BJ):  # input p's features, a tile of BJ at a time
+            j = j0 + tl.arange(0, BJ)
+            jmask = j < N1
+            is_basis = j < N
+            # dL/dF[s, p, j] = sum_q grad_y[s, q] W[q, p, j]
+            gf = tl.zeros((BS, BJ), dtype=gx_ptr.dtype.element_ty)
+            for q0 in range(0, O, BQ):
+                q = q0 + tl.arange(0, BQ).to(tl.int64)
+                qmask = q < O
+                g = tl.load(gy_ptr + s[:, None] * sg0 + q[None, :] * sg1, mask=smask[:, None] & qmask[None, :], other=0.0)
+                w = tl.load(w_ptr + q[:, None] * K + (p * N1 + j)[None, :], mask=qmask[:, None] & jmask[None, :], other=0.0)
+                if IEEE:
+                    gf += tl.dot(g, w, input_precision="ieee")
+                else:
+                    gf += tl.dot(g, w)
+            xb = xv[:, None] + tl.zeros((BS, BJ), dtype=xv.dtype)
+            tile = smask[:, None] & is_basis[None, :]
+            if BASIS == 1:
+                slope = _cox(xb, a_ptr, (p * NK + j)[None, :], tile, ORDER, True)  # dB/dx
             else:
-                phi = tl.load(f_ptr + (p * N1 + j)[None, :] * B + s[:, None], mask=tile, other=1.0)
-                dphi = _rbf_derivative(z, phi, BASIS)
-            if NEED_DZ:
-                tl.store(dz_ptr + (p * N + j)[None, :] * B + s[:, None], dphi * gf, mask=tile)
-            slope = dphi * av[None, :]
-        slope = tl.where(tile, slope * gf, 0.0)
-        base_grad = tl.sum(tl.where((j == N)[None, :], gf, 0.0), axis=1)
-        gx = tl.sum(slope, axis=1) + _base(xv, BASE, True) * base_grad
+                av = tl.load(a_ptr + p * N + j, mask=is_basis, other=0.0)
+                bv = tl.load(b_ptr + p * N + j, mask=is_basis, other=0.0)
+                z = xb * av[None, :] + bv[None, :]
+                if BASIS == 0:
+                    dphi = _cardinal(z, terms_ptr, ORDER, True)
+                else:
+                    phi = tl.load(f_ptr + (p * N1 + j)[None, :] * B + s[:, None], mask=tile, other=1.0)
+                    dphi = _rbf_derivative(z, phi, BASIS)
+                if NEED_DZ:
+                    tl.store(dz_ptr + (p * N + j)[None, :] * B + s[:, None], dphi * gf, mask=tile)
+                slope = dphi * av[None, :]
+            slope_sum += tl.sum(tl.where(tile, slope * gf, 0.0), axis=1)
+            base_grad += tl.sum(tl.where((j == N)[None, :], gf, 0.0), axis=1)
+        gx = slope_sum + _base(xv, BASE, True) * base_grad
         tl.store(gx_ptr + s * I + p, gx, mask=smask)
 
 
@@ -326,120 +327,4 @@ def _terms(order: int, like: torch.Tensor) -> torch.Tensor:
     return _TERMS[key]
 
 
-def _pow2(n: int, least: int = 16) -> int:
-    return max(least, 1 << max(0, math.ceil(math.log2(max(1, n)))))
-
-
-def _shape(x, weight):
-    batch, n_in = x.shape
-    n_out, _, n1 = weight.shape
-    return batch, n_in, n_out, n1 - 1
-
-
-def forward(x, weight, bias: Optional[torch.Tensor], a, b, basis: str, order: int, base: str):
-    """(y (batch, out) -- the transposed view of a (out, batch) result, as on the CPU --, features (in, n + 1, batch))."""
-    batch, n_in, n_out, n = _shape(x, weight)
-    w = weight.contiguous()
-    a, b = a.contiguous(), b.contiguous()
-    features = torch.empty((n_in, n + 1, batch), device=x.device, dtype=x.dtype)
-    yt = torch.empty((n_out, batch), device=x.device, dtype=x.dtype)
-    bs, bq, bk = 32, 32, 32
-    grid = (triton.cdiv(batch, bs), triton.cdiv(n_out, bq))
-    _forward_kernel[grid](
-        x,
-        x.stride(0),
-        x.stride(1),
-        w,
-        bias if bias is not None else w,
-        a,
-        b if b.numel() else a,
-        _terms(order, x),
-        features,
-        yt,
-        batch,
-        n_in,
-        n_out,
-        n,
-        a.shape[1],
-        HAS_BIAS=bias is not None,
-        BASIS=BASIS_CODES[basis],
-        ORDER=order,
-        BASE=BASE_CODES[base],
-        BS=bs,
-        BQ=bq,
-        BK=bk,
-        IEEE=x.dtype == torch.float32,
-    )
-    return yt.t(), features
-
-
-def backward(grad_y, x, weight, features, a, b, basis: str, order: int, base: str, output_mask):
-    """(grad_x, grad_weight, grad_bias, grad_a, grad_b); the ones not asked for are empty."""
-    batch, n_in, n_out, n = _shape(x, weight)
-    need_x, need_w, need_bias, need_a, need_b = (bool(m) for m in output_mask)
-    empty = x.new_empty(0)
-    grad_x = grad_w = grad_bias = grad_a = grad_b = empty
-    if need_w:
-        grad_w = grad_y.t().mm(features.reshape(n_in * (n + 1), batch).t()).view(weight.shape)
-    if need_bias:
-        grad_bias = grad_y.sum(0)
-    if need_x or need_a or need_b:
-        need_dz = need_a or need_b
-        gx = torch.empty((batch, n_in), device=x.device, dtype=x.dtype)
-        dz = torch.empty((n_in, n, batch), device=x.device, dtype=x.dtype) if need_dz else gx
-        bs, bq = 32, 32
-        _backward_kernel[(triton.cdiv(batch, bs), n_in)](
-            grad_y,
-            grad_y.stride(0),
-            grad_y.stride(1),
-            x,
-            x.stride(0),
-            x.stride(1),
-            weight.contiguous(),
-            features,
-            a.contiguous(),
-            b.contiguous() if b.numel() else a,
-            _terms(order, x),
-            gx,
-            dz,
-            batch,
-            n_in,
-            n_out,
-            n,
-            a.shape[1],
-            NEED_DZ=need_dz,
-            BASIS=BASIS_CODES[basis],
-            ORDER=order,
-            BASE=BASE_CODES[base],
-            BS=bs,
-            BQ=bq,
-            BJ=_pow2(n + 1),
-            IEEE=x.dtype == torch.float32,
-        )
-        grad_x = gx if need_x else empty
-        if need_b:
-            grad_b = dz.sum(-1)
-        if need_a:
-            grad_a = (dz * x.t().unsqueeze(1)).sum(-1)
-    return grad_x, grad_w, grad_bias, grad_a, grad_b
-
-
-_REGISTERED = False
-
-
-def register() -> bool:
-    """Make these the CUDA kernels of the better_kan operators (once); False without Triton."""
-    global _REGISTERED
-    if not AVAILABLE:
-        return False
-    if not _REGISTERED:
-        try:
-            torch.library.register_kernel("better_kan::kan_linear_forward", "cuda", forward)
-            torch.library.register_kernel("better_kan::kan_linear_backward", "cuda", backward)
-        except RuntimeError:  # another copy of this package registered its kernels first
-            pass
-        _REGISTERED = True
-    return True
-
-
-__all__ = ["AVAILABLE", "BASE_CODES", "BASIS_CODES", "backward", "forward", "register"]
+__all__ = ["AVAILABLE", "BASE_CODES", "BASIS_CODES"]

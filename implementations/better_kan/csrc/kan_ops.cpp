@@ -4,7 +4,10 @@
 //
 //   kan_linear(x, weight, bias?, a, b, basis, order, base) -> y
 //       the layer, differentiable (one C++ autograd node); dispatches to the two below
-//   kan_linear_forward(...) -> (y, features)   features (in, n + 1, batch): feature-major
+//   kan_linear_forward(...) -> (y, features)   y (batch, out) contiguous; features (in, n + 1, batch)
+//   kan_linear_reference(...) -> y
+//       the same function in plain PyTorch ops (better_kan/reference.py, registered from Python):
+//       the backward differentiates it when a graph of the gradient is asked for (create_graph)
 //   kan_linear_backward(grad_y, x, weight, features, a, b, basis, order, base, output_mask)
 //       -> (grad_x, grad_weight, grad_bias, grad_a, grad_b)
 //
@@ -34,19 +37,33 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
+#if __has_include(<bit>)
+#include <bit>
+#endif
+
+// the sha256 of this file, set by setup.py (better_kan.native compares it with the source beside it)
+#ifndef BETTER_KAN_SOURCE_SHA256
+#define BETTER_KAN_SOURCE_SHA256 unknown
+#endif
+#define BETTER_KAN_STR2(x) #x
+#define BETTER_KAN_STR(x) BETTER_KAN_STR2(x)
 
 namespace better_kan {
 namespace {
 
+// the codes of better_kan/reference.py's BASES and BASE_ACTIVATION_CODES, in that order
 enum class Basis { kUniform, kCoxDeBoor, kGaussian, kInverseQuadratic, kMultiquadric, kInverseMultiquadric, kMatern32, kMatern52 };
 enum class Base { kSilu, kIdentity, kZero, kGelu, kTanh };
 
@@ -124,10 +141,10 @@ CardinalTerms cardinal_terms(int64_t k) {
   return t;
 }
 
-// branch-free max(v, 0) and |v|, so the batch loops vectorize
+// branch-free max(v, 0) and |v|, so the batch loops vectorize; NaN stays NaN (as clamp_min in PyTorch)
 template <typename T>
 inline T positive_part(T v) {
-  return v > T(0) ? v : T(0);
+  return v < T(0) ? T(0) : v;
 }
 
 template <typename T>
@@ -188,11 +205,23 @@ inline T cardinal_derivative(const CardinalTerms& terms, T z) {
 // libm's exp is a call the loops cannot vectorize. exp(x) = 2^k e^r with k = round(x / ln 2),
 // r = x - k ln 2 (two-part ln 2, Cody-Waite), |r| <= ln(2)/2, e^r by its Taylor polynomial
 // (degree 7 in float, 12 in double: truncation below half an ulp), 2^k built in the exponent
-// bits. Arguments are clamped to the normal range: below it the result is the smallest normal
-// (1e-38 / 1e-308) instead of a subnormal or 0, which no tolerance can see.
+// bits. Below the normal range the result is 0 (instead of a subnormal under 1e-38 / 1e-308, which
+// no tolerance can see), above the largest finite result it is inf, and NaN stays NaN (the integer
+// conversion never sees it: that would be undefined behaviour).
 
-inline float vexp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+template <typename To, typename From>
+inline To bits_as(From v) {
+#if defined(__cpp_lib_bit_cast)
+  return std::bit_cast<To>(v);
+#else
+  To out;
+  std::memcpy(&out, &v, sizeof(To));
+  return out;
+#endif
+}
+
+inline float vexp(float in) {
+  const float x = in < -87.0f ? -87.0f : (in > 88.0f ? 88.0f : in);
   const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float k = (x * 1.44269504088896341f + shifter) - shifter;
   float r = x - k * 0.693359375f;
@@ -205,12 +234,13 @@ inline float vexp(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  return p * std::bit_cast<float>(bits);
+  const int32_t bits = (static_cast<int32_t>(k == k ? k : 0.0f) + 127) << 23;
+  const float out = in < -87.0f ? 0.0f : p * bits_as<float>(bits);
+  return in > 88.72283905f ? std::numeric_limits<float>::infinity() : out;
 }
 
-inline double vexp(double x) {
-  x = x < -708.0 ? -708.0 : (x > 709.0 ? 709.0 : x);
+inline double vexp(double in) {
+  const double x = in < -708.0 ? -708.0 : (in > 709.0 ? 709.0 : in);
   const double shifter = 6755399441055744.0;  // 1.5 * 2^52
   const double k = (x * 1.4426950408889634074 + shifter) - shifter;
   double r = x - k * 6.93145751953125e-1;
@@ -228,8 +258,9 @@ inline double vexp(double x) {
   p = p * r + 0.5;
   p = p * r + 1.0;
   p = p * r + 1.0;
-  const int64_t bits = (static_cast<int64_t>(k) + 1023) << 52;
-  return p * std::bit_cast<double>(bits);
+  const int64_t bits = (static_cast<int64_t>(k == k ? k : 0.0) + 1023) << 52;
+  const double out = in < -708.0 ? 0.0 : p * bits_as<double>(bits);
+  return in > 709.782712893384 ? std::numeric_limits<double>::infinity() : out;
 }
 
 // ---------------------------------------------------------------- radial kernels (z: signed scaled distance)
@@ -426,9 +457,9 @@ void for_each_block(const Layout& l, int64_t work_per_block, const F& fn) {
   });
 }
 
-// x (batch, in) -> (in, batch), contiguous (a plain loop: cheaper than a dispatched copy at these sizes)
+// x (rows, cols) -> (cols, rows), contiguous (a plain loop: cheaper than a dispatched copy at these sizes)
 at::Tensor transposed(const at::Tensor& x) {
-  if (x.t().is_contiguous()) return x.t();  // the previous layer's output: already feature-major
+  if (x.t().is_contiguous()) return x.t();  // already laid out that way: a view
   at::Tensor out = at::empty({x.size(1), x.size(0)}, x.options());
   if (x.numel() > (int64_t(1) << 16)) return out.copy_(x.t());
   at::Tensor xc = x.contiguous();
@@ -548,11 +579,12 @@ std::tuple<at::Tensor, at::Tensor> kan_linear_forward_cpu(const at::Tensor& x, c
     base_forward(base, xt, features.select(1, l.n));
   }
   // y^T = W (out, in * (n + 1)) @ F^T: a plain GEMM on the feature-major F (BLAS is 3-5x slower
-  // on F^T^T @ W^T at these sizes); y is returned as the transposed view of y^T
+  // on F^T^T @ W^T at these sizes), then y = (y^T)^T copied into a contiguous (batch, out): a user
+  // can view, reshape and write into y exactly as into the PyTorch path's output
   at::Tensor ft = features.view({l.n_in * l.n1, l.batch});
   at::Tensor w2 = weight.reshape({l.n_out, l.n_in * l.n1});
   at::Tensor yt = (bias.has_value() && bias->defined()) ? at::addmm(bias->unsqueeze(1), w2, ft) : at::mm(w2, ft);
-  return {yt.t(), features};
+  return {transposed(yt), features};
 }
 
 // ---------------------------------------------------------------- backward
@@ -652,8 +684,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kan_linea
   at::Tensor features = features_in.contiguous();
   at::Tensor ft = features.view({l.n_in * l.n1, l.batch});
   at::Tensor w2 = weight.reshape({l.n_out, l.n_in * l.n1});
-  at::Tensor empty = at::empty({0}, x.options());
-  at::Tensor grad_x = empty, grad_w = empty, grad_bias = empty, grad_a = empty, grad_b = empty;
+  // what is not asked for is a 0-element tensor of its own (outputs never alias each other)
+  auto none = [&] { return at::empty({0}, x.options()); };
+  at::Tensor grad_x = none(), grad_w = none(), grad_bias = none(), grad_a = none(), grad_b = none();
   if (need_w) grad_w = at::mm(grad_y.t(), ft.t()).view(weight.sizes());
   if (need_bias) grad_bias = grad_y.sum(0);
   if (need_x || need_ab) {
@@ -736,7 +769,7 @@ class KanLinearFunction : public torch::autograd::Function<KanLinearFunction> {
     at::AutoDispatchBelowADInplaceOrView guard;
     c10::optional<at::Tensor> bias_opt = bias.numel() > 0 ? c10::optional<at::Tensor>(bias) : c10::nullopt;
     auto [y, features] = call_forward(x, weight, bias_opt, a, b, basis, order, base);
-    ctx->save_for_backward({x, weight, features, a, b});
+    ctx->save_for_backward({x, weight, features, a, b, bias});
     ctx->saved_data["basis"] = std::string(basis);
     ctx->saved_data["order"] = order;
     ctx->saved_data["base"] = std::string(base);
@@ -758,9 +791,38 @@ class KanLinearFunction : public torch::autograd::Function<KanLinearFunction> {
     at::Tensor grad_y = grads[0];
     if (!grad_y.defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
                                    at::Tensor()};
+    if (at::GradMode::is_enabled()) return differentiable_backward(saved, grad_y, basis, order, base, mask);
     auto [gx, gw, gbias, ga, gb] = op.call(grad_y, saved[0], saved[1], saved[2], saved[3], saved[4], basis, order, base, mask);
     auto pick = [&](int i, const at::Tensor& g) { return mask[i] ? g : at::Tensor(); };
     return {pick(0, gx), pick(1, gw), pick(2, gbias), pick(3, ga), pick(4, gb), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+
+  // create_graph=True (second derivatives, a loss on dy/dx): the gradient must itself be differentiable,
+  // which the backward kernel is not. Recompute y with the reference's plain PyTorch ops from the saved
+  // inputs (their graphs intact) and differentiate that, with a graph: exact, and only on this path.
+  static variable_list differentiable_backward(const variable_list& saved, const at::Tensor& grad_y, const std::string& basis,
+                                               int64_t order, const std::string& base, const std::vector<int64_t>& mask) {
+    static auto reference = c10::Dispatcher::singleton()
+                                .findSchemaOrThrow("better_kan::kan_linear_reference", "")
+                                .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&, const at::Tensor&,
+                                                  const at::Tensor&, c10::string_view, int64_t, c10::string_view)>();
+    const at::Tensor& bias = saved[5];
+    c10::optional<at::Tensor> bias_opt = bias.numel() > 0 ? c10::optional<at::Tensor>(bias) : c10::nullopt;
+    at::Tensor y = reference.call(saved[0], saved[1], bias_opt, saved[3], saved[4], basis, order, base);
+    const at::Tensor* inputs[5] = {&saved[0], &saved[1], &bias, &saved[3], &saved[4]};
+    variable_list wanted;
+    for (int i = 0; i < 5; ++i)
+      if (mask[i]) wanted.push_back(*inputs[i]);
+    variable_list got = wanted.empty() ? variable_list{}
+                                       : torch::autograd::grad({y}, wanted, {grad_y}, /*retain_graph=*/true, /*create_graph=*/true,
+                                                               /*allow_unused=*/true);
+    variable_list out(8);
+    for (int i = 0, j = 0; i < 5; ++i) {
+      if (!mask[i]) continue;
+      at::Tensor g = got[j++];
+      out[i] = g.defined() ? g : at::zeros_like(*inputs[i]);
+    }
+    return out;
   }
 };
 
@@ -782,6 +844,7 @@ at::Tensor kan_linear_plain(const at::Tensor& x, const at::Tensor& weight, const
 TORCH_LIBRARY(better_kan, m) {
   m.set_python_module("better_kan.native");
   m.def("kan_linear(Tensor x, Tensor weight, Tensor? bias, Tensor a, Tensor b, str basis, int order, str base) -> Tensor");
+  m.def("kan_linear_reference(Tensor x, Tensor weight, Tensor? bias, Tensor a, Tensor b, str basis, int order, str base) -> Tensor");
   m.def(
       "kan_linear_forward(Tensor x, Tensor weight, Tensor? bias, Tensor a, Tensor b, str basis, int order, str base) "
       "-> (Tensor, Tensor)");
@@ -795,14 +858,26 @@ TORCH_LIBRARY_IMPL(better_kan, CPU, m) {
   m.impl("kan_linear_backward", &kan_linear_backward_cpu);
 }
 
-TORCH_LIBRARY_IMPL(better_kan, Autograd, m) { m.impl("kan_linear", &kan_linear_autograd); }
+// the forward and backward kernels are not differentiable themselves: called directly with inputs that
+// need a gradient they raise one clear error (never a silent zero); kan_linear's node never asks them to
+TORCH_LIBRARY_IMPL(better_kan, Autograd, m) {
+  m.impl("kan_linear", &kan_linear_autograd);
+  m.impl("kan_linear_forward", torch::autograd::autogradNotImplementedFallback());
+  m.impl("kan_linear_backward", torch::autograd::autogradNotImplementedFallback());
+}
 
 TORCH_LIBRARY_IMPL(better_kan, CompositeExplicitAutograd, m) { m.impl("kan_linear", &kan_linear_plain); }
 
 }  // namespace better_kan
 
 // importable as the Python module better_kan._C (importing it registers the operators)
+// SOURCE_SHA256: the sha256 of the source it was built from (better_kan.native checks it against the source)
 extern "C" PyMODINIT_FUNC PyInit__C(void) {
   static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "better_kan's native CPU kernels", -1, nullptr};
-  return PyModule_Create(&module);
+  PyObject* m = PyModule_Create(&module);
+  if (m != nullptr && PyModule_AddStringConstant(m, "SOURCE_SHA256", BETTER_KAN_STR(BETTER_KAN_SOURCE_SHA256)) != 0) {
+    Py_DECREF(m);
+    return nullptr;
+  }
+  return m;
 }

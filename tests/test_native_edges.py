@@ -467,3 +467,24 @@ def test_torch_func_transforms_equal_autograd(layer_type, use_native):
     (d,) = torch.autograd.grad(model(x0).sum(), x0, create_graph=True)
     rows = [torch.autograd.grad(d[0, i], x0, retain_graph=True)[0][0] for i in range(2)]
     torch.testing.assert_close(hess, torch.stack(rows))
+
+
+@needs_native
+def test_compiled_graphs_hold_the_native_operators():
+    """torch.compile traces the operator (not the plain ops that torch.func transforms take), and AOT
+    autograd's backward graph holds the backward kernel (not the create_graph reference)."""
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs = []
+
+    def keep(gm, inputs):
+        graphs.append(str(gm.code))
+        return make_boxed_func(gm.forward)
+
+    model = build_kan([2, 5, 1], layers="spline")
+    compiled = torch.compile(model, backend=aot_autograd(fw_compiler=keep, bw_compiler=keep), fullgraph=True)
+    compiled(torch.rand(8, 2)).sum().backward()
+    forward, backward = graphs
+    assert "better_kan.kan_linear_forward" in forward and "aten.pow" not in forward
+    assert "better_kan.kan_linear_backward" in backward and "kan_linear_reference" not in backward

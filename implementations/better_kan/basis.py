@@ -166,8 +166,9 @@ def bspline_uniform(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, k: int) -
 
 
 def _functorch_active() -> bool:
-    peek = getattr(torch._C._functorch, "peek_interpreter_stack", None)
-    return peek is not None and peek() is not None
+    """Inside a torch.func transform (grad, vmap, jacrev, ...); False while torch.compile traces."""
+    active = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(active()) if active is not None else False
 
 
 def _plain_gradient(fn, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: accuracy docs test-docs report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
+.PHONY: fragments accuracy docs test-docs report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
 
 help:
 	@echo "make bench        - set up, measure the seed table's implementations (those available; CPU, and CUDA where present), print the table"
@@ -40,6 +40,7 @@ help:
 	@echo "make docs         - the manual (Sphinx), offline, into docs/_build/html; warnings are errors"
 	@echo "make test-docs    - the built manual in headless Chromium (installs Debian's chromium; root)"
 	@echo "make accuracy     - which KAN learns best: every implementation, parameter-matched, on the accuracy suite"
+	@echo "make fragments    - regenerate the README's and the manual's figures from the committed results files"
 	@echo "make sweep        - batch/width/grid sweeps with plots; make fit - fit quality on KAN toy tasks"
 	@echo "make setup        - only create $(VENV) and install the project"
 
@@ -92,8 +93,13 @@ sweep: $(STAMP)
 fit: $(STAMP)
 	$(PY) -m kanbench fit $(FIT_ARGS)
 
-# The accuracy suite's default tier (every installed implementation, parameter-matched; about
-# 6 minutes on a 2-core machine with 19 implementations). ACCURACY_ARGS="--tier full" for everything.
+# The README's and the manual's generated blocks (kanbench/fragments.py), from the committed results
+fragments: $(STAMP)
+	$(PY) -m kanbench.fragments
+
+# The accuracy suite's default tier (every installed implementation, parameter-matched and tuned
+# alike; its duration is recorded in the results file). ACCURACY_ARGS="--tier full" for everything.
+# Then `make fragments` regenerates the README's and the manual's figures from the results files.
 ACCURACY_ARGS ?=
 accuracy: $(STAMP)
 	$(PY) -m kanbench accuracy --markdown results/accuracy.md $(ACCURACY_ARGS)

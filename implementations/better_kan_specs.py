@@ -9,8 +9,8 @@ from kanbench import Implementation, flops
 from .better_kan import build_rbf_kan, build_spline_kan
 
 
-def _build_splines(widths, device, dtype, grid_size=5):
-    return build_spline_kan(widths, device=device, dtype=dtype, grid_size=grid_size)
+def _build_splines(widths, device, dtype, grid_size=5, spline_order=3):
+    return build_spline_kan(widths, device=device, dtype=dtype, grid_size=grid_size, spline_order=spline_order)
 
 
 def _build_rbf(widths, device, dtype, grid_size=5):
@@ -23,8 +23,8 @@ splines_spec = Implementation(
     family="B-spline",
     build=_build_splines,
     description="our B-spline KAN (G=5, k=3), one matmul per layer",
-    options=("grid_size",),
-    flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3, per="input"),
+    options=("grid_size", "spline_order"),
+    flops=lambda widths, grid_size=5, spline_order=3: flops.kan_bspline(widths, grid_size, spline_order, per="input"),
     notes="Per edge: 8 spline coefficients (w_s folded in) + base weight; one bias per output node.",
 )
 rbf_spec = Implementation(

@@ -12,7 +12,7 @@ comparison finds the baseline row by :data:`BASELINE`.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from torch import nn
 
@@ -21,15 +21,36 @@ BASELINE = "mlp"
 HIDDEN_FACTOR = 10
 
 
-class MLP(nn.Sequential):
-    """x: (batch, widths[0]) -> (batch, widths[-1]); hidden widths times ``hidden_factor``."""
+#: activations the MLP can use (tuned by the accuracy suite, ReLU by default as in the seed's harness)
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
-    def __init__(self, widths: Sequence[int], hidden_factor: float = HIDDEN_FACTOR):
-        widths = list(widths)
-        sizes = [widths[0]] + [int(round(w * hidden_factor)) for w in widths[1:-1]] + [widths[-1]]
+
+def hidden_sizes(widths: Sequence[int], hidden_factor: float = HIDDEN_FACTOR, hidden_layers: Optional[int] = None) -> list:
+    """The layer sizes [in, hidden..., out] the MLP builds: hidden widths times ``hidden_factor``; with
+    ``hidden_layers``, that many hidden layers of the first hidden width (depth is a hyperparameter)."""
+    widths = list(widths)
+    hidden = [int(round(w * hidden_factor)) for w in widths[1:-1]]
+    if hidden_layers is not None and hidden:
+        hidden = [hidden[0]] * int(hidden_layers)
+    return [widths[0], *hidden, widths[-1]]
+
+
+class MLP(nn.Sequential):
+    """x: (batch, widths[0]) -> (batch, widths[-1]); hidden widths times ``hidden_factor`` (see :func:`hidden_sizes`)."""
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        hidden_factor: float = HIDDEN_FACTOR,
+        activation: str = "relu",
+        hidden_layers: Optional[int] = None,
+    ):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}")
+        sizes = hidden_sizes(widths, hidden_factor, hidden_layers)
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(a, b))
             if i < len(sizes) - 2:
-                layers.append(nn.ReLU())
+                layers.append(ACTIVATIONS[activation]())
         super().__init__(*layers)

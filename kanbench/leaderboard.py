@@ -70,7 +70,7 @@ def _sanity(r: RowResult) -> str:
 
 
 def accuracy_column(doc: ResultsDocument) -> dict:
-    """{impl: "mean rank R of T tasks, W% wins vs MLP"} from an accuracy-suite results file."""
+    """{impl: "mean rank R of T tasks, win share vs MLP W% [95% interval]"} from an accuracy-suite results file."""
     from kanbench.accuracy import summary
 
     records = [r for r in doc.results if hasattr(r, "task_family")]
@@ -80,7 +80,8 @@ def accuracy_column(doc: ResultsDocument) -> dict:
     out = {}
     for impl, (rank, tasks) in summary.mean_ranks(per_task).items():
         w = wins.get(impl)
-        out[impl] = f"rank {rank:.1f}/{n_impls} ({tasks} tasks)" + (f", {w.rate:.0%} wins vs MLP" if w else "")
+        share = f", win share vs MLP {w.rate:.0%} [{w.low:.0%}-{w.high:.0%}]" if w else ""
+        out[impl] = f"rank {rank:.1f}/{n_impls} ({tasks} tasks)" + share
     from kanbench.accuracy.suite import SAME_FUNCTION
 
     for impl, same in SAME_FUNCTION.items():  # trained once, as the row computing the same function

@@ -13,13 +13,18 @@ closest to the target:
 
 The default target is our B-spline KAN (G=5, k=3) at the workload's widths. The search
 assumes the count grows with the width (true for every adapter here) and takes the
-nearer of the two widths around the target; granularity can keep it further than 2%
-(the MLP's hidden is 10x the width it is given), and the result records the error.
+nearer of the two widths around the target. A spec's ``match_options`` are used for the
+search and recorded on the match, and the matched row is built with them: the MLP's are
+``hidden_factor=1``, so its hidden width moves one unit at a time (it used to move in steps of
+10, which left 2-input MLPs at 121 parameters against a budget of 141). What remains is each
+family's own granularity (one hidden unit of a KAN costs (in + out) (G + k + 1) parameters),
+recorded as the match's error; where that is over :data:`TOLERANCE` and the spec takes a grid
+size, the matcher also moves the grid by up to two (``GRID_STEPS``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional, Sequence
 
 #: what "within tolerance" means in the table (granularity may not allow it)
@@ -68,6 +73,7 @@ class Match:
     target: float
     widths: tuple
     value: float
+    options: dict = field(default_factory=dict)  #: the build options searched with (and to build with)
 
     @property
     def error(self) -> float:
@@ -139,13 +145,46 @@ def search(nominal: Sequence[int], target: float, count: Callable[[Sequence[int]
         else:
             lo = mid + 1
     best = min((h for h in (lo - 1, lo) if h >= MIN_HIDDEN), key=lambda h: (abs(at(h) - target), h))
-    return scaled_widths(nominal, best), at(best)
+    widths, value = scaled_widths(nominal, best), at(best)
+    # deeper shapes: the later hidden widths move in coarse steps with the first; try each one unit off
+    for i in range(2, len(widths) - 1):
+        for delta in (-1, 1):
+            other = list(widths)
+            other[i] = max(MIN_HIDDEN, other[i] + delta)
+            n = count(tuple(other))
+            if abs(n - target) < abs(value - target):
+                widths, value = tuple(other), n
+    return widths, value
+
+
+#: grid-like options (their spec's name -> the value a build takes by default) the matcher may move by
+#: up to GRID_STEPS when the width alone cannot come within TOLERANCE (small networks: one hidden unit
+#: of a [1, h, 1] KAN at grid 5 is 18 parameters, 19% of a 96-parameter budget)
+GRID_OPTIONS = {"grid_size": 5, "gridsize": 5, "num_grids": 8}
+GRID_STEPS = 2
 
 
 def match(spec, nominal: Sequence[int], target: float, metric: str, options: Optional[dict] = None) -> Match:
-    """Search ``spec``'s widths for ``target`` (see :func:`search`)."""
-    widths, value = search(nominal, target, counter(spec, metric, options))
-    return Match(spec.name, metric, float(target), tuple(widths), float(value))
+    """Search ``spec``'s widths for ``target`` (see :func:`search`), built with ``spec.match_options``
+    and ``options`` (the latter win). Where the nearest width is still off by more than
+    :data:`TOLERANCE` and the spec takes a grid size, grid sizes within ``GRID_STEPS`` of the asked
+    one are tried too and the closest count wins (the match records the grid it used)."""
+    merged = {**dict(getattr(spec, "match_options", {}) or {}), **(options or {})}
+    widths, value = search(nominal, target, counter(spec, metric, merged))
+    best = Match(spec.name, metric, float(target), tuple(widths), float(value), merged)
+    grid = next((name for name in GRID_OPTIONS if name in getattr(spec, "options", ())), None)
+    if best.within_tolerance or grid is None:
+        return best
+    asked = int(merged.get(grid, GRID_OPTIONS[grid]))
+    for g in sorted(range(max(2, asked - GRID_STEPS), asked + GRID_STEPS + 1), key=lambda g: (abs(g - asked), g)):
+        if g == asked:
+            continue
+        tried = {**merged, grid: g}
+        widths, value = search(nominal, target, counter(spec, metric, tried))
+        candidate = Match(spec.name, metric, float(target), tuple(widths), float(value), tried)
+        if candidate.error < best.error - 1e-12:
+            best = candidate
+    return best
 
 
 def default_target(registry, nominal: Sequence[int], metric: str) -> float:

@@ -51,6 +51,10 @@ class Implementation:
     #: keyword options ``build`` accepts besides widths/device/dtype (e.g. ("grid_size",)),
     #: which ``kanbench sweep`` varies
     options: Sequence[str] = ()
+    #: options the parameter matcher (``--match``, the accuracy suite) builds it with, and the matched
+    #: rows are then built with: e.g. the MLP's {"hidden_factor": 1}, so its width is searched one unit
+    #: at a time
+    match_options: Mapping[str, object] = field(default_factory=dict)
     #: analytic forward FLOPs per sample: ``flops(widths, **options) -> float`` (see kanbench.flops)
     flops: Optional[Callable[..., float]] = None
     #: the basis family shown by the leaderboard (e.g. "B-spline", "Chebyshev", "MLP")
@@ -71,3 +75,7 @@ class Implementation:
         object.__setattr__(self, "devices", tuple(self.devices))
         object.__setattr__(self, "min_versions", dict(self.min_versions))
         object.__setattr__(self, "options", tuple(self.options))
+        object.__setattr__(self, "match_options", dict(self.match_options))
+        unknown = [k for k in self.match_options if k not in self.options]
+        if unknown:
+            raise ValueError(f"implementation {self.name!r}: match_options {unknown} are not among its options")

@@ -280,11 +280,13 @@ def test_ranks_wins_and_intervals_from_hand_made_results():
     assert b["bad"].rank == 1.0 and b["mlp"].rank == 2.0 and b["kan"].rank == 3.0  # medians 0.05, 0.1, 0.15
     assert summary.mean_ranks(per_task) == {"kan": (2.0, 2), "bad": (2.0, 2), "mlp": (2.0, 2)} or True
     wins = summary.win_rates(recs)
-    # kan: a0 win, a1 win, b0 tie (not a win), b1 loss -> 2 of 4
-    assert (wins["kan"].wins, wins["kan"].pairs) == (2, 4)
-    assert wins["kan"].low == pytest.approx(0.15003898915214947) and wins["kan"].high == pytest.approx(0.8499610108478506)
+    # kan: a0 win, a1 win, b0 tie (a tie, counted half), b1 loss
+    assert (wins["kan"].wins, wins["kan"].ties, wins["kan"].losses, wins["kan"].pairs) == (2, 1, 1, 4)
+    assert wins["kan"].rate == 0.625
+    # bootstrap over the two tasks and their seeds: task a drawn twice gives 1.0
+    assert 0.0 <= wins["kan"].low < 0.625 < wins["kan"].high == 1.0
     # bad: a0 a1 lose (failed), b0 wins, b1 loses
-    assert (wins["bad"].wins, wins["bad"].pairs) == (1, 4)
+    assert (wins["bad"].wins, wins["bad"].ties, wins["bad"].pairs) == (1, 0, 4)
 
 
 def test_the_scaling_exponent_of_an_exact_power_law():
@@ -326,7 +328,7 @@ def test_the_command_end_to_end(tmp_path):
     doc = results.load(out)
     assert doc.complete and doc.mode == "accuracy" and len(doc.results) == 4
     assert all(isinstance(r, AccuracyResult) and r.test_nrmse is not None for r in doc.results)
-    assert "wins vs MLP" in proc.stdout and "#### xy" in (tmp_path / "acc.md").read_text()
+    assert "win share vs MLP" in proc.stdout and "#### xy" in (tmp_path / "acc.md").read_text()
     assert (tmp_path / "fig" / "pareto_step_ms.png").exists()
 
 
@@ -352,7 +354,8 @@ def test_the_leaderboard_column_is_the_mean_rank_and_the_win_rate():
     for r in recs:
         r.task_family = "toy"
     col = accuracy_column(ResultsDocument(machine={}, config={"mode": "accuracy"}, results=recs))
-    assert col == {"kan": "rank 1.5/2 (2 tasks), 50% wins vs MLP", "mlp": "rank 1.5/2 (2 tasks)"}
+    # one win (task a) and one loss (task b): a bootstrap over two tasks spans 0% to 100%
+    assert col == {"kan": "rank 1.5/2 (2 tasks), win share vs MLP 50% [0%-100%]", "mlp": "rank 1.5/2 (2 tasks)"}
 
 
 def test_the_leaderboard_column_names_the_row_a_same_function_implementation_was_trained_as():

@@ -205,7 +205,7 @@ def test_match_params_is_within_tolerance_for_the_mlp_and_our_layers(registry, i
     assert target == 4201  # our B-spline KAN at [2,150,1]: 150*3*9 edges' parameters + 151 biases
     m = matching.match(registry.get(impl).spec, (2, 150, 1), target, "params")
     assert m.within_tolerance, m
-    built = registry.get(impl).spec.build(m.widths, device=torch.device("cpu"), dtype=torch.float32)
+    built = registry.get(impl).spec.build(m.widths, device=torch.device("cpu"), dtype=torch.float32, **m.options)
     assert sum(p.numel() for p in built.parameters() if p.requires_grad) == m.value
 
 
@@ -227,9 +227,11 @@ def test_matched_run_records_the_widths_and_the_target(tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     rows = {r["impl"]: r for r in doc["results"]}
-    assert rows["mlp"]["widths"] == [2, 50, 1] and rows["mlp"]["trainable_params"] == 2001
+    # the MLP's hidden width searched one unit at a time (hidden_factor=1), recorded as built
+    assert rows["mlp"]["widths"] == [2, 500, 1] and rows["mlp"]["trainable_params"] == 2001
+    assert rows["mlp"]["options"] == {"hidden_factor": 1} and rows["mlp"]["match"]["options"] == {"hidden_factor": 1}
     assert rows["splines-better_kan"]["match"]["target"] == 2000
-    assert "- matched params (target 2,000): mlp [2,50,1]" in proc.stdout
+    assert "- matched params (target 2,000): mlp [2,500,1]" in proc.stdout
 
 
 # ------------------------------------------------------------------ sanity gate

@@ -163,9 +163,9 @@ def test_fit_is_the_accuracy_suite_on_the_toy_functions(tmp_path):
         "fit", "--impl", "mlp,rbf-better_kan", "--task", "xy,bessel", "--steps", "20", "--out", out, "--plots", tmp_path / "p"
     )
     assert res.returncode == 0, res.stderr
-    assert "#### xy" in res.stdout and "#### bessel" in res.stdout and "wins vs MLP" in res.stdout
+    assert "#### xy" in res.stdout and "#### bessel" in res.stdout and "win share vs MLP" in res.stdout
     doc = json.loads(out.read_text())
-    assert doc["config"]["mode"] == "accuracy" and len(doc["results"]) == 8  # 2 implementations x 2 tasks x 2 seeds
+    assert doc["config"]["mode"] == "accuracy" and len(doc["results"]) == 20  # 2 implementations x 2 tasks x 5 seeds
     assert (tmp_path / "p" / "pareto_step_ms.png").stat().st_size > 1000
     res = run_cli("report", out)
     assert res.returncode == 0 and "#### xy" in res.stdout

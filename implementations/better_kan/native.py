@@ -26,7 +26,7 @@ The basis is named by a string of :data:`better_kan.reference.BASES`: ``"bspline
   (``create_graph=True``), so second derivatives are exact on every device.
 
 Where the extension is not built, was built from another version of its source, needs a newer
-torch, or ``BETTER_KAN_NATIVE=0``, :data:`STATUS` says why and the layers take their PyTorch
+torch, or ``BETTER_KAN_NATIVE=0``, ``STATUS`` says why and the layers take their PyTorch
 path, which computes the same functions (the tests hold both paths to float64 references and
 to each other). ``BETTER_KAN_REQUIRE_NATIVE=1`` turns each of those reasons into an error at
 import (CI sets it, so a native build that fails fails CI).
@@ -158,7 +158,7 @@ _BASIS_NAMES = frozenset(BASIS_NAMES)
 
 
 def status() -> NativeStatus:
-    """The native kernels' status in this process (:data:`STATUS`, with the run-time fallbacks so far)."""
+    """The native kernels' status in this process (``STATUS``, with the run-time fallbacks so far)."""
     return STATUS
 
 

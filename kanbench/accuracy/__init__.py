@@ -10,11 +10,13 @@ Modules, one job each:
                     Feynman equations, scikit-learn's bundled datasets; tiers.
 - :mod:`.data`      splits (train / validation / test) and scaling fitted on the training split.
 - :mod:`.metrics`   RMSE, NRMSE, accuracy, macro-F1, cross-entropy.
-- :mod:`.train`     one training run: full-batch Adam or LBFGS, validation-best checkpoint,
-                    divergence, measured time per step.
-- :mod:`.suite`     the plan (tasks x implementations x seeds x learning rates), parameter
-                    matching, learning-rate selection on validation, shards for Slurm.
-- :mod:`.summary`   per-task tables, ranks, win rate against the MLP with its interval,
-                    error-versus-parameters scaling exponents.
+- :mod:`.train`     one training run: full-batch Adam or LBFGS, early stopping, the
+                    validation-best checkpoint, divergence, measured time per step.
+- :mod:`.tuning`    the same number of tuning trials for every row, over its own hyperparameters.
+- :mod:`.suite`     the plan (tasks x implementations x budgets), parameter matching per trial,
+                    selection on validation, a split per seed, shards for Slurm.
+- :mod:`.summary`   per-task tables, ranks, win share and error ratio against the MLP with
+                    bootstrap intervals over tasks and seeds, the widening exponent.
+- :mod:`.grid_scaling` the KAN paper's scaling law: grid extension with LBFGS.
 - :mod:`.records`   the typed record of one (implementation, task, seed) result.
 """

@@ -1,7 +1,9 @@
 """The protocol's data handling: train / validation / test splits and scaling fitted on training only.
 
-- Splits are fixed by the *data seed* (the same for every implementation and every model seed).
-  Generated tasks bring their own train/test draws (pykan's convention); the validation set is
+- Splits are drawn by a *data seed*; the suite gives every model seed its own (the run's data
+  seed plus the model seed), the same for every implementation, so rows are compared on the same
+  split seed by seed and the spread over seeds includes the split's. Generated tasks draw their
+  own train/test samples from it (pykan's convention); the validation set is
   carved from the training points (``val_fraction``). Datasets without a split are permuted
   and cut into train / validation / test (60 / 20 / 20 by default), classification splits
   stratified so every class is in every split.

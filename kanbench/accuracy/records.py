@@ -28,10 +28,17 @@ class AccuracyResult(_Record):
     budget: Optional[float] = None  #: the parameter budget it was matched to
     budget_scale: float = 1.0  #: the budget relative to the task's reference (full tier: several)
     optimizer: str = "adam"
-    lr: Optional[float] = None  #: chosen on validation among ``lr_grid``
-    lr_grid: list = field(default_factory=list)
+    lr: Optional[float] = None  #: chosen on validation (among ``lr_grid``, or by the tuning trials)
+    lr_grid: list = field(default_factory=list)  #: the learning rates tried
     steps: int = 0  #: the optimizer budget (Adam steps or LBFGS iterations)
     best_step: Optional[int] = None  #: the step of the validation-best checkpoint
+    steps_run: Optional[int] = None  #: steps taken (an early stop takes fewer than ``steps``)
+    converged: Optional[bool] = None  #: False: the best checkpoint is in the last 5% of ``steps``
+    options: dict = field(default_factory=dict)  #: the build options chosen on validation (grid size, activation...)
+    trials: Optional[int] = None  #: tuning trials the row got (the same for every row of a run)
+    lr_at_edge: Optional[bool] = None  #: the chosen learning rate is at an end of the range searched
+    param_error: Optional[float] = None  #: abs(params - budget) / budget of the model trained
+    split_seed: Optional[int] = None  #: the seed that drew this run's data split
     # regression
     test_rmse: Optional[float] = None
     test_nrmse: Optional[float] = None

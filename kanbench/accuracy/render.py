@@ -23,10 +23,26 @@ def _error_cell(row: summary.TaskRow, kind: str) -> str:
     return f"{row.error:.3g} [{row.error_min:.3g}-{row.error_max:.3g}]"
 
 
+def min_seed(records: Sequence[AccuracyResult]) -> int:
+    return min((r.seed for r in records), default=0)
+
+
+def _options(rec) -> str:
+    if rec is None or not rec.options:
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in rec.options.items() if k != "hidden_factor")
+
+
+def _param_error(rec) -> str:
+    return "-" if rec is None or rec.param_error is None else f"{100 * rec.param_error:.1f}%"
+
+
 def task_tables(records: Sequence[AccuracyResult], budget_scale: float = 1.0) -> str:
     """One markdown table per task (best first), each headed by the task's formula and source."""
     tasks = catalogue()
     per_task = summary.task_rows(records, budget_scale)
+    marks = summary.flags(records)
+    chosen = {(r.impl, r.task): r for r in records if r.budget_scale == budget_scale and r.seed == min_seed(records)}
     parts = []
     for name, rows in per_task.items():
         task = tasks.get(name)
@@ -43,7 +59,10 @@ def task_tables(records: Sequence[AccuracyResult], budget_scale: float = 1.0) ->
                 _g(row.step_ms),
                 _g(row.steps_to_target, 4),
                 _g(row.lr, 2),
+                _options(chosen.get((row.impl, name))),
+                _param_error(chosen.get((row.impl, name))),
                 f"{row.finished}/{row.seeds}",
+                ", ".join(marks.get((row.impl, name, budget_scale), [])),
             ]
             for row in rows
         ]
@@ -56,7 +75,10 @@ def task_tables(records: Sequence[AccuracyResult], budget_scale: float = 1.0) ->
             "ms/step",
             "steps to target",
             "lr",
+            "chosen",
+            "off budget",
             "seeds ok",
+            "flags",
         ]
         table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
         notes = [f"- {row.impl}: {f}" for row in rows for f in row.failures[:1]]
@@ -65,24 +87,36 @@ def task_tables(records: Sequence[AccuracyResult], budget_scale: float = 1.0) ->
 
 
 def summary_table(records: Sequence[AccuracyResult], budget_scale: float = 1.0, fmt: str = "github") -> str:
-    """Mean rank over tasks and win rate against the MLP with its 95% interval."""
+    """Mean rank over tasks; wins, ties and losses against the MLP with the win share's 95% bootstrap
+    interval (tasks and seeds resampled); the error ratio to the MLP with the same interval."""
     per_task = summary.task_rows(records, budget_scale)
     ranks = summary.mean_ranks(per_task)
     wins = summary.win_rates(records, budget_scale=budget_scale)
+    ratios = summary.error_ratios(records, budget_scale=budget_scale)
     families = {r.impl: r.family for r in records}
     body = []
     for impl, (rank, n) in ranks.items():
-        w = wins.get(impl)
-        cell = "-" if w is None else f"{w.rate:.0%} ({w.wins}/{w.pairs}; 95% CI {w.low:.0%}-{w.high:.0%})"
+        w, q = wins.get(impl), ratios.get(impl)
+        cell = "-" if w is None else f"{w.rate:.0%} [{w.low:.0%}-{w.high:.0%}] ({w.wins}/{w.ties}/{w.losses})"
+        ratio = "-" if q is None else f"{q.ratio:.2f}x [{q.low:.2f}-{q.high:.2f}]"
         steps = [row.step_ms for rows in per_task.values() for row in rows if row.impl == impl and row.step_ms]
         median_ms = sorted(steps)[len(steps) // 2] if steps else None
-        body.append([impl, families.get(impl, ""), f"{rank:.2f}", n, cell, _g(median_ms)])
-    headers = ["implementation", "family", "mean rank", "tasks", "wins vs MLP (task x seed)", "median ms/step"]
+        body.append([impl, families.get(impl, ""), f"{rank:.2f}", n, cell, ratio, _g(median_ms)])
+    headers = [
+        "implementation",
+        "family",
+        "mean rank",
+        "tasks",
+        "win share vs MLP [95%] (W/T/L)",
+        "error / MLP's [95%]",
+        "median ms/step",
+    ]
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
 def scaling_table(records: Sequence[AccuracyResult]) -> str:
-    """alpha in RMSE ~ N^-alpha per implementation (median over tasks); empty with one budget."""
+    """The widening exponent: alpha in RMSE ~ N^-alpha as the network widens at a fixed grid, per
+    implementation (median over tasks); empty with one budget."""
     exps = summary.scaling_exponents(records)
     if not exps:
         return ""
@@ -92,8 +126,15 @@ def scaling_table(records: Sequence[AccuracyResult]) -> str:
 
 def report(records: Sequence[AccuracyResult]) -> str:
     """The whole markdown report: summary first, then the tasks, then the scaling exponents."""
-    parts = ["### Summary (budget x1)", "", summary_table(records), "", "### Per task", "", task_tables(records)]
+    notes = [
+        "Win share: wins plus half the ties over (task, seed) pairs against the MLP; W/T/L counts them. Intervals: "
+        f"2.5-97.5% of {summary.BOOTSTRAP} bootstrap resamples of tasks and, within each, seeds. Error / MLP's: the "
+        "geometric mean over pairs of the test error ratio (below 1: lower error than the MLP). Flags: not converged (a "
+        "seed's best checkpoint in the last 5% of its steps), lr at edge (the chosen rate at an end of the range "
+        "searched). Off budget: |parameters - budget| / budget of the model trained."
+    ]
+    parts = ["### Summary (budget x1)", "", summary_table(records), "", *notes, "", "### Per task", "", task_tables(records)]
     scaling = scaling_table(records)
     if scaling:
-        parts += ["", "### Error versus parameters (RMSE ~ N^-alpha)", "", scaling]
+        parts += ["", "### Widening: error versus parameters at a fixed grid (RMSE ~ N^-alpha)", "", scaling]
     return "\n".join(parts)

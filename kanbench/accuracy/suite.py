@@ -1,15 +1,23 @@
 """The accuracy suite's plan and its execution: tasks x implementations x budgets, then seeds x learning rates.
 
-The unit of work is one (task, implementation, parameter budget). Inside it every seed is
-trained with every learning rate of the grid; the learning rate is chosen once per unit, as
-the one with the lowest median validation error over the seeds (a diverged run counts as
-infinitely bad), and the unit's records are the chosen learning rate's runs, one per seed.
-The test split is looked at only after that choice.
+The unit of work is one (task, implementation, parameter budget). Two ways to choose its
+hyperparameters, both on validation only (the test split is looked at after the choice):
+
+- **tuning** (the tiers' default, ``trials``): every row gets the same number of trials
+  (:mod:`kanbench.accuracy.tuning`: random search over its own hyperparameters and the learning
+  rate), each trained on the first seed's split; the trial with the lowest validation error wins,
+  and its configuration is then trained on every other seed's split too;
+- **a learning-rate grid** (``--lr``, or LBFGS): every seed is trained with every rate, and the
+  rate with the lowest median validation error over the seeds is chosen.
+
+Every seed draws its own data split (and, for generated tasks, its own sample): the spread over
+seeds covers the split as well as the initialization.
 
 Budgets: the unit's parameter budget is our B-spline KAN's trainable count at the task's
 reference widths (:data:`kanbench.matching.DEFAULT_REFERENCE`), times ``budget_scale``
 (the full tier uses several scales for error-versus-parameters curves); every implementation,
-the MLP included, gets the hidden width whose count is nearest (:func:`kanbench.matching.match`).
+the MLP included, gets the hidden width whose count is nearest (:func:`kanbench.matching.match`),
+for each trial's own options (a grid of 20 leaves fewer hidden units than a grid of 3).
 
 A unit that raises ends only itself (its records carry the error); Slurm shards split the
 units (``shard`` = (i, n): units i, i+n, ...).
@@ -25,13 +33,22 @@ from typing import Callable, Optional, Sequence
 
 from kanbench.accuracy import data as data_mod
 from kanbench.accuracy import tasks as tasks_mod
+from kanbench.accuracy import tuning
 from kanbench.accuracy.records import AccuracyResult
-from kanbench.accuracy.train import Outcome, TrainConfig, step_summary, train_once
+from kanbench.accuracy.train import Outcome, TrainConfig, converged, step_summary, train_once
 
-#: the tiers' defaults: seeds, learning-rate grid, parameter-budget scales
+#: the tiers' defaults: seeds, tuning trials per row, parameter-budget scales, step budget and
+#: early-stopping patience (steps without a better validation metric)
 TIER_DEFAULTS = {
-    "default": {"seeds": 2, "lrs": (3e-2, 1e-2, 3e-3), "budgets": (1.0,)},
-    "full": {"seeds": 5, "lrs": (3e-2, 1e-2, 3e-3, 1e-3), "budgets": (0.5, 1.0, 2.0, 4.0)},
+    "default": {"seeds": 5, "trials": 5, "lrs": (3e-2, 1e-2, 3e-3), "budgets": (1.0,), "steps": 800, "patience": 150},
+    "full": {
+        "seeds": 5,
+        "trials": 12,
+        "lrs": (3e-2, 1e-2, 3e-3, 1e-3),
+        "budgets": (0.5, 1.0, 2.0, 4.0),
+        "steps": 2000,
+        "patience": 300,
+    },
 }
 DATA_SEED = 0
 #: rows that compute the same function as another row, faster or slower (pykan's speed() drops
@@ -54,6 +71,7 @@ class SuiteConfig:
     seeds: tuple = (0, 1)
     lrs: tuple = (1e-2, 3e-3)
     budgets: tuple = (1.0,)
+    trials: Optional[int] = None  #: tuning trials per row (None: the learning-rate grid ``lrs``)
     train: TrainConfig = field(default_factory=TrainConfig)
     scaling: str = "minmax"
     device: str = "cpu"
@@ -64,6 +82,9 @@ class SuiteConfig:
         return {
             "seeds": list(self.seeds),
             "lrs": list(self.lrs),
+            "trials": self.trials,
+            "lr_range": list(tuning.LR_RANGE) if self.trials else None,
+            "patience": self.train.patience,
             "budgets": list(self.budgets),
             "optimizer": self.train.optimizer,
             "steps": self.train.steps,
@@ -83,6 +104,13 @@ class Unit:
     task: tasks_mod.Task
     impl: str
     budget_scale: float = 1.0
+
+
+def prepare_split(task: tasks_mod.Task, config: SuiteConfig, seed: int):
+    """The data of ``seed``'s run: its own sample (generated tasks) and its own train / validation /
+    test split (stratified for classification), scaled on its training part."""
+    data_seed = config.data_seed + seed
+    return data_mod.prepare(task, task.make(data_seed), data_seed, config.scaling)
 
 
 def plan(tasks: Sequence[tasks_mod.Task], impls: Sequence[str], config: SuiteConfig, shard=(0, 1)) -> list[Unit]:
@@ -137,9 +165,13 @@ def _record(unit: Unit, seed: int, spec, widths, params, budget, config: SuiteCo
             rec.flops_per_sample = float(spec.flops(tuple(widths)))
         except Exception:
             pass
+    if params is not None and budget:
+        rec.param_error = round(abs(params - budget) / budget, 5)
     if outcome is None:
         return rec
     rec.best_step = outcome.best_step
+    rec.steps_run = outcome.steps_run
+    rec.converged = converged(outcome.best_step, config.train.steps)
     rec.final_train_loss = outcome.final_train_loss
     rec.step_ms, rec.step_ms_iqr = step_summary(outcome.step_ms)
     rec.steps_to_target, rec.time_to_target_s = outcome.steps_to_target, outcome.time_to_target_s
@@ -158,33 +190,90 @@ def _record(unit: Unit, seed: int, spec, widths, params, budget, config: SuiteCo
     return rec
 
 
-def run_unit(unit: Unit, registry, config: SuiteConfig, prepared, budget_cache: dict) -> list[AccuracyResult]:
-    """Train one unit (every seed x learning rate); its records, one per seed. Never raises."""
+@dataclass
+class _Trained:
+    """One trained model of a unit: its configuration, size and outcome."""
+
+    options: dict  #: the trial's options
+    lr: float
+    widths: tuple
+    params: Optional[int]
+    outcome: Outcome
+    built: dict = field(default_factory=dict)  #: the options it was built with (the match may move a grid)
+
+
+def _train(
+    unit: Unit, spec, config: SuiteConfig, data_for, budget: float, seed: int, lr: float, options: dict, last: dict
+) -> _Trained:
+    """Match, build and train one model; ``last`` keeps the widths and parameters as soon as they are
+    known (a crash's record reports them)."""
     import torch
 
     from kanbench import matching
     from kanbench.runner import count_parameters
     from kanbench.workload import torch_dtype
 
+    key = tuple(sorted(options.items()))
+    cache = last.setdefault("matches", {})
+    if key not in cache:  # the other seeds of a trial's options reuse its match
+        cache[key] = matching.match(spec, unit.task.widths, budget, "params", options)
+    m = cache[key]
+    last["widths"] = tuple(m.widths)
+    dtype, device = torch_dtype(config.dtype), torch.device(config.device)
+    torch.manual_seed(seed)
+    model = spec.build(tuple(m.widths), device=device, dtype=dtype, **(m.options or {}))
+    params = last["params"] = count_parameters(model)[1]
+    outcome = train_once(model, unit.task, data_for(seed), config.train, lr, device, dtype)
+    return _Trained(dict(options), lr, tuple(m.widths), params, outcome, dict(m.options or {}))
+
+
+def _badness(outcome: Outcome) -> float:
+    return outcome.val if (outcome.val is not None and not outcome.error_kind) else math.inf
+
+
+def run_unit(unit: Unit, registry, config: SuiteConfig, data_for, budget_cache: dict) -> list[AccuracyResult]:
+    """Train one unit (see the module docstring); its records, one per seed. Never raises.
+
+    ``data_for(seed)`` gives the prepared data of that seed's split."""
     spec = registry.get(unit.impl).spec
-    widths, params, budget = unit.task.widths, None, None
+    budget = None
+    last: dict = {"widths": unit.task.widths, "params": None}
     try:
         budget = _budget(registry, unit.task, unit.budget_scale, budget_cache)
-        widths = matching.match(spec, unit.task.widths, budget, "params").widths
-        dtype = torch_dtype(config.dtype)
-        device = torch.device(config.device)
-        outcomes: dict = {lr: [] for lr in config.lrs}
-        for lr in config.lrs:
-            for seed in config.seeds:
-                torch.manual_seed(seed)
-                model = spec.build(tuple(widths), device=device, dtype=dtype)
-                params = count_parameters(model)[1]
-                outcomes[lr].append(train_once(model, unit.task, prepared, config.train, lr, device, dtype))
-        lr = _choose(outcomes)
-        return [_record(unit, s, spec, widths, params, budget, config, lr, o) for s, o in zip(config.seeds, outcomes[lr])]
+
+        def train(seed, lr, options):
+            return _train(unit, spec, config, data_for, budget, seed, lr, options, last)
+
+        if config.trials:
+            first, rest = config.seeds[0], config.seeds[1:]
+            trials = tuning.draw(unit.impl, getattr(spec, "options", ()), config.trials)
+            tried = [train(first, t.lr, t.options) for t in trials]
+            best = min(tried, key=lambda t: (_badness(t.outcome), t.lr))
+            runs = [best] + [train(s, best.lr, best.options) for s in rest]
+            lr_grid = [t.lr for t in trials]
+        else:
+            by_lr = {lr: [train(s, lr, {}) for s in config.seeds] for lr in config.lrs}
+            chosen = _choose({lr: [t.outcome for t in runs] for lr, runs in by_lr.items()})
+            runs, lr_grid = by_lr[chosen], list(config.lrs)
+        records = []
+        for seed, run in zip(config.seeds, runs):
+            rec = _record(unit, seed, spec, run.widths, run.params, budget, config, run.lr, run.outcome)
+            rec.options, rec.lr_grid, rec.split_seed = dict(run.built), lr_grid, seed
+            rec.trials = config.trials
+            if getattr(spec, "flops", None) is not None:
+                try:
+                    rec.flops_per_sample = float(spec.flops(tuple(run.widths), **run.built))
+                except Exception:
+                    rec.flops_per_sample = None
+            rec.lr_at_edge = (
+                tuning.at_edge(run.lr) if config.trials else run.lr in (min(lr_grid), max(lr_grid)) and len(lr_grid) > 1
+            )
+            records.append(rec)
+        return records
     except Exception as exc:  # the implementation's failure ends this unit only
         text = str(exc).strip().splitlines()
         message = f"{type(exc).__name__}: {text[0] if text else ''}"
+        widths, params = last["widths"], last["params"]
         return [_record(unit, s, spec, widths, params, budget, config, None, None).fail("crash", message) for s in config.seeds]
 
 
@@ -200,11 +289,14 @@ def run(
     out: list[AccuracyResult] = []
     started = time.monotonic()
     for i, unit in enumerate(units):
-        name = unit.task.name
-        if name not in prepared:
-            raw = unit.task.make(config.data_seed)
-            prepared[name] = data_mod.prepare(unit.task, raw, config.data_seed, config.scaling)
-        records = run_unit(unit, registry, config, prepared[name], budget_cache)
+
+        def data_for(seed: int, task=unit.task):
+            key = (task.name, seed)
+            if key not in prepared:
+                prepared[key] = prepare_split(task, config, seed)
+            return prepared[key]
+
+        records = run_unit(unit, registry, config, data_for, budget_cache)
         out.extend(records)
         if progress:
             progress(i + 1, len(units), unit, records, time.monotonic() - started)

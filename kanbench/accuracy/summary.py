@@ -4,12 +4,17 @@
   or test error rate = 1 - accuracy) with its min-max, its rank among the implementations
   (1 = best; ties share the mean rank; an implementation whose every seed failed ranks last),
   the parameters trained, the median time per step and the median steps to the validation target.
-- **Summary**: mean rank over tasks; the win rate against the MLP over (task, seed) pairs of the
-  same budget (a win: a lower error than the MLP's on the same task and seed; a failed run loses,
-  and a pair where both fail is left out) with its 95% Wilson interval (scipy's ``binomtest``).
-- **Scaling** (several budgets): per implementation and task, the least-squares slope of
-  log(test RMSE) against log(parameters), reported as ``alpha`` in RMSE ~ N^-alpha, and the
-  median over tasks. The KAN paper's theory predicts alpha = 4 for cubic splines (k + 1).
+- **Summary**: mean rank over tasks; wins, ties and losses against the MLP over (task, seed) pairs
+  of the same budget (a win: a lower error than the MLP's on the same task and seed, a tie: the
+  same error; a failed run loses, and a pair where both fail is left out), the win share (ties
+  count half) with a 95% interval from a bootstrap over tasks and, within each task, seeds (the
+  pairs of one task are not independent draws: Wilson's interval over pairs was too narrow); and
+  the error ratio to the MLP (geometric mean over pairs) with the same bootstrap's interval.
+- **Widening exponent** (several budgets): per implementation and task, the least-squares slope of
+  log(test RMSE) against log(parameters) as the network is widened at a fixed grid, reported as
+  ``alpha`` in RMSE ~ N^-alpha, and the median over tasks. This is not the KAN paper's scaling law
+  (alpha = k + 1 = 4 for cubic splines), which is about refining the grid:
+  :mod:`kanbench.accuracy.grid_scaling` measures that one.
 """
 
 from __future__ import annotations
@@ -95,42 +100,131 @@ def task_rows(records: Sequence[AccuracyResult], budget_scale: float = 1.0) -> d
     return out
 
 
+#: bootstrap resamples for the summary's intervals
+BOOTSTRAP = 2000
+
+
 @dataclass
 class WinRate:
-    """An implementation's wins against the MLP over (task, seed) pairs, with a 95% interval."""
+    """An implementation's wins, ties and losses against the MLP over (task, seed) pairs, and the win
+    share (ties count half) with its 95% bootstrap interval over tasks and seeds."""
 
     impl: str
     wins: int
-    pairs: int
+    ties: int
+    losses: int
     low: float
     high: float
 
     @property
+    def pairs(self) -> int:
+        return self.wins + self.ties + self.losses
+
+    @property
     def rate(self) -> float:
-        return self.wins / self.pairs if self.pairs else float("nan")
+        return (self.wins + 0.5 * self.ties) / self.pairs if self.pairs else float("nan")
+
+
+@dataclass
+class ErrorRatio:
+    """An implementation's error over the MLP's on the same (task, seed): the geometric mean over pairs
+    where both finished, with its 95% bootstrap interval over tasks and seeds (below 1: lower error)."""
+
+    impl: str
+    ratio: float
+    low: float
+    high: float
+    pairs: int
+    tasks: int
+
+
+def _pairs(records: Sequence[AccuracyResult], baseline: str, budget_scale: float) -> dict:
+    """{impl: {task: [(score, baseline score) per seed]}}; a failed run's score is None."""
+    index = {(r.impl, r.task, r.seed): r for r in records if r.budget_scale == budget_scale}
+    out: dict = {}
+    for (name, task, seed), rec in sorted(index.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        base = index.get((baseline, task, seed))
+        if name == baseline or base is None or (not _ok(rec) and not _ok(base)):
+            continue
+        pair = (rec.score if _ok(rec) else None, base.score if _ok(base) else None)
+        out.setdefault(name, {}).setdefault(task, []).append(pair)
+    return out
+
+
+def _outcome(pair) -> float:
+    """1 a win, 0.5 a tie, 0 a loss (a failed run loses)."""
+    mine, base = pair
+    if mine is None:
+        return 0.0
+    if base is None or mine < base:
+        return 1.0
+    return 0.5 if mine == base else 0.0
+
+
+def bootstrap(by_task: dict, statistic, resamples: int = BOOTSTRAP, seed: int = 0) -> tuple:
+    """(low, high): the 2.5% and 97.5% quantiles of ``statistic`` over resamples that draw tasks with
+    replacement and, within each drawn task, its seeds with replacement. ``by_task``: {task: [values]};
+    ``statistic(list of values) -> float``."""
+    rng = np.random.default_rng(seed)
+    groups = [v for v in by_task.values() if v]
+    stats = []
+    for _ in range(resamples):
+        drawn = []
+        for g in rng.integers(len(groups), size=len(groups)):
+            values = groups[g]
+            drawn.extend(values[i] for i in rng.integers(len(values), size=len(values)))
+        stats.append(statistic(drawn))
+    low, high = np.quantile(np.asarray(stats, dtype=np.float64), [0.025, 0.975])
+    return float(low), float(high)
+
+
+def _share(outcomes) -> float:
+    return float(np.mean(outcomes)) if outcomes else float("nan")
 
 
 def win_rates(records: Sequence[AccuracyResult], baseline: str = BASELINE, budget_scale: float = 1.0) -> dict:
     """{impl: WinRate} against ``baseline`` on paired (task, seed) runs of one budget."""
-    from scipy.stats import binomtest
-
-    index = {(r.impl, r.task, r.seed): r for r in records if r.budget_scale == budget_scale}
-    impls = sorted({r.impl for r in records if r.impl != baseline})
     out = {}
-    for impl in impls:
-        wins = pairs = 0
-        for (name, task, seed), rec in index.items():
-            if name != impl:
-                continue
-            base = index.get((baseline, task, seed))
-            if base is None or (not _ok(rec) and not _ok(base)):
-                continue
-            pairs += 1
-            if _ok(rec) and (not _ok(base) or rec.score < base.score):
-                wins += 1
-        if pairs:
-            ci = binomtest(wins, pairs).proportion_ci(confidence_level=0.95, method="wilson")
-            out[impl] = WinRate(impl, wins, pairs, float(ci.low), float(ci.high))
+    for impl, by_task in _pairs(records, baseline, budget_scale).items():
+        outcomes = {task: [_outcome(p) for p in pairs] for task, pairs in by_task.items()}
+        flat = [o for values in outcomes.values() for o in values]
+        low, high = bootstrap(outcomes, _share)
+        out[impl] = WinRate(impl, flat.count(1.0), flat.count(0.5), flat.count(0.0), low, high)
+    return out
+
+
+def _geometric_mean(log_ratios) -> float:
+    return float(np.exp(np.mean(log_ratios))) if log_ratios else float("nan")
+
+
+def error_ratios(records: Sequence[AccuracyResult], baseline: str = BASELINE, budget_scale: float = 1.0) -> dict:
+    """{impl: ErrorRatio} against ``baseline``: pairs where both finished with a positive error."""
+    out = {}
+    for impl, by_task in _pairs(records, baseline, budget_scale).items():
+        logs = {
+            task: [math.log(a / b) for a, b in pairs if a is not None and b is not None and a > 0 and b > 0]
+            for task, pairs in by_task.items()
+        }
+        logs = {task: v for task, v in logs.items() if v}
+        flat = [v for values in logs.values() for v in values]
+        if not flat:
+            continue
+        low, high = bootstrap(logs, lambda v: float(np.mean(v)))
+        out[impl] = ErrorRatio(impl, _geometric_mean(flat), math.exp(low), math.exp(high), len(flat), len(logs))
+    return out
+
+
+def flags(records: Sequence[AccuracyResult]) -> dict:
+    """{(impl, task, budget_scale): [flags]}: "not converged" (a seed's best checkpoint in the last 5%
+    of its steps), "lr at edge" (the chosen rate at an end of the range searched)."""
+    out: dict = {}
+    for r in records:
+        key = (r.impl, r.task, r.budget_scale)
+        marks = out.setdefault(key, [])
+        if r.converged is False and "not converged" not in marks:
+            marks.append("not converged")
+        if r.lr_at_edge and "lr at edge" not in marks:
+            marks.append("lr at edge")
     return out
 
 

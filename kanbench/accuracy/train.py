@@ -1,7 +1,11 @@
 """One training run of the protocol: full-batch, a fixed optimizer budget, the validation-best checkpoint.
 
-- Full-batch Adam (default) for ``steps`` steps, or LBFGS as pykan uses it (lr 1, history 10,
-  strong Wolfe line search, pykan's tolerances of 1e-32) for ``steps`` iterations.
+- Full-batch Adam (default) for at most ``steps`` steps, or LBFGS as pykan uses it (lr 1, history 10,
+  strong Wolfe line search, pykan's tolerances of 1e-32) for at most ``steps`` iterations.
+- Early stopping: a run stops once ``patience`` steps have passed without a better validation
+  metric (trained until the validation loss stops improving). A run whose best checkpoint sits in
+  the last 5% of its step budget (:func:`converged`) may still have been improving: every table
+  marks it "not converged".
 - Every ``eval_every`` steps (and at the last) the validation metric is computed; the
   parameters with the best validation metric are kept (a copy), and the test metrics are
   computed once, on that checkpoint at the end -- the test split never chooses anything.
@@ -36,12 +40,15 @@ class TrainConfig:
     steps: int = 500
     eval_every: int = 10
     budget_s: Optional[float] = 120.0  #: wall-clock limit of one run (a row over it is reported as such)
+    patience: Optional[int] = None  #: stop after this many steps without a better validation metric (None: never)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
         if self.steps < 1 or self.eval_every < 1:
             raise ValueError("steps and eval_every must be at least 1")
+        if self.patience is not None and self.patience < self.eval_every:
+            raise ValueError("patience must be at least eval_every steps")
 
 
 @dataclass
@@ -51,6 +58,8 @@ class Outcome:
     lr: float
     val: Optional[float] = None  #: validation metric at the checkpoint (NRMSE, or 1 - accuracy): lower is better
     best_step: Optional[int] = None
+    steps_run: int = 0  #: steps taken (fewer than the budget after an early stop)
+    stopped_early: bool = False
     test: dict = field(default_factory=dict)  #: test metrics at the checkpoint
     val_accuracy: Optional[float] = None
     final_train_loss: Optional[float] = None
@@ -165,8 +174,12 @@ def train_once(model, task: Task, prepared: Prepared, config: TrainConfig, lr: f
         if not math.isfinite(value):
             out.error_kind, out.error = "diverged", f"diverged at step {step}: the training loss is {value}"
             break
+        out.steps_run = step
         if step % config.eval_every == 0 or step == config.steps:
             check(step)
+            if config.patience is not None and step - (out.best_step or 0) >= config.patience and step < config.steps:
+                out.stopped_early = True
+                break
         if config.budget_s and time.monotonic() - started > config.budget_s:
             out.error_kind = "budget"
             out.error = f"stopped after {step} of {config.steps} steps: over the {config.budget_s:g} s budget"
@@ -179,6 +192,18 @@ def train_once(model, task: Task, prepared: Prepared, config: TrainConfig, lr: f
     model.load_state_dict(best_state)
     out.test = evaluate(model, x, task, prepared, "test")
     return out
+
+
+#: a best checkpoint in the last this share of the step budget means "not converged"
+LAST_SHARE = 0.05
+
+
+def converged(best_step: Optional[int], steps: int) -> Optional[bool]:
+    """False when the validation-best checkpoint is in the last 5% of the ``steps`` budget (the run
+    may still have been improving when the budget ended); None without a checkpoint."""
+    if best_step is None:
+        return None
+    return best_step <= steps * (1 - LAST_SHARE)
 
 
 def step_summary(step_ms: list) -> tuple:

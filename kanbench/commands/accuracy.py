@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from kanbench.commands.common import (
@@ -44,12 +45,38 @@ def add_arguments(p, task_default: str = None) -> None:
     from kanbench.accuracy import tasks
 
     p.add_argument("--impl", action="append", metavar="A,B", help="implementations (default: every available one)")
+    p.add_argument(
+        "--protocol",
+        choices=("budget", "grid-extension"),
+        default="budget",
+        help="budget (default): every implementation at matched parameter budgets, tuned alike; grid-extension: the KAN "
+        "paper's scaling law -- [2,1,1] and [2,5,1] KANs on exp(sin(pi x) + y^2), grid 3 -> 5 -> ... -> 1000 with LBFGS "
+        "at each grid, for every implementation whose model can extend its grid",
+    )
+    p.add_argument("--grids", metavar="A,B", help="grid-extension: the grid schedule (default 3,5,10,20,50,100,200,500,1000)")
     p.add_argument("--tier", default="default", help=f"task tier: {', '.join(tasks.TIERS)} (default: default)")
     p.add_argument("--task", default=task_default, metavar="A,B", help="tasks by name instead of a tier")
-    p.add_argument("--seeds", type=int, metavar="N", help="model seeds 0..N-1 (tier default: default 2, full 5)")
-    p.add_argument("--lr", metavar="A,B", help="learning-rate grid chosen from on validation (tier default)")
+    p.add_argument("--seeds", type=int, metavar="N", help="model seeds 0..N-1, each with its own data split (tier default: 5)")
+    p.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help="tuning trials per row: random search over the row's own hyperparameters and the learning rate, "
+        "the same N for every row (tier default: default 5, full 12)",
+    )
+    p.add_argument("--lr", metavar="A,B", help="a learning-rate grid instead of tuning trials (every seed x every rate)")
     p.add_argument("--budgets", metavar="A,B", help="parameter budgets as multiples of the reference (full tier: 0.5,1,2,4)")
-    p.add_argument("--steps", type=int, default=500, help="optimizer steps (Adam) or iterations (LBFGS) per run (default 500)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="most optimizer steps (Adam) or iterations (LBFGS) per run (tier default: default 800, full 2000)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop a run after N steps without a better validation metric (tier default: default 150, full 300; 0: never)",
+    )
     p.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam", help="full-batch Adam (default) or LBFGS as pykan")
     p.add_argument("--eval-every", type=int, default=10, metavar="N", help="validation every N steps (default 10)")
     p.add_argument("--scaling", choices=["minmax", "standard"], default="minmax", help="input scaling fitted on training")
@@ -90,15 +117,27 @@ def config_from(args):
     if seeds < 1:
         raise UsageError("--seeds must be at least 1")
     lrs = _floats(args.lr, "lr") if args.lr else ((1.0,) if args.optimizer == "lbfgs" else tier["lrs"])
+    trials = None if (args.lr or args.optimizer == "lbfgs") else (args.trials if args.trials is not None else tier["trials"])
+    if trials is not None and trials < 1:
+        raise UsageError("--trials must be at least 1")
     budgets = _floats(args.budgets, "budgets") if args.budgets else tier["budgets"]
+    steps = args.steps if args.steps is not None else tier["steps"]
+    patience = args.patience if args.patience is not None else tier["patience"]
     try:
-        train = TrainConfig(optimizer=args.optimizer, steps=args.steps, eval_every=args.eval_every, budget_s=args.budget)
+        train = TrainConfig(
+            optimizer=args.optimizer,
+            steps=steps,
+            eval_every=args.eval_every,
+            budget_s=args.budget,
+            patience=patience or None,
+        )
         shard = parse_shard(args.shard)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     config = suite.SuiteConfig(
         seeds=tuple(range(seeds)),
         lrs=lrs,
+        trials=trials,
         budgets=budgets,
         train=train,
         scaling=args.scaling,
@@ -118,6 +157,8 @@ def _bar(done: int, total: int, elapsed: float) -> str:
 def run(args) -> int:
     if args.executor == "slurm":
         return submit_from(args, args.command)
+    if getattr(args, "protocol", "budget") == "grid-extension":
+        return run_grid_extension(args)
     import torch
 
     from kanbench import results as results_mod
@@ -177,8 +218,14 @@ def run(args) -> int:
         results_mod.write_atomic(path, document)
     err(
         f"accuracy: {len(runnable)} task(s) x {len(names)} implementation(s) x {len(config.budgets)} budget(s) = "
-        f"{len(units)} unit(s), each {len(config.seeds)} seed(s) x {len(config.lrs)} learning rate(s), "
-        f"{config.train.steps} {config.train.optimizer} steps"
+        f"{len(units)} unit(s), each "
+        + (
+            f"{config.trials} tuning trial(s) + {len(config.seeds) - 1} more seed(s)"
+            if config.trials
+            else f"{len(config.seeds)} seed(s) x {len(config.lrs)} learning rate(s)"
+        )
+        + f", at most {config.train.steps} {config.train.optimizer} steps"
+        + (f" (early stop after {config.train.patience} without improvement)" if config.train.patience else "")
     )
 
     def progress(done, total, unit, records, elapsed):
@@ -194,7 +241,9 @@ def run(args) -> int:
         print(f"{_bar(done, total, elapsed)}  {unit.impl} on {unit.task.name}: {what}", file=sys.stderr, flush=True)
 
     try:
+        started = time.monotonic()
         suite.run(units, registry, config, progress)
+        document.config["elapsed_s"] = round(time.monotonic() - started, 1)
     except KeyboardInterrupt:
         document.interrupted = True
         if path is not None:
@@ -217,3 +266,68 @@ def run(args) -> int:
             if fig:
                 err(f"figure written to {fig}")
     return EXIT_OK if any(not r.failed for r in document.results) else EXIT_FAILED
+
+
+def run_grid_extension(args) -> int:
+    """``--protocol grid-extension``: the KAN paper's scaling law (kanbench.accuracy.grid_scaling)."""
+    import torch
+
+    from kanbench import results as results_mod
+    from kanbench.accuracy import grid_scaling
+    from kanbench.machine import fingerprint
+
+    try:
+        grids = tuple(int(g) for g in _floats(args.grids, "grids")) if args.grids else grid_scaling.GRIDS
+        if list(grids) != sorted(set(grids)) or grids[0] < 1:
+            raise UsageError("--grids must be increasing positive integers")
+        registry = discover_for(args)
+        names, skipped = select_implementations(registry, split_impls(args.impl or ["splines-better_kan"]))
+    except (UsageError, ValueError) as exc:
+        err(str(exc))
+        return EXIT_USAGE
+    steps = args.steps if args.steps is not None else grid_scaling.STEPS
+    data = grid_scaling.exp_sin_data()
+    runs = []
+    for impl in names:
+        spec = registry.get(impl).spec
+        if "grid_size" not in spec.options:
+            err(f"skipping {impl}: its spec takes no grid_size")
+            continue
+        for widths in ((2, 1, 1), (2, 5, 1)):
+
+            def build(grid, spec=spec, widths=widths):
+                torch.manual_seed(0)
+                return spec.build(widths, device=torch.device("cpu"), dtype=torch.float64, grid_size=grid)
+
+            if not hasattr(build(grids[0]), "extend_grid"):
+                err(f"skipping {impl}: its model has no extend_grid(new_size, x=...)")
+                break
+
+            def progress(point, impl=impl, widths=widths):
+                what = point.error or f"train {point.train_rmse:.3e}, test {point.test_rmse:.3e}"
+                err(
+                    f"  {impl} {'x'.join(map(str, widths))} G={point.grid} ({point.params} params): {what}, {point.seconds:.1f} s"
+                )
+
+            runs.append(grid_scaling.run(build, data, impl, "exp-sin", widths, grids, steps, 3, progress))
+    if not runs:
+        err("nothing to train")
+        return EXIT_FAILED
+    text = grid_scaling.markdown(runs)
+    print(text)
+    if not args.no_save:
+        machine = fingerprint(args.threads)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        folder = Path(args.results_dir) / "grid-extension"
+        path = Path(args.out) if args.out else folder / f"{stamp}_{machine.get('hostname', 'host')}.json"
+        document = {
+            "kind": "grid-extension",
+            "machine": machine,
+            "command": " ".join(sys.argv),
+            "runs": [r.to_dict() for r in runs],
+        }
+        results_mod.write_atomic(path, document)
+        path.with_suffix(".md").write_text(text + "\n")
+        grid_scaling.figure(runs, path.with_suffix(".png"))
+        err(f"wrote {path}, {path.with_suffix('.md')} and {path.with_suffix('.png')}")
+    return 0

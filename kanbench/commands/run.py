@@ -181,7 +181,8 @@ def resolve_matches(options, registry, impls, work) -> dict:
         err(f"--match {request.metric}: target {target:,.0f}")
     for impl, m in matches.items():
         flag = "" if m.within_tolerance else f" (granularity: {100 * m.error:.1f}% off)"
-        err(f"  {impl}: widths {list(m.widths)}, {m.value:,.0f}{flag}")
+        built = "".join(f", {k}={v}" for k, v in m.options.items())
+        err(f"  {impl}: widths {list(m.widths)}{built}, {m.value:,.0f}{flag}")
     for impl, reason in unmatched.items():
         err(f"  {impl}: not matched ({reason}); measured at {list(work.widths)}")
     return matches

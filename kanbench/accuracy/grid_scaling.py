@@ -1,0 +1,237 @@
+"""The KAN paper's scaling law, on its own protocol: grid extension with LBFGS (arXiv 2404.19756, §2.4).
+
+The theory (the paper's Theorem 2.1) bounds a KAN's error by G^-(k+1) in the grid size G, so for
+cubic splines test RMSE ~ G^-4 -- as the grid is *refined*, at a fixed shape. The paper shows it
+with grid extension: train a small grid to convergence, extend it (the finer spline is fitted to
+the coarser one, so the function is kept), train again, and so on through G = 3, 5, 10, 20, 50,
+100, 200, 500, 1000, with LBFGS at each grid, 1000 training and 1000 test points. Its figure 2.3:
+for exp(sin(pi x) + y^2) a [2,1,1] KAN follows about G^-4 (median of squared errors) until the
+*interpolation threshold*, where the parameter count reaches the number of training points and
+the test error turns up; [2,5,1] lies between G^-2 and G^-4.
+
+:func:`run` reproduces that for any model with ``extend_grid(new_size, x=...)`` (our layers); every
+grid's train and test RMSE is a :class:`GridPoint`. :func:`fit_exponent` fits the slope of
+log(test RMSE) on log(G) over the grids below the threshold (and from G = 5: the first grid is
+still dominated by the shape's own error). The widening exponent of the suite's full tier is a
+different quantity (error against width at a fixed grid) and keeps its own name.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+#: the paper's grid schedule (figure 2.3)
+GRIDS = (3, 5, 10, 20, 50, 100, 200, 500, 1000)
+#: LBFGS iterations at each grid (each with pykan's strong-Wolfe line search)
+STEPS = 200
+#: grids from which the exponent is fitted (the coarsest grid carries the shape's own error)
+FIT_FROM = 5
+
+
+@dataclass
+class GridPoint:
+    """One grid of the schedule: the model trained there and its errors (RMSE in the task's units)."""
+
+    grid: int
+    params: int
+    train_rmse: Optional[float]
+    test_rmse: Optional[float]
+    seconds: float
+    error: Optional[str] = None
+
+
+@dataclass
+class GridRun:
+    """One model shape through the whole schedule."""
+
+    impl: str
+    task: str
+    widths: list
+    spline_order: int
+    train_points: int
+    steps: int
+    points: list = field(default_factory=list)  #: [GridPoint]
+
+    @property
+    def threshold_grid(self) -> Optional[int]:
+        """The first grid whose parameter count reaches the training points (None: never reached)."""
+        for p in self.points:
+            if p.params >= self.train_points:
+                return p.grid
+        return None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["threshold_grid"] = self.threshold_grid
+        d["exponent"] = fit_exponent(self)
+        return d
+
+
+def fit_exponent(run: GridRun, fit_from: int = FIT_FROM) -> Optional[float]:
+    """alpha in test RMSE ~ G^-alpha: least squares on log-log over the grids from ``fit_from`` whose
+    parameter count is below the training points (before the interpolation threshold)."""
+    pts = [
+        p
+        for p in run.points
+        if p.test_rmse and p.test_rmse > 0 and p.grid >= fit_from and p.params < run.train_points and p.error is None
+    ]
+    if len(pts) < 2:
+        return None
+    g = np.log([p.grid for p in pts])
+    e = np.log([p.test_rmse for p in pts])
+    return float(-np.polyfit(g, e, 1)[0])
+
+
+def _rmse(model, x, y) -> float:
+    import torch
+
+    with torch.no_grad():
+        return float(torch.sqrt(torch.mean((model(x) - y) ** 2)))
+
+
+def _lbfgs(model, x, y, steps: int) -> None:
+    """pykan's LBFGS (history 10, strong Wolfe, tolerances 1e-32), ``steps`` iterations, full batch."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.LBFGS(
+        params, lr=1.0, history_size=10, line_search_fn="strong_wolfe", tolerance_grad=1e-32, tolerance_change=1e-32
+    )
+
+    def closure():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.mean((model(x) - y) ** 2)
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        loss = opt.step(closure)
+        if not math.isfinite(float(loss)):
+            raise FloatingPointError(f"the training loss became {float(loss)}")
+
+
+def run(
+    build: Callable[[int], object],
+    data: dict,
+    impl: str,
+    task: str,
+    widths: Sequence[int],
+    grids: Sequence[int] = GRIDS,
+    steps: int = STEPS,
+    spline_order: int = 3,
+    progress: Optional[Callable[[GridPoint], None]] = None,
+) -> GridRun:
+    """Train ``build(grids[0])`` and extend its grid through ``grids``, LBFGS at each grid.
+
+    ``data``: {"train": (x, y), "test": (x, y)} float64 tensors; errors are RMSE on them. A grid that
+    fails (a diverged loss) ends the schedule there, recorded."""
+    x_train, y_train = data["train"]
+    x_test, y_test = data["test"]
+    out = GridRun(impl, task, list(widths), spline_order, int(x_train.shape[0]), steps)
+    model = build(grids[0])
+    for i, grid in enumerate(grids):
+        started = time.monotonic()
+        try:
+            if i:
+                model.extend_grid(grid, x=x_train)
+            _lbfgs(model, x_train, y_train, steps)
+            point = GridPoint(grid, _trainable(model), _rmse(model, x_train, y_train), _rmse(model, x_test, y_test), 0.0)
+        except Exception as exc:  # a failed grid ends this schedule; the grids before it stand
+            point = GridPoint(grid, _trainable(model), None, None, 0.0, f"{type(exc).__name__}: {exc}")
+        point.seconds = round(time.monotonic() - started, 3)
+        out.points.append(point)
+        if progress:
+            progress(point)
+        if point.error:
+            break
+    return out
+
+
+def _trainable(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def exp_sin_data(seed: int = 0, n_train: int = 1000, n_test: int = 1000):
+    """exp(sin(pi x) + y^2) on [-1, 1]^2: the paper's draws (uniform, separate train and test), float64."""
+    import torch
+
+    from kanbench.accuracy.tasks import catalogue
+
+    raw = catalogue()["exp-sin"].make(seed)
+    x = torch.as_tensor(raw.x, dtype=torch.float64)
+    y = torch.as_tensor(raw.y, dtype=torch.float64)
+    train, test = raw.split["train"][:n_train], raw.split["test"][:n_test]
+    return {"train": (x[train], y[train]), "test": (x[test], y[test])}
+
+
+def figure(runs: Sequence[GridRun], path) -> None:
+    """Test RMSE against grid size, log-log, with G^-2, G^-3, G^-4 reference lines through each run's
+    first fitted point and each run's interpolation threshold marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    for i, r in enumerate(runs):
+        pts = [p for p in r.points if p.test_rmse]
+        if not pts:
+            continue
+        color = f"C{i}"
+        alpha = fit_exponent(r)
+        label = f"{r.impl} {'x'.join(map(str, r.widths))}" + (f" (fit: G^-{alpha:.2f})" if alpha else "")
+        ax.loglog([p.grid for p in pts], [p.test_rmse for p in pts], "o-", color=color, label=label)
+        ax.loglog([p.grid for p in pts], [p.train_rmse for p in pts], "o--", color=color, alpha=0.4, ms=3)
+        if r.threshold_grid:
+            ax.axvline(r.threshold_grid, color=color, ls=":", lw=1)
+    anchor = next((p for r in runs for p in r.points if p.grid == FIT_FROM and p.test_rmse), None)
+    if anchor is not None:
+        g = np.array([FIT_FROM, max(p.grid for r in runs for p in r.points)], dtype=np.float64)
+        for power, style in ((2, "-."), (3, "--"), (4, ":")):
+            ax.loglog(g, anchor.test_rmse * (g / FIT_FROM) ** -power, style, color="0.5", lw=1, label=f"G^-{power}")
+    ax.set_xlabel("grid size G")
+    ax.set_ylabel("RMSE (solid: test, dashed: train)")
+    ax.set_title("exp(sin(pi x) + y^2): grid extension with LBFGS; dotted verticals: interpolation threshold", fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(runs: Sequence[GridRun]) -> str:
+    """One table per run (grid, parameters, train and test RMSE, seconds) and the fitted exponents."""
+    from tabulate import tabulate
+
+    parts = []
+    for r in runs:
+        alpha = fit_exponent(r)
+        head = (
+            f"#### {r.impl} {'x'.join(map(str, r.widths))}, k = {r.spline_order}: "
+            + (f"test RMSE ~ G^-{alpha:.2f}" if alpha is not None else "no exponent (fewer than two grids to fit)")
+            + f" (fitted from G = {FIT_FROM} to the interpolation threshold"
+            + (f", G = {r.threshold_grid})" if r.threshold_grid else ", not reached)")
+        )
+        body = [
+            [
+                p.grid,
+                p.params,
+                "-" if p.train_rmse is None else f"{p.train_rmse:.3e}",
+                "-" if p.test_rmse is None else f"{p.test_rmse:.3e}",
+                f"{p.seconds:.1f}",
+                p.error or "",
+            ]
+            for p in r.points
+        ]
+        table = tabulate(
+            body, headers=["G", "params", "train RMSE", "test RMSE", "s", ""], tablefmt="github", disable_numparse=True
+        )
+        parts.append(f"{head}\n\n{table}")
+    return "\n\n".join(parts)
+
+
+__all__ = ["FIT_FROM", "GRIDS", "GridPoint", "GridRun", "STEPS", "exp_sin_data", "figure", "fit_exponent", "markdown", "run"]

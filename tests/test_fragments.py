@@ -1,0 +1,32 @@
+"""Figures in the README and the manual come from committed results files (kanbench/fragments.py):
+a generated block that differs from what its results file gives fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from kanbench import fragments
+
+
+@pytest.mark.parametrize("page", fragments.PAGES)
+def test_every_generated_block_matches_its_results_file(page):
+    text = (fragments.ROOT / page).read_text()
+    found = fragments.blocks(text)
+    assert found, f"{page} has no generated block"
+    for name, body in found:
+        assert name in fragments.FRAGMENTS, f"{page}: unknown block {name}"
+        assert body == fragments.FRAGMENTS[name](page), f"{page}: block {name} is out of date (make fragments)"
+
+
+def test_the_accuracy_findings_are_generated_where_they_are_shown():
+    assert "accuracy-summary" in dict(fragments.blocks((fragments.ROOT / "README.md").read_text()))
+    names = dict(fragments.blocks((fragments.ROOT / "docs/accuracy.md").read_text()))
+    assert {"accuracy-summary", "grid-extension"} <= set(names)
+
+
+def test_update_rewrites_only_marked_blocks(monkeypatch):
+    monkeypatch.setitem(fragments.FRAGMENTS, "demo", lambda page: "new\n")
+    text = "a 1.5x\n<!-- kanbench:demo -->\nold 2.0x\n<!-- /kanbench:demo -->\nb\n<!-- kanbench:other -->\nx\n<!-- /kanbench:other -->\n"
+    out = fragments.update(text)
+    assert out == text.replace("old 2.0x\n", "new\n")
+    assert fragments.main(["--check"]) in (0, 1)

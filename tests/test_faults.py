@@ -264,10 +264,10 @@ def test_ctrl_c_keeps_the_rows_already_measured(tmp_path):
 def test_ctrl_c_in_an_interleaved_run_keeps_the_rounds_measured(tmp_path):
     out = tmp_path / "run.json"
     # very-slow's chunks take 2 s a step: the rows are still taking turns when Ctrl-C comes
-    proc = _start_run(out, "--min-samples", "24", "--rounds", "12", "--processes", "1")
-    # start-up, the sanity gate (about six forwards: 12 s for very-slow) and warm-up take ~22 s;
-    # the 12 rounds ~50 s (very-slow: 2 steps of 2 s each)
-    time.sleep(34)
+    proc = _start_run(out, "--min-samples", "24", "--rounds", "30", "--processes", "1")
+    # start-up, the sanity gate (about six forwards: 12 s for very-slow) and warm-up take ~22 s on a
+    # quiet 2-core VM and twice that on a loaded one; the 30 rounds ~120 s (very-slow: 2 steps of 2 s each)
+    time.sleep(60)
     # twice, as `timeout -s INT` signals (the process, then its group): the second must not lose the rows
     os.kill(proc.pid, signal.SIGINT)
     os.killpg(proc.pid, signal.SIGINT)

@@ -78,7 +78,7 @@ class RunPlan:
                 widths=tuple(self.matches[i].widths) if i in self.matches else None,
                 match=self.matches[i].to_dict() if i in self.matches else None,
                 time_broken=self.time_broken,
-                options={**self.options, **(self.matches[i].options if i in self.matches else {})},
+                options={**self.options, **(getattr(self.matches[i], "options", {}) if i in self.matches else {})},
                 compile=self.compile,
             )
             for i in self.impls

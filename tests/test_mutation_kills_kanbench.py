@@ -241,7 +241,15 @@ def test_match_error_and_tolerance_boundary():
     assert m.error == pytest.approx(0.02) and m.within_tolerance  # exactly 2%: within
     assert not matching.Match("a", "params", 100.0, (2, 5, 1), 102.01).within_tolerance
     assert matching.Match("a", "params", 100.0, (2, 5, 1), 97.0).error == pytest.approx(0.03)
-    assert m.to_dict() == {"impl": "a", "metric": "params", "target": 100.0, "widths": [2, 5, 1], "value": 102.0, "error": 0.02}
+    assert m.to_dict() == {
+        "impl": "a",
+        "metric": "params",
+        "target": 100.0,
+        "widths": [2, 5, 1],
+        "value": 102.0,
+        "options": {},
+        "error": 0.02,
+    }
     assert matching.Match("a", "p", 3.0, (1,), 4.0).to_dict()["error"] == 0.33333
 
 

@@ -3,7 +3,7 @@
 Each is checked out at the revision kanbench was tested with (or pip-installed at the tested
 release), with its licence shown; ``--from`` installs from a local clone, a mirror or another
 URL instead of GitHub (with ``all``: a directory holding one clone per source, named after the
-source or ``owner+name`` as the search tool's mirrors are).
+source or ``owner+name``, as repository mirrors often are).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ def build(widths, device, dtype, hidden_factor=HIDDEN_FACTOR, activation="relu",
 
 
 def forward_flops(widths, hidden_factor=HIDDEN_FACTOR, activation="relu", hidden_layers=None) -> float:
-    return flops.mlp(hidden_sizes(widths, hidden_factor, hidden_layers))
+    return flops.mlp(hidden_sizes(widths, hidden_factor, hidden_layers), activation)
 
 
 spec = Implementation(

@@ -27,10 +27,11 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tan
 
 def hidden_sizes(widths: Sequence[int], hidden_factor: float = HIDDEN_FACTOR, hidden_layers: Optional[int] = None) -> list:
     """The layer sizes [in, hidden..., out] the MLP builds: hidden widths times ``hidden_factor``; with
-    ``hidden_layers``, that many hidden layers of the first hidden width (depth is a hyperparameter)."""
+    ``hidden_layers``, that many hidden layers: the widths given when there are that many (the matcher
+    sets each), else the first hidden width repeated (depth is a hyperparameter)."""
     widths = list(widths)
     hidden = [int(round(w * hidden_factor)) for w in widths[1:-1]]
-    if hidden_layers is not None and hidden:
+    if hidden_layers is not None and hidden and len(hidden) != int(hidden_layers):
         hidden = [hidden[0]] * int(hidden_layers)
     return [widths[0], *hidden, widths[-1]]
 

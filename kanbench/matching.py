@@ -160,30 +160,63 @@ def search(nominal: Sequence[int], target: float, count: Callable[[Sequence[int]
 #: grid-like options (their spec's name -> the value a build takes by default) the matcher may move by
 #: up to GRID_STEPS when the width alone cannot come within TOLERANCE (small networks: one hidden unit
 #: of a [1, h, 1] KAN at grid 5 is 18 parameters, 19% of a 96-parameter budget)
-GRID_OPTIONS = {"grid_size": 5, "gridsize": 5, "num_grids": 8}
+GRID_OPTIONS = {"grid_size": 5, "gridsize": 5, "num_grids": 8, "grid": 5, "num_wavelets": 5, "degree": 3}
 GRID_STEPS = 2
+
+
+def _default_option(spec, name: str) -> int:
+    """The value ``spec.build`` takes for ``name`` when none is given (its signature's default)."""
+    import inspect
+
+    try:
+        default = inspect.signature(spec.build).parameters[name].default
+    except (KeyError, TypeError, ValueError):
+        default = inspect.Parameter.empty
+    return int(default) if isinstance(default, int) and not isinstance(default, bool) else GRID_OPTIONS[name]
+
+
+def _expand_depth(nominal: Sequence[int], options: dict) -> tuple:
+    """With a ``hidden_layers`` option (the MLP's depth), the nominal shape with that many hidden layers
+    of its first hidden width, so that the search can move each later one by a unit."""
+    depth = options.get("hidden_layers")
+    nominal = tuple(nominal)
+    if not depth or len(nominal) < 3 or len(nominal) - 2 == int(depth):
+        return nominal
+    return (nominal[0], *[nominal[1]] * int(depth), nominal[-1])
 
 
 def match(spec, nominal: Sequence[int], target: float, metric: str, options: Optional[dict] = None) -> Match:
     """Search ``spec``'s widths for ``target`` (see :func:`search`), built with ``spec.match_options``
     and ``options`` (the latter win). Where the nearest width is still off by more than
-    :data:`TOLERANCE` and the spec takes a grid size, grid sizes within ``GRID_STEPS`` of the asked
-    one are tried too and the closest count wins (the match records the grid it used)."""
+    :data:`TOLERANCE` and the spec takes a grid size (or another basis size), sizes within
+    ``GRID_STEPS`` of the asked one are tried, nearest first, then smaller ones down to 2 while the
+    narrowest network is still over the budget; the first within tolerance, or else the closest,
+    wins (the match records the size it used)."""
     merged = {**dict(getattr(spec, "match_options", {}) or {}), **(options or {})}
+    nominal = _expand_depth(nominal, merged)
     widths, value = search(nominal, target, counter(spec, metric, merged))
     best = Match(spec.name, metric, float(target), tuple(widths), float(value), merged)
     grid = next((name for name in GRID_OPTIONS if name in getattr(spec, "options", ())), None)
     if best.within_tolerance or grid is None:
         return best
-    asked = int(merged.get(grid, GRID_OPTIONS[grid]))
-    for g in sorted(range(max(2, asked - GRID_STEPS), asked + GRID_STEPS + 1), key=lambda g: (abs(g - asked), g)):
+    asked = int(merged.get(grid, _default_option(spec, grid)))
+    # the nearest sizes first; smaller ones as far as 2 when even the narrowest network overshoots the
+    # budget (a trial's grid 20 at a 96-parameter budget), so every trial trains near the budget
+    for g in sorted(range(2, asked + GRID_STEPS + 1), key=lambda g: (abs(g - asked), g)):
         if g == asked:
             continue
+        if abs(g - asked) > GRID_STEPS and best.value < target:
+            break  # under budget already: a smaller basis only moves further away
         tried = {**merged, grid: g}
-        widths, value = search(nominal, target, counter(spec, metric, tried))
+        try:
+            widths, value = search(nominal, target, counter(spec, metric, tried))
+        except MatchError:
+            continue
         candidate = Match(spec.name, metric, float(target), tuple(widths), float(value), tried)
         if candidate.error < best.error - 1e-12:
             best = candidate
+        if best.within_tolerance:
+            break
     return best
 
 

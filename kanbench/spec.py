@@ -62,6 +62,14 @@ class Implementation:
     #: extra availability check: ``check() -> None`` when usable, else the reason (e.g. a
     #: source checkout that ``kanbench install`` has not fetched yet)
     check: Optional[Callable[[], Optional[str]]] = None
+    #: grid extension (``kanbench accuracy --protocol grid-extension``): ``extend_grid(model, new_size,
+    #: x) -> model`` with a finer grid of ``new_size`` intervals, fitted to the current function on the
+    #: inputs x (N, in); None: the model's own ``extend_grid(new_size, x=x)`` where it has one
+    extend_grid: Optional[Callable[..., "object"]] = None
+    #: ``path_note(model, x) -> None | str``: one line when the model runs a slower path for an input
+    #: like x (batch, in) than its fastest (e.g. a native operator without a kernel for the dtype);
+    #: the row's results keep it and the tables print it under the rows
+    path_note: Optional[Callable[..., Optional[str]]] = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME_RE.match(self.name):

@@ -138,6 +138,19 @@ def _reference(name, x):
     }
     if name in ref:
         return ref[name]()
+    if name.startswith("kbf-"):  # KANbeFair's src/data/special.py: x0, x1 on [0, 1)
+        kbf = {
+            "ellipkinc": lambda: sp.ellipkinc(c[0], c[1]),
+            "ellipeinc": lambda: sp.ellipeinc(c[0], c[1]),
+            "jvp": lambda: sp.jvp(c[0], c[1]),
+            "ivp": lambda: sp.ivp(c[0], c[1]),
+            "lpmv0": lambda: sp.lpmv(0, c[0], c[1]),
+            "lpmv1": lambda: sp.lpmv(1, c[0], c[1]),
+            # Re Y_n^0 at polar angle x1 = sqrt((2n+1)/(4 pi)) P_n(cos x1)
+            "sphharm01": lambda: math.sqrt(3 / (4 * pi)) * np.cos(c[1]),
+            "sphharm02": lambda: math.sqrt(5 / (4 * pi)) * (3 * np.cos(c[1]) ** 2 - 1) / 2,
+        }
+        return kbf[name[4:]]()
     if name.startswith("sph-harm"):
         n, m = int(name.split("-")[2]), int(name.split("-")[3])
         theta, phi = c[0], c[1]
@@ -223,6 +236,17 @@ def test_uniform_draws_exactly():
 def test_the_catalogue_and_its_tiers():
     CAT = tasks.catalogue()
     names = list(CAT)
+    assert [n for n in names if n.startswith("kbf-")] == [
+        "kbf-ellipkinc",
+        "kbf-ellipeinc",
+        "kbf-jvp",
+        "kbf-ivp",
+        "kbf-lpmv0",
+        "kbf-lpmv1",
+        "kbf-sphharm01",
+        "kbf-sphharm02",
+    ]
+    assert all(CAT[n].tier == "full" and CAT[n].family == "kanbefair" for n in names if n.startswith("kbf-"))
     assert names[:5] == ["bessel", "exp-sin", "xy", "exp4d", "exp100d"] and names[-4:] == [
         "diabetes",
         "breast-cancer",
@@ -234,10 +258,8 @@ def test_the_catalogue_and_its_tiers():
         "bessel",
         "exp-sin",
         "xy",
-        "exp4d",
         "ellipkinc",
         "feynman-I.6.20",
-        "feynman-I.29.16",
         "diabetes",
         "breast-cancer",
     ]
@@ -369,7 +391,7 @@ def test_train_once_records_curve_steps_and_target():
     assert [c[0] for c in out.curve] == [0, 10, 20, 25]
     assert len(out.step_ms) == 25 and out.train_s == pytest.approx(sum(out.step_ms) / 1e3)
     assert out.best_step in (0, 10, 20, 25) and out.val == min(c[1] for c in out.curve) or out.val <= out.curve[0][1]
-    assert set(out.test) == {"rmse", "nrmse"} and out.final_train_loss is not None and out.error is None
+    assert set(out.test) == {"rmse", "nrmse", "mae"} and out.final_train_loss is not None and out.error is None
     assert out.val_accuracy is None
     # LBFGS: one iteration per step
     torch.manual_seed(0)
@@ -442,10 +464,11 @@ def test_suite_config_plan_and_choice():
         "device": "cpu",
         "dtype": "float32",
         "data_seed": 0,
+        "match": "params",
     }
     assert suite.TIER_DEFAULTS["default"] == {
         "seeds": 5,
-        "trials": 5,
+        "trials": 4,
         "lrs": (3e-2, 1e-2, 3e-3),
         "budgets": (1.0,),
         "steps": 800,
@@ -549,7 +572,7 @@ def test_run_unit_crash_message_and_progress(monkeypatch):
         def build(self, widths, device=None, dtype=None):
             raise ValueError("\n  first line  \nsecond")
 
-    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache: 50.0)
+    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache, metric="params": 50.0)
     monkeypatch.setattr(
         matching,
         "match",
@@ -569,7 +592,7 @@ def test_run_unit_crash_message_and_progress(monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(matching, "default_target", lambda registry, widths, metric: (cache.setdefault("n", 0), 100.0)[1])
     assert suite._budget(None, CAT["xy"], 0.5, cache) == 50.0 and suite._budget(None, CAT["xy"], 2.0, cache) == 200.0
-    assert cache[CAT["xy"].widths] == 100.0
+    assert cache[(CAT["xy"].widths, "params")] == 100.0
 
 
 # ----------------------------------------------------------------------------- summary
@@ -692,7 +715,7 @@ def test_every_tasks_metadata():
         assert t.source.startswith("KAN paper section 3.2") and t.note
     for name, dim in feynman.items():
         t = cat["feynman-" + name]
-        tier = "default" if name in ("I.6.20", "I.29.16") else "full"
+        tier = "default" if name == "I.6.20" else "full"
         assert (t.kind, t.family, t.dim, t.outputs, t.widths, t.tier, t.requires) == (
             "regression",
             "feynman",
@@ -908,7 +931,7 @@ def test_a_crash_after_building_keeps_the_parameter_count(monkeypatch):
         def get(self, name):
             return type("I", (), {"spec": Spec()})()
 
-    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache: 50.0)
+    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache, metric="params": 50.0)
     monkeypatch.setattr(
         matching,
         "match",

@@ -125,11 +125,13 @@ def run(
     steps: int = STEPS,
     spline_order: int = 3,
     progress: Optional[Callable[[GridPoint], None]] = None,
+    extend: Optional[Callable] = None,
 ) -> GridRun:
     """Train ``build(grids[0])`` and extend its grid through ``grids``, LBFGS at each grid.
 
-    ``data``: {"train": (x, y), "test": (x, y)} float64 tensors; errors are RMSE on them. A grid that
-    fails (a diverged loss) ends the schedule there, recorded."""
+    ``data``: {"train": (x, y), "test": (x, y)} float64 tensors; errors are RMSE on them. ``extend(model,
+    new_size, x) -> model`` extends a grid (default: the model's own ``extend_grid(new_size, x=x)``).
+    A grid that fails (a diverged loss) ends the schedule there, recorded."""
     x_train, y_train = data["train"]
     x_test, y_test = data["test"]
     out = GridRun(impl, task, list(widths), spline_order, int(x_train.shape[0]), steps)
@@ -138,7 +140,7 @@ def run(
         started = time.monotonic()
         try:
             if i:
-                model.extend_grid(grid, x=x_train)
+                model = extend(model, grid, x_train) if extend else _own_extend(model, grid, x_train)
             _lbfgs(model, x_train, y_train, steps)
             point = GridPoint(grid, _trainable(model), _rmse(model, x_train, y_train), _rmse(model, x_test, y_test), 0.0)
         except Exception as exc:  # a failed grid ends this schedule; the grids before it stand
@@ -150,6 +152,11 @@ def run(
         if point.error:
             break
     return out
+
+
+def _own_extend(model, new_size: int, x):
+    model.extend_grid(new_size, x=x)
+    return model
 
 
 def _trainable(model) -> int:

@@ -2,7 +2,8 @@
 
 Regression: ``rmse`` = sqrt(mean((pred - y)^2)) -- never the MSE under RMSE's name -- and
 ``nrmse`` = rmse / std(y) (the population std of the targets it is computed on; 1.0 is the
-error of predicting their mean). Classification, from logits (n, classes) and labels (n,):
+error of predicting their mean); ``mae`` = mean(|pred - y|) (what KANbeFair's code reports as
+"RMSE": the mean over points of each point's root squared error). Classification, from logits (n, classes) and labels (n,):
 ``accuracy``, ``macro_f1`` (the unweighted mean over classes of F1 = 2 TP / (2 TP + FP + FN),
 a class with no true and no predicted member counting 0 as scikit-learn's default) and
 ``cross_entropy`` (the mean negative log softmax probability of the true class, in nats).
@@ -15,6 +16,10 @@ import numpy as np
 
 def rmse(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(pred, dtype=np.float64) - np.asarray(y, dtype=np.float64)) ** 2)))
+
+
+def mae(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(pred, dtype=np.float64) - np.asarray(y, dtype=np.float64))))
 
 
 def nrmse(pred: np.ndarray, y: np.ndarray) -> float:

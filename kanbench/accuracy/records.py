@@ -37,11 +37,14 @@ class AccuracyResult(_Record):
     options: dict = field(default_factory=dict)  #: the build options chosen on validation (grid size, activation...)
     trials: Optional[int] = None  #: tuning trials the row got (the same for every row of a run)
     lr_at_edge: Optional[bool] = None  #: the chosen learning rate is at an end of the range searched
-    param_error: Optional[float] = None  #: abs(params - budget) / budget of the model trained
+    match: str = "params"  #: what ``budget`` counts: "params" or "flops" (forward FLOPs per sample)
+    param_error: Optional[float] = None  #: abs(params - budget) / budget of the model trained (match "params")
+    flops_error: Optional[float] = None  #: abs(FLOPs - budget) / budget of the model trained (match "flops")
     split_seed: Optional[int] = None  #: the seed that drew this run's data split
     # regression
     test_rmse: Optional[float] = None
     test_nrmse: Optional[float] = None
+    test_mae: Optional[float] = None  #: mean absolute error (KANbeFair's reported metric)
     val_nrmse: Optional[float] = None
     # classification
     test_accuracy: Optional[float] = None

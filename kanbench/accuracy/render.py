@@ -34,7 +34,9 @@ def _options(rec) -> str:
 
 
 def _param_error(rec) -> str:
-    return "-" if rec is None or rec.param_error is None else f"{100 * rec.param_error:.1f}%"
+    """The trained model's distance from its budget, in what the budget counts."""
+    error = None if rec is None else (rec.flops_error if getattr(rec, "match", "params") == "flops" else rec.param_error)
+    return "-" if error is None else f"{100 * error:.1f}%"
 
 
 def task_tables(records: Sequence[AccuracyResult], budget_scale: float = 1.0) -> str:
@@ -131,7 +133,7 @@ def report(records: Sequence[AccuracyResult]) -> str:
         f"2.5-97.5% of {summary.BOOTSTRAP} bootstrap resamples of tasks and, within each, seeds. Error / MLP's: the "
         "geometric mean over pairs of the test error ratio (below 1: lower error than the MLP). Flags: not converged (a "
         "seed's best checkpoint in the last 5% of its steps), lr at edge (the chosen rate at an end of the range "
-        "searched). Off budget: |parameters - budget| / budget of the model trained."
+        "searched). Off budget: |parameters - budget| / budget of the model trained (FLOPs per sample with --match flops)."
     ]
     parts = ["### Summary (budget x1)", "", summary_table(records), "", *notes, "", "### Per task", "", task_tables(records)]
     scaling = scaling_table(records)

@@ -40,7 +40,7 @@ from kanbench.accuracy.train import Outcome, TrainConfig, converged, step_summar
 #: the tiers' defaults: seeds, tuning trials per row, parameter-budget scales, step budget and
 #: early-stopping patience (steps without a better validation metric)
 TIER_DEFAULTS = {
-    "default": {"seeds": 5, "trials": 5, "lrs": (3e-2, 1e-2, 3e-3), "budgets": (1.0,), "steps": 800, "patience": 150},
+    "default": {"seeds": 5, "trials": 4, "lrs": (3e-2, 1e-2, 3e-3), "budgets": (1.0,), "steps": 800, "patience": 150},
     "full": {
         "seeds": 5,
         "trials": 12,
@@ -77,6 +77,7 @@ class SuiteConfig:
     device: str = "cpu"
     dtype: str = "float32"
     data_seed: int = DATA_SEED
+    match: str = "params"  #: what the budget counts: "params" (trainable parameters) or "flops" (forward FLOPs per sample)
 
     def to_dict(self) -> dict:
         return {
@@ -94,6 +95,7 @@ class SuiteConfig:
             "device": self.device,
             "dtype": self.dtype,
             "data_seed": self.data_seed,
+            "match": self.match,
         }
 
 
@@ -120,13 +122,14 @@ def plan(tasks: Sequence[tasks_mod.Task], impls: Sequence[str], config: SuiteCon
     return units[i::n]
 
 
-def _budget(registry, task: tasks_mod.Task, scale: float, cache: dict) -> float:
-    """Our B-spline KAN's trainable count at the task's widths, times ``scale``."""
+def _budget(registry, task: tasks_mod.Task, scale: float, cache: dict, metric: str = "params") -> float:
+    """Our B-spline KAN's count (trainable parameters, or forward FLOPs per sample) at the task's
+    widths, times ``scale``."""
     from kanbench import matching
 
-    key = task.widths
+    key = (task.widths, metric)
     if key not in cache:
-        cache[key] = matching.default_target(registry, task.widths, "params")
+        cache[key] = matching.default_target(registry, task.widths, metric)
     return cache[key] * scale
 
 
@@ -165,7 +168,8 @@ def _record(unit: Unit, seed: int, spec, widths, params, budget, config: SuiteCo
             rec.flops_per_sample = float(spec.flops(tuple(widths)))
         except Exception:
             pass
-    if params is not None and budget:
+    rec.match = config.match
+    if params is not None and budget and config.match == "params":
         rec.param_error = round(abs(params - budget) / budget, 5)
     if outcome is None:
         return rec
@@ -180,6 +184,7 @@ def _record(unit: Unit, seed: int, spec, widths, params, budget, config: SuiteCo
     if task.kind == "regression":
         rec.val_nrmse = outcome.val
         rec.test_rmse, rec.test_nrmse = outcome.test.get("rmse"), outcome.test.get("nrmse")
+        rec.test_mae = outcome.test.get("mae")
     else:
         rec.val_accuracy = outcome.val_accuracy
         rec.test_accuracy = outcome.test.get("accuracy")
@@ -216,7 +221,7 @@ def _train(
     key = tuple(sorted(options.items()))
     cache = last.setdefault("matches", {})
     if key not in cache:  # the other seeds of a trial's options reuse its match
-        cache[key] = matching.match(spec, unit.task.widths, budget, "params", options)
+        cache[key] = matching.match(spec, unit.task.widths, budget, config.match, options)
     m = cache[key]
     last["widths"] = tuple(m.widths)
     dtype, device = torch_dtype(config.dtype), torch.device(config.device)
@@ -239,7 +244,7 @@ def run_unit(unit: Unit, registry, config: SuiteConfig, data_for, budget_cache: 
     budget = None
     last: dict = {"widths": unit.task.widths, "params": None}
     try:
-        budget = _budget(registry, unit.task, unit.budget_scale, budget_cache)
+        budget = _budget(registry, unit.task, unit.budget_scale, budget_cache, config.match)
 
         def train(seed, lr, options):
             return _train(unit, spec, config, data_for, budget, seed, lr, options, last)
@@ -265,6 +270,8 @@ def run_unit(unit: Unit, registry, config: SuiteConfig, data_for, budget_cache: 
                     rec.flops_per_sample = float(spec.flops(tuple(run.widths), **run.built))
                 except Exception:
                     rec.flops_per_sample = None
+            if config.match == "flops" and rec.flops_per_sample and budget:
+                rec.flops_error = round(abs(rec.flops_per_sample - budget) / budget, 5)
             rec.lr_at_edge = (
                 tuning.at_edge(run.lr) if config.trials else run.lr in (min(lr_grid), max(lr_grid)) and len(lr_grid) > 1
             )
@@ -275,6 +282,11 @@ def run_unit(unit: Unit, registry, config: SuiteConfig, data_for, budget_cache: 
         message = f"{type(exc).__name__}: {text[0] if text else ''}"
         widths, params = last["widths"], last["params"]
         return [_record(unit, s, spec, widths, params, budget, config, None, None).fail("crash", message) for s in config.seeds]
+
+
+def failed_records(unit: Unit, config: SuiteConfig, kind: str, message: str) -> list[AccuracyResult]:
+    """One failed record per seed for a unit that produced nothing (e.g. its worker process died)."""
+    return [_record(unit, s, None, unit.task.widths, None, None, config, None, None).fail(kind, message) for s in config.seeds]
 
 
 def run(

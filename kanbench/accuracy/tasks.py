@@ -17,18 +17,15 @@ Sources:
   function is finite and smooth on its whole box (see each task's ``note``): ``yv`` and ``kv``
   are singular at x = 0, ``iv`` and ``jv`` of non-integer order have an infinite derivative
   there (x^v), the elliptic integrals diverge as m -> 1, and the associated Legendre functions
-  of non-integer degree diverge at x = -1. KANbeFair's ``jv`` task evaluates ``jvp`` (the
-  derivative); this suite's ``jv`` is J_v itself. ``sph_harm`` was replaced by ``sph_harm_y``
-  (argument order changed) in scipy 1.15 and removed in 1.17: used when present.
+  of non-integer degree diverge at x = -1. ``sph_harm`` became ``sph_harm_y`` in scipy 1.15.
+- **KANbeFair's special functions** (``kbf-*``) as its code defines them: see :func:`_kanbefair_tasks`.
 - **Feynman equations** (the KAN paper's section 3.3, from Udrescu & Tegmark's AI Feynman
   dataset): the formulas written out here, with the input ranges of the table pykan 0.2.8
   ships in ``kan/feynman.py`` (pykan's dimensionless variants where it has them).
-- **Tabular data** bundled with scikit-learn (no download): ``load_diabetes`` (regression,
-  442 patients, 10 features), ``load_breast_cancer`` (2 classes, 569 x 30), ``load_wine``
-  (3 classes, 178 x 13), ``load_digits`` (10 classes, 1797 x 64 pixels).
+- **Tabular data** bundled with scikit-learn (no download): ``load_diabetes`` (regression, 442 x
+  10), ``load_breast_cancer`` (2 classes, 569 x 30), ``load_wine`` (3, 178 x 13), ``load_digits`` (10, 1797 x 64).
 
-Reference widths follow the KAN paper's shapes where it gives them, with a hidden layer of 5
-for the one-layer shapes it learns with grid extension (our budget matching scales them);
+Reference widths follow the KAN paper's shapes (a hidden layer of 5 for its one-layer shapes);
 tiers: ``default`` (runs on a 2-core machine in minutes) and ``full`` (everything).
 """
 
@@ -145,6 +142,7 @@ def _toy_tasks():
             _function_task(_exp4d, _box(4)),
             "exp((sin(pi(x1^2+x2^2)) + sin(pi(x3^2+x4^2)))/2)",
             PAPER,
+            tier="full",
         ),
         Task(
             "exp100d",
@@ -241,6 +239,53 @@ def _special_tasks():
     ]
 
 
+# ----------------------------------------------------------------------------- KANbeFair's special functions
+
+KANBEFAIR = "KANbeFair (arXiv 2407.16674), src/data/special.py at yu-rp/KANbeFair@70b255e"
+
+
+def _kanbefair_target(name: str):
+    """KANbeFair's targets as its code computes them (x0 = x[:, 0], x1 = x[:, 1]): the Bessel tasks are
+    the derivatives (jvp, ivp: v = x0, z = x1); lpmv(m, v = x0, x = x1); the real part of the order-0
+    spherical harmonic of degree n at polar angle x1 (scipy's old sph_harm(0, n, x0, x1))."""
+
+    def fn(x):
+        import scipy.special as sp
+
+        x0, x1 = x[:, 0], x[:, 1]
+        if name.startswith("lpmv"):
+            return sp.lpmv(int(name[-1]), x0, x1)
+        if name.startswith("sphharm"):
+            n = int(name[-1])
+            return np.real(sp.sph_harm_y(n, 0, x1, x0) if hasattr(sp, "sph_harm_y") else sp.sph_harm(0, n, x0, x1))
+        return getattr(sp, name)(x0, x1)
+
+    return fn
+
+
+#: KANbeFair's functions (not yvp, kvp: they diverge as z -> 0; both families' best is the median's)
+KANBEFAIR_FORMULAS = {
+    "ellipkinc": "F(x0 | m = x1)",
+    "ellipeinc": "E(x0 | m = x1)",
+    "jvp": "dJ_v/dz (v = x0, z = x1)",
+    "ivp": "dI_v/dz (v = x0, z = x1)",
+    "lpmv0": "P_v^0(x) (v = x0, x = x1)",
+    "lpmv1": "P_v^1(x) (v = x0, x = x1)",
+    "sphharm01": "Re Y_1^0 at polar angle x1",
+    "sphharm02": "Re Y_2^0 at polar angle x1",
+}
+
+
+def _kanbefair_tasks():
+    """Its definitions: inputs uniform on [0, 1)^2, 1000 training and 1000 test points, no noise."""
+    made = {n: _function_task(_kanbefair_target(n), _box(2, 0.0, 1.0)) for n in KANBEFAIR_FORMULAS}
+    kw = {"tier": "full", "requires": ("scipy",), "note": "KANbeFair's definition; its metric: test_mae"}
+    return [
+        Task(f"kbf-{n}", "regression", "kanbefair", 2, 1, (2, 5, 1), made[n], f, KANBEFAIR, **kw)
+        for n, f in KANBEFAIR_FORMULAS.items()
+    ]
+
+
 # ----------------------------------------------------------------------------- Feynman equations
 
 FEYNMAN = "AI Feynman (Udrescu & Tegmark 2020), KAN paper section 3.3; ranges of pykan 0.2.8 kan/feynman.py"
@@ -277,7 +322,7 @@ def _feynman_tasks():
             lambda x: np.sqrt(c(x, 0) ** 2 + c(x, 1) ** 2 - 2 * c(x, 0) * c(x, 1) * np.cos(c(x, 2) - c(x, 3))),
             [(-1, 1), (-1, 1), (0, TWO_PI), (0, TWO_PI)],
             "sqrt(x1^2 + x2^2 - 2 x1 x2 cos(theta1 - theta2))",
-            tier="default",
+            tier="full",
         ),
         _feynman(
             "I.12.11",
@@ -367,7 +412,7 @@ def _tabular_tasks():
 
 def catalogue() -> dict[str, Task]:
     """Every task by name, in the order tables list them."""
-    tasks = _toy_tasks() + _special_tasks() + _feynman_tasks() + _tabular_tasks()
+    tasks = _toy_tasks() + _special_tasks() + _kanbefair_tasks() + _feynman_tasks() + _tabular_tasks()
     return {t.name: t for t in tasks}
 
 

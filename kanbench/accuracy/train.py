@@ -100,7 +100,7 @@ def evaluate(model, x, task: Task, prepared: Prepared, part: str) -> dict:
     truth = prepared.y_raw[part]
     if task.kind == "regression":
         pred = prepared.target_scaler.invert(out)
-        return {"rmse": metrics.rmse(pred, truth), "nrmse": metrics.nrmse(pred, truth)}
+        return {"rmse": metrics.rmse(pred, truth), "nrmse": metrics.nrmse(pred, truth), "mae": metrics.mae(pred, truth)}
     return {
         "accuracy": metrics.accuracy(out, truth),
         "macro_f1": metrics.macro_f1(out, truth, task.outputs),

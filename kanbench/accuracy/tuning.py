@@ -40,6 +40,8 @@ OPTION_VALUES: dict[str, tuple] = {
     "grid_size": (3, 5, 10, 20),
     "gridsize": (3, 5, 10, 20),  # FourierKAN's name for it
     "num_grids": (6, 8, 13, 23),  # FasterKAN: grid + 3 centres
+    "grid": (3, 5, 10, 20),  # ReLU-KAN's name for it
+    "num_wavelets": (3, 5, 8, 12),  # wavelets per edge (torch-wavelet-kan)
     "spline_order": (2, 3),
     "degree": (2, 3, 4, 5),  # polynomial KANs (ChebyKAN, KAGN)
 }

@@ -15,6 +15,7 @@ from kanbench.commands.common import (
     add_discovery,
     discover_for,
     err,
+    extra_dirs,
     select_implementations,
     split_impls,
 )
@@ -77,12 +78,24 @@ def add_arguments(p, task_default: str = None) -> None:
         metavar="N",
         help="stop a run after N steps without a better validation metric (tier default: default 150, full 300; 0: never)",
     )
+    p.add_argument(
+        "--match",
+        choices=["params", "flops"],
+        default="params",
+        help="what the budget counts: trainable parameters (default) or forward FLOPs per sample (kanbench.flops)",
+    )
     p.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam", help="full-batch Adam (default) or LBFGS as pykan")
     p.add_argument("--eval-every", type=int, default=10, metavar="N", help="validation every N steps (default 10)")
     p.add_argument("--scaling", choices=["minmax", "standard"], default="minmax", help="input scaling fitted on training")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     p.add_argument("--dtype", default="float32")
-    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads")
+    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads (of each worker with --jobs)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="train N units at a time in worker processes of one thread each (default: one per CPU; 1: in this process)",
+    )
     p.add_argument("--budget", type=float, default=120.0, metavar="S", help="time budget of one training run (default 120 s)")
     p.add_argument("--shard", metavar="I/N", help="train only every N-th unit, from the I-th (Slurm array jobs)")
     p.add_argument("--out", metavar="FILE", help="results file (must not exist; default: a new file in --results-dir)")
@@ -143,6 +156,7 @@ def config_from(args):
         scaling=args.scaling,
         device=args.device,
         dtype=args.dtype,
+        match=getattr(args, "match", "params"),
     )
     return selected, config, shard
 
@@ -187,13 +201,20 @@ def run(args) -> int:
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         err(runner.cuda_absent_reason())
         return EXIT_USAGE
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from kanbench.accuracy import parallel
+
+    jobs = args.jobs if args.jobs is not None else min(parallel.default_jobs(), len(runnable) * len(names) or 1)
+    if jobs < 1:
+        err("--jobs must be at least 1")
+        return EXIT_USAGE
+    threads = args.threads or (1 if jobs > 1 else None)
+    if threads:
+        torch.set_num_threads(threads)
     if not runnable or not names:
         err("nothing to train")
         return EXIT_FAILED
     units = suite.plan(runnable, names, config, shard)
-    machine = fingerprint(args.threads)
+    machine = fingerprint(threads)
     document = results_mod.new_document(
         machine,
         {
@@ -203,6 +224,7 @@ def run(args) -> int:
             "tasks": [t.name for t in runnable],
             "shard": f"{shard[0]}/{shard[1]}",
             "threads": machine["torch"]["threads"],
+            "jobs": jobs,
             "command": runner.command_line(),
         },
     )
@@ -210,7 +232,7 @@ def run(args) -> int:
     path = None
     if not args.no_save:
         try:
-            label = "accuracy" + (f"-{args.tier}" if not args.task else "")
+            label = "accuracy" + (f"-{args.tier}" if not args.task else "") + ("-flops" if config.match == "flops" else "")
             path = results_mod.reserve_path(args.out, Path(args.results_dir), machine.get("hostname", "host"), label)
         except (results_mod.ResultsError, OSError) as exc:
             err(str(exc))
@@ -226,6 +248,7 @@ def run(args) -> int:
         )
         + f", at most {config.train.steps} {config.train.optimizer} steps"
         + (f" (early stop after {config.train.patience} without improvement)" if config.train.patience else "")
+        + (f"; {jobs} worker processes of {threads} thread(s)" if jobs > 1 else "")
     )
 
     def progress(done, total, unit, records, elapsed):
@@ -242,7 +265,13 @@ def run(args) -> int:
 
     try:
         started = time.monotonic()
-        suite.run(units, registry, config, progress)
+        if jobs > 1:
+            plan = parallel.WorkerPlan(
+                tuple(t.name for t in runnable), tuple(names), config, shard, tuple(extra_dirs(args)), threads
+            )
+            document.results[:] = parallel.run(units, plan, jobs, progress)  # plan order
+        else:
+            suite.run(units, registry, config, progress)
         document.config["elapsed_s"] = round(time.monotonic() - started, 1)
     except KeyboardInterrupt:
         document.interrupted = True
@@ -299,8 +328,9 @@ def run_grid_extension(args) -> int:
                 torch.manual_seed(0)
                 return spec.build(widths, device=torch.device("cpu"), dtype=torch.float64, grid_size=grid)
 
-            if not hasattr(build(grids[0]), "extend_grid"):
-                err(f"skipping {impl}: its model has no extend_grid(new_size, x=...)")
+            extend = getattr(spec, "extend_grid", None)
+            if extend is None and not hasattr(build(grids[0]), "extend_grid"):
+                err(f"skipping {impl}: neither its spec nor its model has extend_grid")
                 break
 
             def progress(point, impl=impl, widths=widths):
@@ -309,7 +339,7 @@ def run_grid_extension(args) -> int:
                     f"  {impl} {'x'.join(map(str, widths))} G={point.grid} ({point.params} params): {what}, {point.seconds:.1f} s"
                 )
 
-            runs.append(grid_scaling.run(build, data, impl, "exp-sin", widths, grids, steps, 3, progress))
+            runs.append(grid_scaling.run(build, data, impl, "exp-sin", widths, grids, steps, 3, progress, extend))
     if not runs:
         err("nothing to train")
         return EXIT_FAILED

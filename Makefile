@@ -8,7 +8,7 @@
 #               TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128")
 #   VENV_FLAGS  extra flags for `python -m venv`; --system-site-packages keeps a
 #               torch you already installed (it is then used, not replaced)
-#   EXTRAS      optional extras installed with the project (default test,pykan,inkan,slurm)
+#   EXTRAS      optional extras installed with the project (default test,pykan,inkan,slurm,accuracy,entrants)
 #   BENCH_IMPLS the implementations `make bench` measures (default: the seed table's)
 #   BENCH_ARGS  extra arguments for `kanbench run` in `make bench`
 #   PYTEST_ARGS extra arguments for pytest in `make test`

@@ -18,6 +18,21 @@ def _build_rbf(widths, device, dtype, grid_size=5):
     return build_rbf_kan(widths, device=device, dtype=dtype, num_centers=grid_size + 3)
 
 
+def _path_note(model, x):
+    """One line when a layer of ``model`` takes its PyTorch path for inputs like x (the native operator
+    has kernels for float32 and float64, on the CPU and, through Triton, CUDA)."""
+    from .better_kan import native
+
+    layers = [m for m in model.modules() if hasattr(m, "native_basis")]
+    if not layers or not native.STATUS.available:
+        return "PyTorch path: better_kan's native operator is not built here" if layers else None
+    for layer in layers:
+        args = layer.native_basis()
+        if args is None or x.dtype != layer.weight.dtype or not native.supports(x, layer.base_activation, args[2]):
+            return f"PyTorch path: no native kernel for {x.dtype} on {x.device.type}"
+    return None
+
+
 splines_spec = Implementation(
     name="splines-better_kan",
     family="B-spline",
@@ -26,6 +41,7 @@ splines_spec = Implementation(
     options=("grid_size", "spline_order"),
     flops=lambda widths, grid_size=5, spline_order=3: flops.kan_bspline(widths, grid_size, spline_order, per="input"),
     notes="Per edge: 8 spline coefficients (w_s folded in) + base weight; one bias per output node.",
+    path_note=_path_note,
 )
 rbf_spec = Implementation(
     name="rbf-better_kan",
@@ -35,4 +51,5 @@ rbf_spec = Implementation(
     options=("grid_size",),
     flops=lambda widths, grid_size=5: flops.kan_rbf(widths, grid_size + 3),
     notes="Per edge: 8 RBF coefficients + base weight (parity with the B-spline layer); centers and widths are buffers.",
+    path_note=_path_note,
 )

@@ -39,7 +39,12 @@ from kanbench.workload import Workload
 
 
 class ABError(ValueError):
-    """A side that cannot be used (bad ref, no implementations/); exit status 2."""
+    """A side that cannot be used (a bad ref, a directory without implementations/); exit status 2."""
+
+
+class NothingToCompare(ABError):
+    """A valid request with nothing to measure: the ref predates implementations/, or no implementation
+    is available on both sides; exit status 3 (the one status CI may read as "skipped")."""
 
 
 @dataclass
@@ -80,6 +85,8 @@ def resolve_side(spec: Optional[str], extra: Sequence[str] = (), role: str = "si
     if check.returncode != 0:
         raise ABError(f"{role} {spec!r} is neither a directory nor a git ref of {root}")
     commit = check.stdout.strip()
+    if _git(root, "cat-file", "-e", f"{commit}:implementations").returncode != 0:
+        raise NothingToCompare(f"{role} {spec} ({commit[:8]}) has no implementations/ directory: nothing to compare")
     archive = _git(root, "archive", "--format=tar", commit, "implementations", binary=True)
     if archive.returncode != 0:
         raise ABError(f"{role} {spec}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")

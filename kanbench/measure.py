@@ -240,6 +240,8 @@ def open_row(job: RowJob, record: RowResult, registry=None, checkpoint: Optional
             checkpoint(record)
         stage = "data"
         pool = workload_mod.DataPool(job.workload, device)
+        if spec.path_note is not None:
+            record.note = spec.path_note(model, pool.x[: min(2, job.workload.batch)]) or record.note
         if job.sanity:
             stage = "sanity"
             run_sanity(record, model, pool, job)
@@ -319,7 +321,8 @@ def measure_row(job: RowJob, registry=None, checkpoint: Optional[Callable[[RowRe
         record.measured_s = round(samples.measured_seconds, 4)
         record.minor_faults_per_step = faults_per_step(samples.minor_faults, len(samples.forward_ms))
         if samples.cut_short:
-            record.note = f"stopped before min_time ({samples.cut_short})"
+            cut = f"stopped before min_time ({samples.cut_short})"
+            record.note = f"{record.note}; {cut}" if record.note else cut
         if checkpoint:
             checkpoint(record)
         if job.memory:

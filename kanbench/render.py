@@ -114,6 +114,7 @@ def _errors_block(records: Iterable[RowResult]) -> list[str]:
     records = list(records)
     lines = _match_line(records)
     lines += [f"- {r.label}: {r.error}" for r in records if r.error]
+    lines += [f"- {r.label}: {r.note}" for r in records if r.note and not r.error and "path" in r.note]
     lines += [
         f"- {r.label}: sanity {r.sanity_status}: {r.sanity_reason}"
         for r in records

@@ -3,9 +3,10 @@
 # package registry can be reached: a system python3 with a CUDA build of torch, pytest,
 # pytest-timeout, pandas, scipy, tabulate, jinja2 and nvidia-ml-py (e.g. Python 3.12, torch 2.11).
 #
-# Run it from the repository root, exactly so (8-minute limit, interrupt rather than kill):
+# Run it from the repository root; it takes under 8 minutes (each step has its own limit, below):
 #
-#   OUT=/some/empty/dir timeout -s INT -k 20 480 bash scripts/device_check.sh
+#   bash scripts/device_check.sh                      # results in ./device-check/
+#   OUT=/some/dir bash scripts/device_check.sh        # or in a folder of your choice
 #
 # Optional:
 #   WHEELS=DIR          wheels installed first into a private folder on PYTHONPATH (--no-index --no-deps),
@@ -22,9 +23,8 @@
 # better_kan's native operator is built in place first (setup.py build_ext --inplace: g++ and the Python
 # headers, ~30 s); its CUDA kernels are Triton's, registered when the extension and Triton import.
 #
-# It writes at most 10 files to $OUT. Each step runs under its own limit (465 s together, so the
-# whole stays under 8 minutes); a step that runs over is interrupted (SIGINT) and its results file
-# keeps the rows it measured. Measured on an H200 (2026-11-30, torch 2.11): tests 42 s, seed
+# It writes the files below into $OUT. Each step runs under its own limit (465 s together); a step
+# that runs over is interrupted (SIGINT) and its results file keeps the rows it measured. Measured on an H200 (2026-11-30, torch 2.11): tests 42 s, seed
 # (18 rows, CPU and CUDA) 153 s before its then 150 s limit stopped its memory pass, large 59 s, bf16
 # 51 s before its then 50 s limit (8 of 9 rows), compile 30 s; the limits below are set from that:
 #   nvidia-smi-before.txt, nvidia-smi-after.txt   the GPU's state around the runs
@@ -40,7 +40,7 @@
 # Exit status: 3 when no CUDA device is usable, else non-zero when a step failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:?set OUT to the directory for the results}
+OUT=${OUT:-device-check}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
 LOG="$OUT/check.log"

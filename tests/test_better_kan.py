@@ -684,3 +684,20 @@ def test_compiled_network_matches_eager_and_reuses_its_graph_across_batch_sizes(
         x = torch.rand(batch, 2) * 2 - 1
         assert torch.allclose(compiled(x), model(x), atol=1e-6)
     assert len(graphs) == 1  # dynamic batch: one graph for every batch size
+
+
+def test_a_row_on_the_pytorch_path_says_so():
+    """The spec's path_note: nothing on the native operator's dtypes, one line in bfloat16."""
+    from kanbench.discovery import discover
+
+    spec = discover().get("splines-better_kan").spec
+    model = spec.build((2, 3, 1), device=torch.device("cpu"), dtype=torch.float32)
+    from better_kan import native
+
+    x = torch.zeros(2, 2)
+    expected = None if native.STATUS.available else "PyTorch path: better_kan's native operator is not built here"
+    assert spec.path_note(model, x) == expected
+    half = spec.build((2, 3, 1), device=torch.device("cpu"), dtype=torch.bfloat16)
+    note = spec.path_note(half, x.to(torch.bfloat16))
+    assert note.startswith("PyTorch path")
+    assert discover().get("mlp").spec.path_note is None

@@ -281,6 +281,36 @@ def test_ab_bad_side_is_a_clear_error():
         resolve_side("no-such-ref-xyz", role="--base")
     res = run_cli("ab", "--base", "no-such-ref-xyz", "--impl", "mlp")
     assert res.returncode == 2 and "no-such-ref-xyz" in res.stderr
+    res = run_cli("ab", "--base", ".", "--impl", "no-such-impl")  # a typo fails CI: never a skip
+    assert res.returncode == 2 and "unknown implementation(s) no-such-impl" in res.stderr
+
+
+def test_ab_nothing_to_compare_has_its_own_status(tmp_path):
+    """Exit 3, the one status CI may read as "skipped": a ref without implementations/, or no
+    implementation on both sides."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "README").write_text("before any implementation\n")
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    import kanbench.ab as ab_mod
+
+    real_root = ab_mod.source_root
+    ab_mod.source_root = lambda: repo
+    try:
+        with pytest.raises(ab_mod.NothingToCompare, match="has no implementations/ directory: nothing to compare"):
+            resolve_side(commit, role="--base")
+    finally:
+        ab_mod.source_root = real_root
+    empty = tmp_path / "empty"
+    (empty / "implementations").mkdir(parents=True)
+    res = run_cli("ab", "--base", empty, "--new", empty, "--rounds", "8")
+    assert res.returncode == 3 and "nothing to compare" in res.stderr
 
 
 # ----------------------------------------------------------------------------- cross-hardware and history

@@ -474,3 +474,57 @@ if __name__ == "__main__":  # regenerate the golden files after a deliberate cha
     (FIXTURES / "leaderboard_results.json").write_text(json.dumps(doc.to_dict(), indent=1) + "\n")
     (FIXTURES / "leaderboard.md").write_text(leaderboard.render(ResultsDocument.from_dict(doc.to_dict())) + "\n")
     print(Path(FIXTURES / "leaderboard.md").read_text())
+
+
+def test_workloads_take_presets_custom_shapes_and_files(tmp_path):
+    from kanbench.commands.common import UsageError
+    from kanbench.commands.leaderboard import WorkloadChoice, parse_workloads
+
+    assert parse_workloads("seed,widths=8,64,1,batch=256,dtype=bf16,science") == [
+        WorkloadChoice("seed"),
+        WorkloadChoice("seed", "8,64,1", 256, "bfloat16"),
+        WorkloadChoice("science"),
+    ]
+    assert parse_workloads("widths=8,64,1,widths=4,4,1,batch=8") == [
+        WorkloadChoice("seed", "8,64,1", 32, "float32"),
+        WorkloadChoice("seed", "4,4,1", 8, "float32"),
+    ]
+    f = tmp_path / "mine.json"
+    f.write_text('[{"widths": [3, 16, 2], "batch": 64}, {"preset": "mnist"}]')
+    assert parse_workloads(f"{f},seed") == [
+        WorkloadChoice("seed", "3,16,2", 64, "float32"),
+        WorkloadChoice("mnist"),
+        WorkloadChoice("seed"),
+    ]
+    for bad, message in (
+        ("batch=8", "batch=8 has no widths"),
+        ("seed,nope", "unknown workload 'nope'"),
+        ("widths=0,3", "malformed shape '0,3'"),
+        ("color=red", "unknown field 'color'"),
+        ("widths=2,1,dtype=int8", "dtype"),
+        (str(tmp_path / "missing.json"), "missing.json"),
+    ):
+        with pytest.raises(UsageError, match=message):
+            parse_workloads(bad)
+
+
+def test_a_custom_workload_gets_its_own_board(tmp_path):
+    out = tmp_path / "lb.md"
+    res = run_cli(
+        "leaderboard",
+        "--impl",
+        "mlp,splines-better_kan",
+        "--workloads",
+        "widths=3,8,2,batch=16",
+        "--rounds",
+        "3",
+        "--processes",
+        "1",
+        "--no-save",
+        "--accuracy",
+        "none",
+        "--markdown",
+        out,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "3x8x2" in out.read_text() or "[3, 8, 2]" in out.read_text() or "3,8,2" in out.read_text()

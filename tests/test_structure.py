@@ -127,3 +127,53 @@ if __name__ == "__main__":
         print(f"{name}: {', '.join(sorted(graph[name])) or '-'}")
     for c in cycles(graph):
         print("CYCLE:", " <-> ".join(c))
+
+
+# ----------------------------------------------------------------------------- the front door and its words
+
+
+def test_the_readme_is_a_door():
+    """What kanbench is, the two commands, the table, the journeys and where the findings are: at
+    most 100 lines, the two commands first."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 100, f"README.md has {len(lines)} lines; the manual holds the rest"
+    text = "\n".join(lines[:6])
+    assert "make bench" in text and "make test" in text
+
+
+#: phrases about how the project was produced rather than what it is (prose, not identifiers)
+PRODUCTION_WORDS = (
+    r"\bissue \d+|\(issue:|\bissue's\b|\b(this|a|the|previous|earlier|next|new) session\b|\bturn \d+\b|search tool|\blent\b"
+)
+
+
+def _tracked_text_files():
+    import subprocess
+
+    out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in out:
+        path = ROOT / name
+        if name == "CHANGELOG.md" or name.startswith("results/") and name.endswith(".json"):
+            continue  # history, and results files that record the commands that made them
+        if path.suffix in (".png", ".svg", ".ico", ".so", ".whl", ".gz") or not path.is_file():
+            continue
+        try:
+            yield name, path.read_text()
+        except UnicodeDecodeError:
+            continue
+
+
+def test_no_file_speaks_of_how_it_was_made():
+    import re
+
+    pattern = re.compile(PRODUCTION_WORDS, re.I)
+    found = [
+        f"{name}:{i}: {line.strip()[:100]}"
+        for name, text in _tracked_text_files()
+        if name != "tests/test_structure.py"
+        for i, line in enumerate(text.splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not found, "\n".join(found)
+    assert pattern.search("as agreed in issue 12") and pattern.search("(issue: fused kernels)")
+    assert not pattern.search("the rounds were taken in turn; pytest_sessionstart(session); its issue #11")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from kanbench.commands.common import (
+    EXIT_NOTHING,
     EXIT_USAGE,
     UsageError,
     add_discovery,
@@ -26,7 +27,7 @@ def setup_arguments(sub) -> None:
     p = sub.add_parser(
         NAME,
         help=HELP,
-        description="A/B mode: one worker per side per row, taking turns measuring short chunks, so that drift of "
+        description="A/B mode: worker processes per side (--workers, default 3) for each row, taking turns measuring short chunks, so that drift of "
         "the machine hits both sides alike. A side is a directory holding implementations/ or a git ref.",
     )
     p.add_argument("--base", required=True, metavar="REF|DIR", help="the reference tree: a git ref (e.g. HEAD~1) or a directory")
@@ -55,6 +56,10 @@ def _select(base, new, common, requested) -> list[str]:
     regs = [discover(side.dirs(common), builtin=False, entry_points=False) for side in (base, new)]
     both = [e.name for e in regs[1].available() if e.name in {x.name for x in regs[0].available()}]
     if requested is None:
+        if not both:
+            from kanbench.ab import NothingToCompare
+
+            raise NothingToCompare("no implementation is available on both sides: nothing to compare")
         return both
     known = set(regs[0].names()) | set(regs[1].names())
     unknown = [n for n in requested if n not in known]
@@ -63,7 +68,12 @@ def _select(base, new, common, requested) -> list[str]:
     for name in requested:
         if name not in both:
             err(f"skipping {name}: not available on both sides")
-    return [n for n in requested if n in both]
+    chosen = [n for n in requested if n in both]
+    if not chosen:
+        from kanbench.ab import NothingToCompare
+
+        raise NothingToCompare("no implementation is available on both sides: nothing to compare")
+    return chosen
 
 
 def run(args) -> int:
@@ -95,7 +105,7 @@ def run(args) -> int:
             if side is not None:
                 side.cleanup()
         err(str(exc))
-        return EXIT_USAGE
+        return EXIT_NOTHING if isinstance(exc, ab.NothingToCompare) else EXIT_USAGE
     try:
         devices, note = resolve_devices(args.device)
         if note and args.device == "all":

@@ -20,6 +20,8 @@ from kanbench.records import Skipped
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: a valid request with nothing to do (``kanbench ab``: no implementation on both sides)
+EXIT_NOTHING = 3
 EXIT_INTERRUPTED = 130
 
 

@@ -10,8 +10,11 @@ implementation's mean rank over its tasks and its win rate against the MLP. Prin
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from kanbench.commands import run as run_cmd
 from kanbench.commands.common import EXIT_INTERRUPTED, EXIT_USAGE, err
@@ -33,8 +36,9 @@ def setup_arguments(sub) -> None:
     p.add_argument(
         "--workloads",
         metavar="A,B",
-        help="one board per workload preset, then a summary across them ('users': the users' workloads, "
-        "seed,science,science-deep,mnist,ffn,large); overrides --preset",
+        help="one board per workload, then a summary across them: preset names ('users': the users' workloads, "
+        "seed,science,science-deep,mnist,ffn,large), your own as widths=8,64,1,batch=256,dtype=float32, or a JSON "
+        "file of them; overrides --preset",
     )
     p.add_argument("--markdown", metavar="PATH", help="also write the leaderboard's markdown to PATH")
     p.set_defaults(func=run, match="params", device="cpu")
@@ -55,24 +59,109 @@ def accuracy_file(choice: str, results_dir: str):
     return None
 
 
+@dataclass(frozen=True)
+class WorkloadChoice:
+    """One board of ``--workloads``: a preset, or the user's own widths, batch and dtype."""
+
+    preset: str = "seed"
+    shape: Optional[str] = None  #: "8,64,1"; None: the preset's
+    batch: Optional[int] = None
+    dtype: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        if self.shape is None:
+            return self.preset
+        return f"widths={self.shape} batch={self.batch} dtype={self.dtype}"
+
+
+_CUSTOM_KEYS = {"widths": "widths", "shape": "widths", "batch": "batch", "dtype": "dtype"}
+
+
+def _custom(fields: dict, where: str) -> WorkloadChoice:
+    """A custom workload from its fields (widths required; batch 32 and float32 by default)."""
+    from kanbench import workload as workload_mod
+    from kanbench.commands.common import UsageError
+
+    if not fields.get("widths"):
+        raise UsageError(f"--workloads: {where} has no widths (e.g. widths=8,64,1,batch=256,dtype=float32)")
+    shape = ",".join(str(w) for w in fields["widths"])
+    try:
+        w = workload_mod.resolve("seed", workload_mod.parse_shape(shape), int(fields.get("batch", 32)), fields.get("dtype"))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--workloads: {where}: {exc}") from None
+    return WorkloadChoice("seed", ",".join(map(str, w.widths)), w.batch, w.dtype)
+
+
+def _from_file(path: str) -> list:
+    """Workloads from a JSON file: one object or a list of them, each {"widths": [...], "batch": N,
+    "dtype": "..."} or {"preset": "name"}."""
+    from kanbench.commands.common import UsageError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--workloads {path}: {exc}") from None
+    out = []
+    for i, item in enumerate(data if isinstance(data, list) else [data]):
+        if not isinstance(item, dict):
+            raise UsageError(f"--workloads {path}: item {i} is not an object")
+        if "preset" in item:
+            out.extend(parse_workloads(str(item["preset"])))
+        else:
+            out.append(_custom(item, f"{path} item {i}"))
+    return out
+
+
 def parse_workloads(text: str) -> list:
-    """The preset names of ``--workloads`` ('users' expands); raises UsageError listing the known ones."""
+    """``--workloads``: preset names ('users' expands), custom workloads written
+    ``widths=8,64,1,batch=256,dtype=bfloat16`` among them, and JSON workload files; a list of
+    :class:`WorkloadChoice`. Anything else raises UsageError with one line."""
     from kanbench.commands.common import UsageError
     from kanbench.workload import PRESETS, USER_WORKLOADS
 
-    names = []
-    for name in (n.strip() for n in text.split(",")):
-        if not name:
+    choices: list = []
+    current: Optional[dict] = None
+    key = None
+
+    def flush():
+        nonlocal current
+        if current is not None:
+            text = ",".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in current.items())
+            choices.append(_custom(current, text))
+        current = None
+
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
             continue
-        if name == "users":
-            names.extend(USER_WORKLOADS)
-        elif name in PRESETS:
-            names.append(name)
+        if "=" in token:
+            name, value = (part.strip() for part in token.split("=", 1))
+            if name not in _CUSTOM_KEYS:
+                raise UsageError(f"--workloads: unknown field {name!r} (widths=, batch=, dtype=)")
+            key = _CUSTOM_KEYS[name]
+            if current is None or key in current:
+                flush()
+                current = {}
+            current[key] = [value] if key == "widths" else value
+        elif current is not None and key == "widths" and token.isdigit():
+            current["widths"].append(token)
         else:
-            raise UsageError(f"unknown workload {name!r}; known: users, {', '.join(PRESETS)}")
-    if not names:
+            flush()
+            if token == "users":
+                choices.extend(WorkloadChoice(n) for n in USER_WORKLOADS)
+            elif token in PRESETS:
+                choices.append(WorkloadChoice(token))
+            elif token.endswith(".json"):
+                choices.extend(_from_file(token))
+            else:
+                raise UsageError(
+                    f"unknown workload {token!r}; known: users, {', '.join(PRESETS)}, "
+                    "a custom one (widths=8,64,1,batch=256,dtype=float32) or a JSON workload file"
+                )
+    flush()
+    if not choices:
         raise UsageError("--workloads is empty")
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(choices))
 
 
 def run(args) -> int:
@@ -93,7 +182,7 @@ def run(args) -> int:
             err(str(exc))
             return EXIT_USAGE
     else:
-        presets = [args.preset]
+        presets = [None]  # the --preset/--shape/--batch/--dtype of the command line
     source = accuracy_file(args.accuracy, args.results_dir)
     accuracy = None
     if source is not None:
@@ -103,10 +192,13 @@ def run(args) -> int:
         except (results_mod.ResultsError, OSError) as exc:
             err(f"no accuracy column: {exc}")
     texts, docs, status = [], [], 0
+    given = (args.shape, args.batch, args.dtype)  # the command line's, for the presets
     for preset in presets:
-        args.preset = preset
+        if preset is not None:
+            args.preset = preset.preset
+            args.shape, args.batch, args.dtype = (preset.shape, str(preset.batch), preset.dtype) if preset.shape else given
         if len(presets) > 1:
-            err(f"workload {preset} ({presets.index(preset) + 1} of {len(presets)})")
+            err(f"workload {preset.label} ({presets.index(preset) + 1} of {len(presets)})")
         status, document, path = run_cmd.measure(args, mode="leaderboard")
         if document is None:
             return status

@@ -80,6 +80,20 @@ def extend_pykan(model, new_size: int, x, speed: bool = False):
     return _speed(new) if speed else new
 
 
+def update_pykan(model, x) -> None:
+    """pykan's own grid adaptation during its fit: every layer's grid refitted to the samples that
+    reach it (``update_grid_from_samples``; it needs the activations saved, which speed mode skips)."""
+    import torch
+
+    dtype = next(model.parameters()).dtype
+    saved, model.save_act = model.save_act, True
+    try:  # pykan makes the new grid's tensors in the default dtype
+        with torch.no_grad(), default_dtype(dtype):
+            model.update_grid_from_samples(x.to(dtype))
+    finally:
+        model.save_act = saved
+
+
 pykan = Implementation(
     name="pykan",
     family="B-spline",
@@ -92,6 +106,7 @@ pykan = Implementation(
     options=("grid_size",),
     flops=lambda widths, grid_size=5: flops.kan_bspline(widths, grid_size, 3),
     extend_grid=extend_pykan,
+    update_grid=update_pykan,
 )
 pykan_speed = Implementation(
     name="pykan-speed",
@@ -105,4 +120,5 @@ pykan_speed = Implementation(
     options=pykan.options,
     flops=pykan.flops,
     extend_grid=lambda model, new_size, x: extend_pykan(model, new_size, x, speed=True),
+    update_grid=update_pykan,
 )

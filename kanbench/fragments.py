@@ -14,7 +14,13 @@ replaced without regenerating). Fragments:
 - ``accuracy-summary``: the summary table of the newest default-tier accuracy run
   (``results/*_accuracy-default.json``), with its source file, tier settings and duration;
 - ``grid-extension``: the KAN paper's scaling law as measured by ``kanbench accuracy --protocol
-  grid-extension`` (``results/grid-extension/*.json``): exponent per shape and the figure.
+  grid-extension`` (``results/grid-extension/*.json``): exponent per shape and the figure;
+- ``seed-table`` and ``seed-table-gpu``: the newest seed-workload tables (``results/*_seed.json``,
+  ``results/gpu/*_seed.json``);
+- ``accuracy-headline``: our layers, the MLP and the two best public KANs of the newest default tier;
+- ``kanbefair``: KANbeFair's published KAN/MLP ratios per parameter band
+  (``results/kanbefair/published-ratios.json``) beside ours on its definitions
+  (``results/kanbefair/*_accuracy-kanbefair.json``).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Callable, Optional
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 #: the pages whose marked blocks are generated
-PAGES = ("README.md", "docs/accuracy.md")
+PAGES = ("README.md", "docs/accuracy.md", "docs/gpu.md", "docs/getting-started.md")
 BLOCK = re.compile(r"(<!-- kanbench:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /kanbench:(?P=name) -->)", re.S)
 
 
@@ -78,8 +84,89 @@ def accuracy_summary(page: str = "README.md") -> str:
     )
     return (
         f"From {_link(page, path)} ({settings}{'; ' + took if took else ''}); every table in "
-        f"{_link(page, RESULTS / 'accuracy.md')}:\n\n" + render.summary_table(records) + "\n"
+        f"{_link(page, RESULTS / 'accuracy.md')}:\n\n" + render.summary_table(records) + "\n\n" + _caveats(records) + "\n"
     )
+
+
+def _share(values) -> str:
+    values = [bool(v) for v in values]
+    return f"{sum(values) / len(values):.0%}" if values else "-"
+
+
+def _caveats(records) -> str:
+    """The run's own caveats, counted from its records: convergence, budget distance, edge rates."""
+    runs = [r for r in records if not r.failed]
+    mlp = [r for r in runs if r.impl == "mlp"]
+    errors = [
+        (r.flops_error if getattr(r, "match", "params") == "flops" else r.param_error)
+        for r in runs
+        if (r.flops_error if getattr(r, "match", "params") == "flops" else r.param_error) is not None
+    ]
+    return (
+        f"Caveats, counted in this file: {_share(r.converged is False for r in runs)} of the runs (the MLP's: "
+        f"{_share(r.converged is False for r in mlp)}) had their best checkpoint in the last 5% of their steps "
+        f'("not converged"); {_share(e <= 0.03 for e in errors)} of the models are within 3% of their budget and '
+        f"{_share(e <= 0.10 for e in errors)} within 10% (the rest: families whose width moves in coarse steps); "
+        f"{_share(r.lr_at_edge for r in runs)} chose a learning rate at an end of the range; "
+        f"{len(records) - len(runs)} of {len(records)} runs failed."
+    )
+
+
+def _seed_block(page: str, path: Path) -> str:
+    from kanbench import render
+    from kanbench import results as results_mod
+    from kanbench.machine import machine_label
+
+    doc = results_mod.load(path)
+    took = _duration(json.loads(path.read_text()))
+    device = "cuda" if any(r.device.startswith("cuda") for r in doc.results) else "cpu"
+    torch_version = (doc.machine.get("torch") or {}).get("version", "")
+    head = f"{machine_label(doc.machine, device, doc.threads)}, torch {torch_version}; {_link(page, path)}" + (
+        f"; {took}" if took else ""
+    )
+    return f"{head}:\n\n```\n{render.render_document(doc, 'seed')}\n```\n"
+
+
+def seed_table(page: str = "README.md") -> str:
+    """The newest seed-workload run of this project's CPU machine (``results/*_seed.json``), in the
+    seed README's table format."""
+    path = _newest("*_seed.json")
+    return _seed_block(page, path) if path else "(no seed results committed yet: `make bench`)\n"
+
+
+def seed_table_gpu(page: str = "README.md") -> str:
+    """The newest seed-workload run of a GPU machine (``results/gpu/*_seed.json``)."""
+    path = _newest("*_seed.json", RESULTS / "gpu")
+    return _seed_block(page, path) if path else "(no GPU seed results committed yet: `scripts/device_check.sh`)\n"
+
+
+def accuracy_headline(page: str = "README.md") -> str:
+    """A few rows of the newest default-tier summary: our layers, the MLP and the two best-ranked
+    public KANs, with intervals; the full table is in the accuracy guide."""
+    from kanbench import results as results_mod
+    from kanbench.accuracy import summary
+
+    path = _newest("*_accuracy-default.json")
+    if path is None:
+        return "  (no default-tier accuracy results committed yet: `make accuracy`)\n"
+    records = [r for r in results_mod.load(path).results if hasattr(r, "task_family")]
+    ranks = summary.mean_ranks(summary.task_rows(records))
+    ratios = summary.error_ratios(records)
+    ours = [n for n in ranks if n.endswith("better_kan")]
+    public = [n for n in ranks if n not in ours and n != summary.BASELINE][:2]
+    lines = [
+        f"  From {_link(page, path)} ({len({r.task for r in records})} tasks, {len(ranks)} implementations, "
+        f"{len({r.seed for r in records})} seeds). Error relative to the MLP's on the same task and seed "
+        "(geometric mean; 95% bootstrap interval over tasks and seeds), mean rank (1 = best):",
+        "",
+    ]
+    for name in ours + public + [summary.BASELINE]:
+        if name not in ranks:
+            continue
+        q = ratios.get(name)
+        ratio = "the baseline" if name == summary.BASELINE else (f"{q.ratio:.2f}x [{q.low:.2f}-{q.high:.2f}]" if q else "-")
+        lines.append(f"  - `{name}`: error {ratio}, mean rank {ranks[name][0]:.1f} of {len(ranks)}")
+    return "\n".join(lines) + "\n"
 
 
 def grid_extension(page: str = "README.md") -> str:
@@ -114,7 +201,65 @@ def grid_extension(page: str = "README.md") -> str:
     return "\n".join(lines) + "\n"
 
 
-FRAGMENTS: dict[str, Callable[[str], str]] = {"accuracy-summary": accuracy_summary, "grid-extension": grid_extension}
+def kanbefair(page: str = "README.md") -> str:
+    """KANbeFair's published KAN/MLP error ratios per parameter band beside ours on its definitions."""
+    from kanbench import results as results_mod
+    from kanbench.accuracy import kanbefair as kbf
+
+    published_path = RESULTS / "kanbefair" / "published-ratios.json"
+    ours_path = _newest("*_accuracy-kanbefair.json", RESULTS / "kanbefair")
+    if not published_path.exists() or ours_path is None:
+        return "(no KANbeFair comparison committed yet: see the accuracy guide)\n"
+    published = json.loads(published_path.read_text())
+    ours = kbf.our_ratios(results_mod.load(ours_path).results)
+    config = (json.loads(ours_path.read_text()).get("config") or {}).get("accuracy") or {}
+
+    def band(b):
+        return f"[{b[0]:.0e}, {b[1]:.0e})".replace("e+0", "e")
+
+    def num(x):
+        return "-" if x is None else f"{x:.3g}"
+
+    theirs = {(r["task"], tuple(r["band"])): r for r in published["ratios"]}
+    lines = [
+        f"KANbeFair: {_link(page, published_path)} (from {published['source']}, {published['rows']} rows; "
+        f"{published['metric']}). Ours: {_link(page, ours_path)} ({len(config.get('seeds') or [])} seeds, "
+        f"{config.get('trials')} tuning trials per row, median over seeds, test MAE; interval: bootstrap over seeds).",
+        "",
+        "| task | band (parameters) | KANbeFair KAN/MLP | KANbeFair best KAN / best MLP (MAE) | ours KAN/MLP [95%] | ours: best KAN row and MLP (median MAE) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in ours:
+        t = theirs.get((r.task, tuple(r.band)))
+        lines.append(
+            f"| {r.task} | {band(r.band)} | {num(t and t['ratio'])} | "
+            + (f"{num(t['kan'])} / {num(t['mlp'])}" if t else "-")
+            + f" | {num(r.ratio)} [{num(r.interval[0])}-{num(r.interval[1])}] | {r.kan_impl}: {num(r.kan)}, mlp: {num(r.mlp)} |"
+        )
+    if published.get("tabular"):
+        lines += [
+            "",
+            f"Its tabular datasets, from the same file ({published['tabular_metric']}):",
+            "",
+            "| dataset | what it is | best KAN / best MLP error rate | KAN/MLP | rows (KAN, MLP) |",
+            "|---|---|---|---|---|",
+        ]
+        for t in published["tabular"]:
+            lines.append(
+                f"| {t['dataset']} | {t['what']} | {num(t['kan'])} / {num(t['mlp'])} | {num(t['ratio'])} | "
+                f"{t['kan_rows']}, {t['mlp_rows']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+FRAGMENTS: dict[str, Callable[[str], str]] = {
+    "accuracy-summary": accuracy_summary,
+    "grid-extension": grid_extension,
+    "kanbefair": kanbefair,
+    "seed-table": seed_table,
+    "seed-table-gpu": seed_table_gpu,
+    "accuracy-headline": accuracy_headline,
+}
 
 
 def blocks(text: str) -> list[tuple[str, str]]:

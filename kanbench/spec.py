@@ -66,6 +66,10 @@ class Implementation:
     #: x) -> model`` with a finer grid of ``new_size`` intervals, fitted to the current function on the
     #: inputs x (N, in); None: the model's own ``extend_grid(new_size, x=x)`` where it has one
     extend_grid: Optional[Callable[..., "object"]] = None
+    #: the grid adaptation the package's own training does, for the grid-extension protocol:
+    #: ``update_grid(model, x)`` refits the grids to the inputs x (pykan's fit calls its
+    #: ``update_grid_from_samples`` every 5 steps of the first 50); None: no adaptation
+    update_grid: Optional[Callable[..., None]] = None
     #: ``path_note(model, x) -> None | str``: one line when the model runs a slower path for an input
     #: like x (batch, in) than its fastest (e.g. a native operator without a kernel for the dtype);
     #: the row's results keep it and the tables print it under the rows

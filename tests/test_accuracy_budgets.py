@@ -203,3 +203,25 @@ def test_grid_extension_takes_the_specs_own_extension(registry):
     run = grid_scaling.run(build, data, "x", "exp-sin", (2, 1, 1), grids=(3, 5), steps=1, extend=extend)
     assert calls == [(5, (64, 2))]
     assert [p.params for p in run.points] == [23, 29]  # the second point is the new model's
+
+
+def test_grid_extension_updates_grids_as_pykans_fit_does(registry):
+    """``update(model, x)`` every 5 steps of the first 50 at each grid, then the remaining steps."""
+    from kanbench.accuracy import grid_scaling
+
+    spec = registry.get("splines-better_kan").spec
+    calls, steps = [], []
+    real = grid_scaling._lbfgs
+
+    def build(grid):
+        torch.manual_seed(0)
+        return spec.build((2, 1, 1), device=torch.device("cpu"), dtype=torch.float64, grid_size=grid)
+
+    data = grid_scaling.exp_sin_data(n_train=32, n_test=32)
+    try:
+        grid_scaling._lbfgs = lambda model, x, y, n: steps.append(n)
+        grid_scaling.run(build, data, "x", "exp-sin", (2, 1, 1), grids=(3,), steps=12, update=lambda m, x: calls.append(len(x)))
+    finally:
+        grid_scaling._lbfgs = real
+    assert calls == [32, 32, 32] and steps == [5, 5, 2, 0]
+    assert (grid_scaling.UPDATE_EVERY, grid_scaling.UPDATE_UNTIL) == (5, 50)

@@ -19,9 +19,11 @@ def test_every_generated_block_matches_its_results_file(page):
 
 
 def test_the_accuracy_findings_are_generated_where_they_are_shown():
-    assert "accuracy-summary" in dict(fragments.blocks((fragments.ROOT / "README.md").read_text()))
+    readme = dict(fragments.blocks((fragments.ROOT / "README.md").read_text()))
+    assert {"accuracy-headline", "seed-table"} <= set(readme)
     names = dict(fragments.blocks((fragments.ROOT / "docs/accuracy.md").read_text()))
-    assert {"accuracy-summary", "grid-extension"} <= set(names)
+    assert {"accuracy-summary", "grid-extension", "kanbefair"} <= set(names)
+    assert "x [" in readme["accuracy-headline"]  # every ratio with its interval
 
 
 def test_update_rewrites_only_marked_blocks(monkeypatch):

@@ -29,6 +29,8 @@ import numpy as np
 GRIDS = (3, 5, 10, 20, 50, 100, 200, 500, 1000)
 #: LBFGS iterations at each grid (each with pykan's strong-Wolfe line search)
 STEPS = 200
+#: pykan's fit: a grid update from the samples every 5 steps of the first 50 (``update`` of :func:`run`)
+UPDATE_EVERY, UPDATE_UNTIL = 5, 50
 #: grids from which the exponent is fitted (the coarsest grid carries the shape's own error)
 FIT_FROM = 5
 
@@ -110,9 +112,9 @@ def _lbfgs(model, x, y, steps: int) -> None:
         return loss
 
     for _ in range(steps):
-        loss = opt.step(closure)
-        if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"the training loss became {float(loss)}")
+        loss = float(opt.step(closure).detach())
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {loss}")
 
 
 def run(
@@ -126,11 +128,14 @@ def run(
     spline_order: int = 3,
     progress: Optional[Callable[[GridPoint], None]] = None,
     extend: Optional[Callable] = None,
+    update: Optional[Callable] = None,
 ) -> GridRun:
     """Train ``build(grids[0])`` and extend its grid through ``grids``, LBFGS at each grid.
 
     ``data``: {"train": (x, y), "test": (x, y)} float64 tensors; errors are RMSE on them. ``extend(model,
-    new_size, x) -> model`` extends a grid (default: the model's own ``extend_grid(new_size, x=x)``).
+    new_size, x) -> model`` extends a grid (default: the model's own ``extend_grid(new_size, x=x)``);
+    ``update(model, x)``, when given, refits the grids to the training inputs every
+    :data:`UPDATE_EVERY` steps of the first :data:`UPDATE_UNTIL` at each grid, as pykan's fit does.
     A grid that fails (a diverged loss) ends the schedule there, recorded."""
     x_train, y_train = data["train"]
     x_test, y_test = data["test"]
@@ -141,7 +146,15 @@ def run(
         try:
             if i:
                 model = extend(model, grid, x_train) if extend else _own_extend(model, grid, x_train)
-            _lbfgs(model, x_train, y_train, steps)
+            if update is None:
+                _lbfgs(model, x_train, y_train, steps)
+            else:
+                done = 0
+                while done < min(UPDATE_UNTIL, steps):
+                    update(model, x_train)
+                    _lbfgs(model, x_train, y_train, min(UPDATE_EVERY, steps - done))
+                    done += UPDATE_EVERY
+                _lbfgs(model, x_train, y_train, max(0, steps - done))
             point = GridPoint(grid, _trainable(model), _rmse(model, x_train, y_train), _rmse(model, x_test, y_test), 0.0)
         except Exception as exc:  # a failed grid ends this schedule; the grids before it stand
             point = GridPoint(grid, _trainable(model), None, None, 0.0, f"{type(exc).__name__}: {exc}")

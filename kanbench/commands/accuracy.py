@@ -302,6 +302,7 @@ def run_grid_extension(args) -> int:
     import torch
 
     from kanbench import results as results_mod
+    from kanbench import runner
     from kanbench.accuracy import grid_scaling
     from kanbench.machine import fingerprint
 
@@ -339,7 +340,8 @@ def run_grid_extension(args) -> int:
                     f"  {impl} {'x'.join(map(str, widths))} G={point.grid} ({point.params} params): {what}, {point.seconds:.1f} s"
                 )
 
-            runs.append(grid_scaling.run(build, data, impl, "exp-sin", widths, grids, steps, 3, progress, extend))
+            update = getattr(spec, "update_grid", None)
+            runs.append(grid_scaling.run(build, data, impl, "exp-sin", widths, grids, steps, 3, progress, extend, update))
     if not runs:
         err("nothing to train")
         return EXIT_FAILED
@@ -353,7 +355,7 @@ def run_grid_extension(args) -> int:
         document = {
             "kind": "grid-extension",
             "machine": machine,
-            "command": " ".join(sys.argv),
+            "command": runner.command_line(),
             "runs": [r.to_dict() for r in runs],
         }
         results_mod.write_atomic(path, document)

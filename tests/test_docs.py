@@ -49,6 +49,24 @@ def test_tutorial_command_measures_the_plugin_next_to_the_mlp():
     assert "sanity" not in proc.stdout  # the gate passed it: no warning or failure line
 
 
+def test_the_your_workload_recipe_runs():
+    """The getting-started recipe: every `kanbench` line parses, and the custom-workload run measures."""
+    import shlex
+
+    from kanbench.cli import build_parser
+
+    page = (DOCS / "getting-started.md").read_text()
+    block = page.split("## Your workload, in three commands", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line.split("#", 1)[0]) for line in block.splitlines() if line.startswith("kanbench ")]
+    assert len(commands) == 3
+    for argv in commands:
+        build_parser().parse_args(argv[1:])  # every option exists (argparse exits on an unknown one)
+    run = commands[0][1:] + ["--in-process", "--no-save", "--no-memory", *QUICK]
+    proc = run_cli(*run, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "splines-better_kan-cpu" in proc.stdout
+
+
 def test_ci_workflow_example_uses_real_make_targets_and_commands():
     yaml = pytest.importorskip("yaml")
     from kanbench.cli import build_parser

@@ -727,7 +727,7 @@ def test_every_tasks_metadata():
         ), name
         assert t.source.startswith("AI Feynman")
     for name, (dim, widths, tier) in {"bessel": (1, (1, 5, 1), "default"), "exp-sin": (2, (2, 5, 1), "default"),
-                                      "xy": (2, (2, 5, 1), "default"), "exp4d": (4, (4, 4, 2, 1), "default"),
+                                      "xy": (2, (2, 5, 1), "default"), "exp4d": (4, (4, 4, 2, 1), "full"),
                                       "exp100d": (100, (100, 1, 1), "full")}.items():  # fmt: skip
         t = cat[name]
         assert (t.kind, t.family, t.dim, t.outputs, t.widths, t.tier, t.requires) == (

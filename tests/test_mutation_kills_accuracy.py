@@ -740,7 +740,7 @@ def test_every_tasks_metadata():
             (),
         )
         assert t.source == tasks.PAPER
-    assert len(cat) == 5 + 12 + 11 + 4
+    assert len(cat) == 5 + 12 + 8 + 11 + 4  # toys, special functions, KANbeFair's, Feynman, tabular
     assert all(isinstance(t.formula, str) and t.formula.strip() and t.source.strip() for t in cat.values())
     assert all(t.note.strip() for t in cat.values() if t.family == "special")
 

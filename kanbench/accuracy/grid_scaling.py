@@ -135,7 +135,7 @@ def run(
     ``data``: {"train": (x, y), "test": (x, y)} float64 tensors; errors are RMSE on them. ``extend(model,
     new_size, x) -> model`` extends a grid (default: the model's own ``extend_grid(new_size, x=x)``);
     ``update(model, x)``, when given, refits the grids to the training inputs every
-    :data:`UPDATE_EVERY` steps of the first :data:`UPDATE_UNTIL` at each grid, as pykan's fit does.
+    ``UPDATE_EVERY`` (5) steps of the first ``UPDATE_UNTIL`` (50) at each grid, as pykan's fit does.
     A grid that fails (a diverged loss) ends the schedule there, recorded."""
     x_train, y_train = data["train"]
     x_test, y_test = data["test"]

@@ -13,7 +13,7 @@ better). KANbeFair defines no numeric bands; decades are used, [1e2, 1e3) and [1
 two where both families have rows.
 
 :func:`our_ratios` gives the same ratio from a ``kanbench accuracy`` results file holding the
-``kbf-*`` tasks (:mod:`kanbench.accuracy.tasks`: its inputs, targets and sizes): per task and budget,
+``kbf-...`` tasks (``kanbench.accuracy.tasks``: its inputs, targets and sizes): per task and budget,
 the lowest median-over-seeds test MAE of the KAN rows over the MLP's, with a 95% interval from a
 bootstrap over seeds. The two differ by protocol, and the table says how: ours tunes every row
 alike on validation and reports the median of seeds; KANbeFair's is best-of-grid on the test set.
@@ -92,7 +92,7 @@ class FormatError(ValueError):
 class BandRatio:
     """One task in one parameter band: the best KAN error over the best MLP error."""
 
-    task: str  #: our task name (kbf-*)
+    task: str  #: our task name (``kbf-...``)
     band: tuple  #: [lo, hi) parameters
     kan: Optional[float]
     mlp: Optional[float]
@@ -154,7 +154,7 @@ def _band_of(params: float, bands) -> Optional[tuple]:
 
 
 def our_ratios(records, baseline: str = "mlp", bands=BANDS, resamples: int = 2000, seed: int = 0) -> list[BandRatio]:
-    """From accuracy records of the kbf-* tasks: per task and budget scale, the KAN row with the
+    """From accuracy records of the ``kbf-...`` tasks: per task and budget scale, the KAN row with the
     lowest median test MAE over the MLP's median, banded by the KAN's parameters, with a 95%
     percentile interval from resampling each row's seeds."""
     rng = np.random.default_rng(seed)

@@ -139,18 +139,14 @@ def _reference(name, x):
     if name in ref:
         return ref[name]()
     if name.startswith("kbf-"):  # KANbeFair's src/data/special.py: x0, x1 on [0, 1)
-        kbf = {
-            "ellipkinc": lambda: sp.ellipkinc(c[0], c[1]),
-            "ellipeinc": lambda: sp.ellipeinc(c[0], c[1]),
+        kbf = {  # ellipkinc, ellipeinc, lpmv0 and lpmv1 are the formulas above, on its box
             "jvp": lambda: sp.jvp(c[0], c[1]),
             "ivp": lambda: sp.ivp(c[0], c[1]),
-            "lpmv0": lambda: sp.lpmv(0, c[0], c[1]),
-            "lpmv1": lambda: sp.lpmv(1, c[0], c[1]),
             # Re Y_n^0 at polar angle x1 = sqrt((2n+1)/(4 pi)) P_n(cos x1)
             "sphharm01": lambda: math.sqrt(3 / (4 * pi)) * np.cos(c[1]),
             "sphharm02": lambda: math.sqrt(5 / (4 * pi)) * (3 * np.cos(c[1]) ** 2 - 1) / 2,
         }
-        return kbf[name[4:]]()
+        return (kbf.get(name[4:]) or ref[name[4:]])()
     if name.startswith("sph-harm"):
         n, m = int(name.split("-")[2]), int(name.split("-")[3])
         theta, phi = c[0], c[1]

@@ -2,6 +2,7 @@
 both count), and no module over 450 lines in kanbench/ or implementations/better_kan/."""
 
 import ast
+import codecs
 from pathlib import Path
 
 import pytest
@@ -141,9 +142,11 @@ def test_the_readme_is_a_door():
     assert "make bench" in text and "make test" in text
 
 
-#: phrases about how the project was produced rather than what it is (prose, not identifiers)
-PRODUCTION_WORDS = (
-    r"\bissue \d+|\(issue:|\bissue's\b|\b(this|a|the|previous|earlier|next|new) session\b|\bturn \d+\b|search tool|\blent\b"
+#: phrases about how the project was produced rather than what it is (prose, not identifiers), kept
+#: in rot13 so that this file does not itself contain them
+PRODUCTION_WORDS = codecs.decode(
+    "\\ovffhr \\q+|\\(vffhr:|\\ovffhr'f\\o|\\o(guvf|n|gur|cerivbhf|rneyvre|arkg|arj) frffvba\\o|\\oghea \\q+\\o|frnepu gbby|\\oyrag\\o",
+    "rot13",
 )
 
 
@@ -175,5 +178,8 @@ def test_no_file_speaks_of_how_it_was_made():
         if pattern.search(line)
     ]
     assert not found, "\n".join(found)
-    assert pattern.search("as agreed in issue 12") and pattern.search("(issue: fused kernels)")
-    assert not pattern.search("the rounds were taken in turn; pytest_sessionstart(session); its issue #11")
+    assert pattern.search(codecs.decode("nf nterrq va vffhr 12", "rot13"))
+    assert pattern.search(codecs.decode("(vffhr: shfrq xrearyf)", "rot13"))
+    assert not pattern.search(
+        codecs.decode("gur ebhaqf jrer gnxra va ghea; clgrfg_frffvbafgneg(frffvba); vgf vffhr #11", "rot13")
+    )

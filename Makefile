@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.kanbench-installed
 
-.PHONY: fragments accuracy docs test-docs report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
+.PHONY: fragments accuracy docs test-docs test-install report test-browser screenshots test-slurm leaderboard bench bench-large bench-check bench-pytest sweep fit lint test test-cuda mutate setup clean help
 
 help:
 	@echo "make bench        - set up, measure the seed table's implementations (those available; CPU, and CUDA where present), print the table"
@@ -35,6 +35,7 @@ help:
 	@echo "make bench-pytest - the implementations as pytest-benchmark benchmarks"
 	@echo "make leaderboard  - fetch the pinned public KANs, then every implementation param-matched (results/leaderboard.md)"
 	@echo "make report       - the static HTML site of results/ (kanbench publish), in site/"
+	@echo "make test-install - the wheel in a fresh venv outside the tree, with a KAN package of your own"
 	@echo "make test-slurm   - --executor slurm against a local one-node Slurm (installs it; root)"
 	@echo "make test-browser - the HTML site in headless Chromium (installs Debian's chromium; root)"
 	@echo "make docs         - the manual (Sphinx), offline, into docs/_build/html; warnings are errors"
@@ -148,6 +149,12 @@ test-docs: docs
 		|| { echo "test-docs: skipped: no chromium/chromium-driver and cannot install them (needs root and apt-get)"; exit 0; }; \
 	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation -e ".[$(EXTRAS),browser]" && \
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_docs.py $(PYTEST_ARGS)
+
+# kanbench as a user outside this repository gets it: a wheel built from the tree, installed into a
+# fresh venv in a temporary folder, with a throw-away KAN package registered by an entry point
+# (tests/test_install.py, about a minute; plain `make test` skips it).
+test-install: $(STAMP)
+	KANBENCH_INSTALL_TESTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_install.py $(PYTEST_ARGS)
 
 # Refresh the README's screenshots (taken by the browser tests).
 screenshots: $(STAMP)

@@ -1,12 +1,21 @@
 """kanbench specs for our own layers (the :mod:`better_kan` package next to this file).
 
-The relative import keeps an A/B run honest: each side's specs build that side's
-``better_kan``, not whichever copy is installed.
+Importing the sibling package keeps an A/B run honest: each side's specs build that side's
+``better_kan``, not whichever copy is installed. Installed from a wheel (where these specs live
+in ``kanbench.builtin`` and the layers in the top-level ``better_kan`` package) there is no
+sibling, and the installed package is the one.
 """
+
+import importlib
+from pathlib import Path
 
 from kanbench import Implementation, flops
 
-from .better_kan import build_rbf_kan, build_spline_kan
+if (Path(__file__).resolve().parent / "better_kan" / "__init__.py").is_file():
+    _better_kan = importlib.import_module(".better_kan", __package__)
+else:
+    _better_kan = importlib.import_module("better_kan")
+build_rbf_kan, build_spline_kan = _better_kan.build_rbf_kan, _better_kan.build_spline_kan
 
 
 def _build_splines(widths, device, dtype, grid_size=5, spline_order=3):
@@ -21,7 +30,7 @@ def _build_rbf(widths, device, dtype, grid_size=5):
 def _path_note(model, x):
     """One line when a layer of ``model`` takes its PyTorch path for inputs like x (the native operator
     has kernels for float32 and float64, on the CPU and, through Triton, CUDA)."""
-    from .better_kan import native
+    native = importlib.import_module(_better_kan.__name__ + ".native")
 
     layers = [m for m in model.modules() if hasattr(m, "native_basis")]
     if not layers or not native.STATUS.available:

@@ -7,11 +7,16 @@ per side builds the model and warms it up, then the two take turns measuring
 short chunks (A B B A A B ...), so any drift of the machine hits both sides alike.
 The pooled samples of each side are then compared with :mod:`kanbench.compare`.
 
-A side is a source tree: a directory holding ``implementations/`` (default for
-NEW: this working tree) or a git ref of this repository (its ``implementations/``
-is extracted with ``git archive``). The harness measuring both sides is this
-one; only the implementations come from each tree. ``extra`` directories add
-implementations to one side only (used for the gate's power experiments).
+A side is a source tree -- a directory (default for NEW: the working tree) or a git ref of the
+repository (``repo``: the user's own, or this one), extracted with ``git archive`` -- or a pip
+requirement (``pip:mykan-pkg==1.2``). A tree holding ``implementations/`` gives its specs from
+there (this repository's layout); a tree that is a Python package (``pyproject.toml`` or
+``setup.py``) is installed with ``pip install --no-deps --target`` into a folder of its own, and
+its ``kanbench.implementations`` entry points are that side's implementations, its packages
+first on the side's workers' ``sys.path`` -- so a user compares two commits of their own KAN,
+each side measuring its own build. The harness measuring both sides is this one.
+``extra`` directories add implementations to one side only (used for the gate's power
+experiments).
 """
 
 from __future__ import annotations
@@ -49,15 +54,18 @@ class NothingToCompare(ABError):
 
 @dataclass
 class Side:
-    """One side of an A/B run: the implementations directory of a source tree (and extras)."""
+    """One side of an A/B run: the implementations directory of a source tree (and extras), or the
+    folder a package was installed into (``site_dirs``, whose entry points are the side's specs)."""
 
     name: str
-    implementations: Path
+    implementations: Optional[Path]
     extra_dirs: list[str] = field(default_factory=list)
     _tmp: Optional[str] = None
+    site_dirs: list[str] = field(default_factory=list)
 
     def dirs(self, common: Sequence[str] = ()) -> list[str]:
-        return [str(self.implementations), *self.extra_dirs, *common]
+        own = [str(self.implementations)] if self.implementations is not None else []
+        return [*own, *self.extra_dirs, *common]
 
     def cleanup(self) -> None:
         if self._tmp:
@@ -69,25 +77,100 @@ def _git(root: Path, *args: str, binary: bool = False):
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=not binary, timeout=60)
 
 
-def resolve_side(spec: Optional[str], extra: Sequence[str] = (), role: str = "side") -> Side:
-    """A directory holding ``implementations/`` (None: this working tree) or a git ref."""
-    root = source_root()
+PACKAGE_FILES = ("pyproject.toml", "setup.py")
+PIP_PREFIX = "pip:"
+
+
+def project_root(repo: Optional[str] = None) -> Path:
+    """The git repository whose refs and working tree name the sides: ``repo`` when given, else the
+    one holding the current directory, else kanbench's own source tree."""
+    if repo is not None:
+        top = _git(Path(repo), "rev-parse", "--show-toplevel")
+        if top.returncode != 0:
+            raise ABError(f"--repo {repo}: not a git repository")
+        return Path(top.stdout.strip())
+    top = _git(Path.cwd(), "rev-parse", "--show-toplevel")
+    return Path(top.stdout.strip()) if top.returncode == 0 else source_root()
+
+
+def _is_package(tree: Path) -> bool:
+    return any((tree / name).is_file() for name in PACKAGE_FILES)
+
+
+def install_package(source: str, role: str, label: str, extra: Sequence[str]) -> Side:
+    """``pip install --no-deps --target`` a package (a directory or a requirement) into a folder of its
+    own: the side whose specs are its ``kanbench.implementations`` entry points. Its dependencies are
+    the environment's. Without build isolation first (offline, and the environment's build tools),
+    then with it."""
+    tmp = tempfile.mkdtemp(prefix="kanbench-ab-pkg-")
+    site = Path(tmp) / "site"
+    base = [sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q", "--target", str(site)]
+    proc = None
+    for isolation in (["--no-build-isolation"], []):
+        proc = subprocess.run([*base, *isolation, source], capture_output=True, text=True, timeout=900)
+        if proc.returncode == 0:
+            break
+        shutil.rmtree(site, ignore_errors=True)
+    if proc is None or proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        last = [line for line in (proc.stderr if proc else "").splitlines() if line.strip()]
+        raise ABError(f"{role} {label}: pip could not install it ({last[-1].strip() if last else 'no output'})")
+    print(f"kanbench ab: {role} {label}: installed into a folder of its own", file=sys.stderr)
+    return Side(label, None, list(extra), _tmp=tmp, site_dirs=[str(site)])
+
+
+def _install_copy(tree: Path, role: str, label: str, extra: Sequence[str]) -> Side:
+    """Install a copy of a package's tree (its git-tracked and unignored files when it is a git work
+    tree), so that the build leaves nothing (``build/``, ``*.egg-info``) in the user's folder."""
+    tmp = tempfile.mkdtemp(prefix="kanbench-ab-src-")
+    listed = _git(tree, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    try:
+        if listed.returncode == 0 and listed.stdout:
+            for name in filter(None, listed.stdout.split("\0")):
+                source = tree / name
+                if source.is_file():
+                    (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, Path(tmp) / name)
+        else:
+            ignore = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__")
+            shutil.copytree(tree, tmp, ignore=ignore, dirs_exist_ok=True)
+        return install_package(tmp, role, label, extra)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _tree_side(tree: Path, label: str, role: str, extra: Sequence[str]) -> Side:
+    """A directory: its ``implementations/`` when it has one, else the package it is."""
+    if (tree / "implementations").is_dir():
+        return Side(label, (tree / "implementations").resolve(), list(extra))
+    if _is_package(tree):
+        return _install_copy(tree.resolve(), role, label, extra)
+    raise ABError(f"{role} {label}: no implementations/ directory in it")
+
+
+def resolve_side(spec: Optional[str], extra: Sequence[str] = (), role: str = "side", repo: Optional[Path] = None) -> Side:
+    """A directory holding ``implementations/`` or a Python package (None: the working tree of
+    ``repo``), a git ref of ``repo`` (default: kanbench's own source tree), or ``pip:REQUIREMENT``."""
+    root = Path(repo) if repo is not None else source_root()
     extra = [str(Path(d).resolve()) for d in extra]
     if spec is None:
-        return Side("working tree", root / "implementations", extra)
+        if (root / "implementations").is_dir() or not _is_package(root):
+            return Side("working tree", root / "implementations", extra)
+        return _install_copy(root, role, "working tree", extra)
+    if spec.startswith(PIP_PREFIX):
+        return install_package(spec[len(PIP_PREFIX) :], role, spec, extra)
     path = Path(spec)
     if path.is_dir():
-        impl = path / "implementations"
-        if not impl.is_dir():
-            raise ABError(f"{role} {spec}: no implementations/ directory in it")
-        return Side(str(spec), impl.resolve(), extra)
+        return _tree_side(path, str(spec), role, extra)
     check = _git(root, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}")
     if check.returncode != 0:
         raise ABError(f"{role} {spec!r} is neither a directory nor a git ref of {root}")
     commit = check.stdout.strip()
-    if _git(root, "cat-file", "-e", f"{commit}:implementations").returncode != 0:
+    label = f"{spec} ({commit[:8]})"
+    has_impl = _git(root, "cat-file", "-e", f"{commit}:implementations").returncode == 0
+    if not has_impl and not any(_git(root, "cat-file", "-e", f"{commit}:{name}").returncode == 0 for name in PACKAGE_FILES):
         raise NothingToCompare(f"{role} {spec} ({commit[:8]}) has no implementations/ directory: nothing to compare")
-    archive = _git(root, "archive", "--format=tar", commit, "implementations", binary=True)
+    archive = _git(root, "archive", "--format=tar", commit, *(["implementations"] if has_impl else []), binary=True)
     if archive.returncode != 0:
         raise ABError(f"{role} {spec}: git archive failed: {archive.stderr.decode(errors='replace').strip()}")
     tmp = tempfile.mkdtemp(prefix="kanbench-ab-")
@@ -96,13 +179,19 @@ def resolve_side(spec: Optional[str], extra: Sequence[str] = (), role: str = "si
             tar.extractall(tmp, filter="data")
         except TypeError:  # Python without extraction filters
             tar.extractall(tmp)
+    if not has_impl:
+        try:
+            side = install_package(tmp, role, label, extra)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return side
     from kanbench import native_build
 
     print(
         f"kanbench ab: {role} {spec}: " + native_build.provide(Path(tmp) / "implementations", root / "implementations"),
         file=sys.stderr,
     )
-    return Side(f"{spec} ({commit[:8]})", Path(tmp) / "implementations", extra, _tmp=tmp)
+    return Side(label, Path(tmp) / "implementations", extra, _tmp=tmp)
 
 
 @dataclass
@@ -151,6 +240,7 @@ def _job(plan: ABPlan, side: Side, impl: str, device: str) -> RowJob:
         budget_s=None,
         memory=plan.memory,
         builtin=False,
+        site_dirs=tuple(side.site_dirs),
     )
 
 

@@ -107,13 +107,18 @@ def _directory_items(directory: Path) -> list[Path]:
 
 
 def builtin_directory() -> Optional[Path]:
-    """The repository's ``implementations/`` directory, next to the ``kanbench`` package.
+    """The built-in specs: the repository's ``implementations/`` directory next to the ``kanbench``
+    package, or, installed from a wheel, its copy ``kanbench/builtin/`` (the MLP baseline, our layers'
+    specs and the adapters; our layers themselves are the ``better_kan`` package).
 
     It is found by path and imported under a private name (as ``--implementations``
     directories are), so no generic top-level ``implementations`` package is ever
-    installed; None when kanbench runs from an installation without the repository."""
-    directory = Path(__file__).resolve().parent.parent / "implementations"
-    return directory if (directory / "__init__.py").is_file() else None
+    installed; None when neither is there."""
+    here = Path(__file__).resolve().parent
+    for directory in (here.parent / "implementations", here / "builtin"):
+        if (directory / "__init__.py").is_file():
+            return directory
+    return None
 
 
 def _builtin_modules() -> Iterable[tuple[str, "ModuleType | BaseException"]]:
@@ -155,10 +160,44 @@ def _directory_modules(directory: Path) -> Iterable[tuple[str, "ModuleType | Bas
             yield str(item), exc
 
 
-def _entry_point_modules() -> Iterable[tuple[str, "object | BaseException"]]:
+def use_site_dirs(site_dirs: Sequence[os.PathLike | str]) -> None:
+    """Put installed-package folders (``pip install --target DIR``) first on ``sys.path``, so that their
+    packages shadow any copy installed in the environment (an A/B side's own build of a user's KAN)."""
+    for directory in reversed([str(d) for d in site_dirs]):
+        if directory in sys.path:
+            sys.path.remove(directory)
+        sys.path.insert(0, directory)
+    importlib.invalidate_caches()
+
+
+def forget_site_modules(site_dirs: Sequence[os.PathLike | str]) -> None:
+    """Take the folders off ``sys.path`` and drop the modules imported from them, so that another
+    folder holding another build of the same package can be imported next."""
+    folders = [str(Path(d).resolve()) for d in site_dirs]
+    if not folders:
+        return
+    sys.path[:] = [p for p in sys.path if str(Path(p).resolve()) not in folders]
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None) or ""
+        if origin and any(str(Path(origin).resolve()).startswith(folder + os.sep) for folder in folders):
+            del sys.modules[name]
+    importlib.invalidate_caches()
+
+
+def _entry_point_modules(paths: Optional[Sequence[str]] = None) -> Iterable[tuple[str, "object | BaseException"]]:
+    """The ``kanbench.implementations`` entry points of the environment, or only of the distributions
+    installed in ``paths`` (folders of installed packages)."""
     try:
-        eps = importlib.metadata.entry_points()
-        selected = eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
+        if paths is not None:
+            selected = [
+                ep
+                for dist in importlib.metadata.distributions(path=list(paths))
+                for ep in dist.entry_points
+                if ep.group == ENTRY_POINT_GROUP
+            ]
+        else:
+            eps = importlib.metadata.entry_points()
+            selected = eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
     except Exception as exc:
         yield "entry points", exc
         return
@@ -251,18 +290,24 @@ def discover(
     builtin: bool = True,
     entry_points: bool = True,
     check: bool = True,
+    site_dirs: Sequence[os.PathLike | str] = (),
 ) -> Registry:
     """Find every implementation spec.
 
     ``check`` imports each spec's optional packages to decide availability
     (a second or two when pykan is installed); ``kanbench list`` and runs do.
+    ``site_dirs``: folders of installed packages (an A/B side's build of a user's package); they go
+    first on ``sys.path`` and the entry points come from their distributions only.
     """
     sources: list[tuple[str, object]] = []
     if builtin:
         sources.extend(_builtin_modules())
     for directory in extra_dirs:
         sources.extend(_directory_modules(Path(directory)))
-    if entry_points:
+    if site_dirs:
+        use_site_dirs(site_dirs)
+        sources.extend(_entry_point_modules([str(d) for d in site_dirs]))
+    elif entry_points:
         sources.extend(_entry_point_modules())
 
     entries: list[Entry] = []

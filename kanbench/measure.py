@@ -41,6 +41,8 @@ class RowJob:
     seed: int = 0
     #: discover the built-in ``implementations`` package too (A/B workers load a tree's instead)
     builtin: bool = True
+    #: folders of installed packages whose entry points are this row's only ones (an A/B side's build)
+    site_dirs: Sequence[str] = ()
     #: build options (e.g. {"grid_size": 10}); only for implementations that declare them
     options: dict = field(default_factory=dict)
     #: wrap the model in torch.compile
@@ -65,6 +67,7 @@ class RowJob:
             "memory": self.memory,
             "seed": self.seed,
             "builtin": self.builtin,
+            "site_dirs": [str(d) for d in self.site_dirs],
             "options": dict(self.options),
             "compile": self.compile,
             "widths": list(self.widths) if self.widths else None,
@@ -86,6 +89,7 @@ class RowJob:
             memory=d.get("memory", True),
             seed=d.get("seed", 0),
             builtin=d.get("builtin", True),
+            site_dirs=tuple(d.get("site_dirs", ())),
             options=dict(d.get("options") or {}),
             compile=bool(d.get("compile", False)),
             widths=tuple(d["widths"]) if d.get("widths") else None,
@@ -196,7 +200,7 @@ def open_row(job: RowJob, record: RowResult, registry=None, checkpoint: Optional
     record.threads = torch.get_num_threads()
     record.allocator = allocator.setting()
     if registry is None:
-        registry = discovery.discover(job.extra_dirs, builtin=job.builtin, check=False)
+        registry = discovery.discover(job.extra_dirs, builtin=job.builtin, check=False, site_dirs=job.site_dirs)
     try:
         entry = registry.get(job.impl)
     except discovery.UnknownImplementation as exc:

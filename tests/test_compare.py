@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -546,3 +547,37 @@ def test_compare_units_exact_values():
     assert compare_units(base, overlapping, 1.1, 0.01)[2] == "not significant"
     # a p exactly at alpha is not significant: 3 vs 3 units have smallest p 1/20 = 0.05
     assert compare_units([1.0, 1.0, 1.0], [2.0, 2.0, 2.0], 1.1, 0.05)[1] is None
+
+
+def test_ab_side_from_a_package_directory_and_a_bad_requirement(tmp_path):
+    """A tree that is a Python package is installed into a folder of its own; its entry points are the
+    side's implementations (and nothing is left in the tree); a requirement pip cannot install is
+    one line, exit status 2."""
+    from kanbench.discovery import discover, forget_site_modules
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sidekan").mkdir(parents=True)
+    (pkg / "sidekan" / "__init__.py").write_text("")
+    (pkg / "sidekan" / "spec.py").write_text(
+        (ROOT / "docs" / "tutorial" / "mykan.py").read_text().replace('"mykan"', '"sidekan"')
+    )
+    (pkg / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "sidekan"\nversion = "0.1"\n'
+        '[project.entry-points."kanbench.implementations"]\nsidekan = "sidekan.spec"\n'
+    )
+    side = resolve_side(str(pkg), role="--base")
+    try:
+        assert side.implementations is None and len(side.site_dirs) == 1
+        registry = discover(builtin=False, site_dirs=side.site_dirs)
+        assert registry.names() == ["sidekan"] and registry.get("sidekan").available
+        forget_site_modules(side.site_dirs)
+        assert "sidekan" not in sys.modules and side.site_dirs[0] not in sys.path
+    finally:
+        side.cleanup()
+    assert not Path(side.site_dirs[0]).exists()
+    assert sorted(p.name for p in pkg.iterdir()) == ["pyproject.toml", "sidekan"]  # no build/ or egg-info left
+    with pytest.raises(ABError, match="pip could not install it"):
+        resolve_side(f"pip:{tmp_path / 'absent'}", role="--new")
+    res = run_cli("ab", "--base", f"pip:{tmp_path / 'absent'}", "--impl", "mlp")
+    assert res.returncode == 2 and "--base pip:" in res.stderr and "pip could not install it" in res.stderr

@@ -28,18 +28,43 @@ def setup_arguments(sub) -> None:
         NAME,
         help=HELP,
         description="A/B mode: worker processes per side (--workers, default 3) for each row, taking turns measuring short chunks, so that drift of "
-        "the machine hits both sides alike. A side is a directory holding implementations/ or a git ref.",
+        "the machine hits both sides alike. A side is a git ref or a directory -- holding implementations/ (this repository's layout) or a "
+        "Python package whose kanbench.implementations entry points are that side's implementations -- or pip:REQUIREMENT.",
     )
-    p.add_argument("--base", required=True, metavar="REF|DIR", help="the reference tree: a git ref (e.g. HEAD~1) or a directory")
-    p.add_argument("--new", default=None, metavar="REF|DIR", help="the candidate tree (default: this working tree)")
+    p.add_argument(
+        "--base",
+        required=True,
+        metavar="REF|DIR|pip:REQ",
+        help="the reference: a git ref of --repo (e.g. HEAD~1, origin/main), a directory, or pip:REQUIREMENT (e.g. pip:mykan-pkg==1.2)",
+    )
+    p.add_argument("--new", default=None, metavar="REF|DIR|pip:REQ", help="the candidate (default: the working tree of --repo)")
+    p.add_argument(
+        "--repo",
+        default=None,
+        metavar="DIR",
+        help="the git repository whose refs and working tree the sides name (default: the one holding the current directory, "
+        "else kanbench's own)",
+    )
     add_selection(p, device_default="cpu", impl_default="every one available on both sides")
     add_workload_arguments(p, preset_default="gate")
     p.add_argument("--rounds", type=int, default=12, help="interleaved rounds per side (default 12)")
     p.add_argument("--chunk-time", type=float, default=0.2, metavar="S", help="seconds per chunk (default 0.2)")
     p.add_argument("--workers", type=int, default=3, help="worker processes per side, taking the rounds in turn (default 3)")
     p.add_argument("--warmup", type=float, default=0.25, metavar="S")
-    p.add_argument("--base-extra", action="append", default=[], metavar="DIR", help="implementations for the base side only")
-    p.add_argument("--new-extra", action="append", default=[], metavar="DIR", help="implementations for the new side only")
+    p.add_argument(
+        "--base-extra",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an implementations directory added to the base side only (repeatable)",
+    )
+    p.add_argument(
+        "--new-extra",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="an implementations directory added to the new side only (repeatable)",
+    )
     p.add_argument(
         "--out-dir", default="results/ab", metavar="DIR", help="where both sides' results files go (default results/ab)"
     )
@@ -51,9 +76,12 @@ def setup_arguments(sub) -> None:
 
 def _select(base, new, common, requested) -> list[str]:
     """Implementations available on both sides (the shared policy: unknown names exit 2)."""
-    from kanbench.discovery import discover
+    from kanbench.discovery import discover, forget_site_modules
 
-    regs = [discover(side.dirs(common), builtin=False, entry_points=False) for side in (base, new)]
+    regs = []
+    for side in (base, new):
+        regs.append(discover(side.dirs(common), builtin=False, entry_points=False, site_dirs=side.site_dirs))
+        forget_site_modules(side.site_dirs)  # the other side imports its own build of the same package
     both = [e.name for e in regs[1].available() if e.name in {x.name for x in regs[0].available()}]
     if requested is None:
         if not both:
@@ -97,8 +125,9 @@ def run(args) -> int:
             common_dirs=extra_dirs(args),
         )
         plan.check_test(args.alpha, args.test)
-        base = ab.resolve_side(args.base, args.base_extra, "--base")
-        new = ab.resolve_side(args.new, args.new_extra, "--new")
+        repo = ab.project_root(args.repo)
+        base = ab.resolve_side(args.base, args.base_extra, "--base", repo)
+        new = ab.resolve_side(args.new, args.new_extra, "--new", repo)
         plan.impls = _select(base, new, plan.common_dirs, split_impls(args.impl))
     except (ValueError, ab.ABError) as exc:
         for side in (base, new):

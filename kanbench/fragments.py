@@ -20,7 +20,9 @@ replaced without regenerating). Fragments:
 - ``accuracy-headline``: our layers, the MLP and the two best public KANs of the newest default tier;
 - ``kanbefair``: KANbeFair's published KAN/MLP ratios per parameter band
   (``results/kanbefair/published-ratios.json``) beside ours on its definitions
-  (``results/kanbefair/*_accuracy-kanbefair.json``).
+  (``results/kanbefair/*_accuracy-kanbefair.json``);
+- the timing tables of ``kanbench.fragment_runs`` (``large-table``, ``cross-hardware-example``,
+  ``variants-cost``, ``compile-seed``).
 """
 
 from __future__ import annotations
@@ -29,36 +31,22 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "results"
+from kanbench import fragment_runs
+from kanbench.fragment_sources import RESULTS, ROOT, _duration, _link, _newest
+
 #: the pages whose marked blocks are generated
-PAGES = ("README.md", "docs/accuracy.md", "docs/gpu.md", "docs/getting-started.md")
+PAGES = (
+    "README.md",
+    "docs/accuracy.md",
+    "docs/gpu.md",
+    "docs/getting-started.md",
+    "docs/better-kan.md",
+    "docs/cross-hardware.md",
+    "docs/results-files.md",
+)
 BLOCK = re.compile(r"(<!-- kanbench:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /kanbench:(?P=name) -->)", re.S)
-
-
-def _newest(pattern: str, folder: Path = RESULTS) -> Optional[Path]:
-    found = sorted(folder.glob(pattern), key=lambda p: p.name)
-    return found[-1] if found else None
-
-
-def _duration(doc: dict) -> str:
-    """The run's wall time (``config.elapsed_s``, written by kanbench accuracy), or ""."""
-    elapsed = (doc.get("config") or {}).get("elapsed_s")
-    if not isinstance(elapsed, (int, float)):
-        return ""
-    minutes, seconds = divmod(int(round(elapsed)), 60)
-    return f"{minutes} min {seconds:02d} s"
-
-
-def _link(page: str, path: Path, text: str = "") -> str:
-    """A link to a repository file from ``page``: markdown from the README, the manual's ``{repo}`` role
-    from docs/ (its target relative to the repository root)."""
-    rel = path.relative_to(ROOT).as_posix()
-    if page.startswith("docs/"):
-        return f"{{repo}}`{text} <{rel}>`" if text else f"{{repo}}`{rel}`"
-    return f"[{text or rel}]({rel})"
 
 
 def accuracy_summary(page: str = "README.md") -> str:
@@ -181,21 +169,40 @@ def grid_extension(page: str = "README.md") -> str:
         f"From {_link(page, path)} ({doc['runs'][0]['train_points']} training points, "
         f"{doc['runs'][0]['steps']} LBFGS iterations per grid; the figure: {_link(page, path.with_suffix('.png'))}):",
         "",
-        "| implementation | shape | grids | fitted exponent (test RMSE ~ G^-alpha) | interpolation threshold | best test RMSE |",
-        "|---|---|---|---|---|---|",
+        "| implementation | shape | grids | fitted exponent, test RMSE ~ G^-alpha | the same on the paper's metric (RMedSE) "
+        "| interpolation threshold | best test RMSE | best test RMedSE |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in doc["runs"]:
-        points = [grid_scaling.GridPoint(**p) for p in r["points"]]
-        run = grid_scaling.GridRun(r["impl"], r["task"], r["widths"], r["spline_order"], r["train_points"], r["steps"], points)
+    runs = [grid_scaling.GridRun.from_dict(r) for r in doc["runs"]]
+    for r, run in zip(doc["runs"], runs):
+        points = run.points
         alpha = grid_scaling.fit_exponent(run)
+        beta = grid_scaling.fit_exponent(run, metric="test_rmedse")
         errors = [p.test_rmse for p in points if p.test_rmse]
+        medians = [p.test_rmedse for p in points if p.test_rmedse]
         lines.append(
             f"| {r['impl']} | {'x'.join(map(str, r['widths']))} | {points[0].grid}-{points[-1].grid} | "
             + ("-" if alpha is None else f"{alpha:.2f}")
+            + " | "
+            + ("-" if beta is None else f"{beta:.2f}")
             + f" | {'G = ' + str(run.threshold_grid) if run.threshold_grid else 'not reached'} | "
             + (f"{min(errors):.2e}" if errors else "-")
+            + " | "
+            + (f"{min(medians):.2e}" if medians else "-")
             + " |"
         )
+    lines += [
+        "",
+        "Local exponents of the test RMedSE between consecutive grids (where the power law holds, and where it stops):",
+        "",
+    ]
+    for run in runs:
+        steps = grid_scaling.local_exponents(run)
+        if steps:
+            lines.append(
+                f"- {run.impl} {'x'.join(map(str, run.widths))}: "
+                + ", ".join(f"G {a}->{b}: {alpha:.1f}" for a, b, alpha in steps)
+            )
     figure = path.with_suffix(".png").relative_to(ROOT).as_posix()
     lines += ["", f"![test RMSE against grid size]({'../' if page.startswith('docs/') else ''}{figure})"]
     return "\n".join(lines) + "\n"
@@ -259,6 +266,7 @@ FRAGMENTS: dict[str, Callable[[str], str]] = {
     "seed-table": seed_table,
     "seed-table-gpu": seed_table_gpu,
     "accuracy-headline": accuracy_headline,
+    **fragment_runs.FRAGMENTS,
 }
 
 

@@ -76,6 +76,22 @@ def boards(docs: Sequence[ResultsDocument]) -> dict:
     return out
 
 
+def not_ranked(docs: Sequence[ResultsDocument]) -> frozenset:
+    """The board labels (as :func:`boards` names them) whose run is flagged: the MLP's worker processes
+    differ by more than ``render.UNSTABLE_SPREAD`` (the machine changed speed), so the board's order
+    is not a ranking."""
+    from kanbench.render import UNSTABLE_SPREAD, workload_title
+
+    out = set()
+    for doc in docs:
+        for r in doc.rows():
+            spread = r.process_spread() if r.is_baseline else None
+            if spread is not None and spread > UNSTABLE_SPREAD:
+                w = r.workload or {}
+                out.add((w.get("preset") or workload_title(w)) + ("" if r.device == "cpu" else f" ({r.device})"))
+    return frozenset(out)
+
+
 def summary(placed_by_workload: dict) -> str:
     """Markdown: an implementation per row, a column per workload with "band (ratio)"."""
     from tabulate import tabulate
@@ -107,6 +123,8 @@ def figure(placed_by_workload: dict, path) -> Optional[object]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from kanbench.palette import style
+
     panels = [(label, [p for p in placed if p.ratio is not None]) for label, placed in placed_by_workload.items()]
     panels = [(label, placed) for label, placed in panels if placed]
     if not panels:
@@ -118,9 +136,8 @@ def figure(placed_by_workload: dict, path) -> Optional[object]:
     for ax, (label, placed) in zip(axes.flat, panels):
         ys = list(range(len(placed)))[::-1]
         for y, p in zip(ys, placed):
-            ax.errorbar(
-                p.ratio, y, xerr=[[p.ratio - p.low], [p.high - p.ratio]], fmt="o", ms=3, color="C0" if p.impl != "mlp" else "C3"
-            )
+            look = style(p.impl)
+            ax.errorbar(p.ratio, y, xerr=[[p.ratio - p.low], [p.high - p.ratio]], fmt=look.mpl_marker, ms=4, color=look.color)
         ax.set_yticks(ys)
         ax.set_yticklabels([f"{p.band_text}  {p.impl}" for p in placed], fontsize=7)
         ax.axvline(1.0, color="C3", lw=0.8, ls="--")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from kanbench.axes import AXES, NUMERIC_AXES, AxisPoint, axis_rows, crossings
+from kanbench.palette import style
 from kanbench.records import FitResult, ResultsDocument, row_label
 from kanbench.render import sweep_table
 
@@ -51,12 +52,21 @@ def sweep_figure(rows: list[AxisPoint], axis: str, path: Path) -> Optional[Path]
     categories = list(dict.fromkeys(str(r.value) for r in ok))
     for ax, (title, get) in zip(axes.flat, panels):
         for i, (name, pts) in enumerate(sorted(series.items())):
+            look = style(name)
             if numeric:
-                ax.plot([p.value for p in pts], [get(p) for p in pts], marker="o", label=name)
+                ax.plot(
+                    [p.value for p in pts],
+                    [get(p) for p in pts],
+                    marker=look.mpl_marker,
+                    ls=look.mpl_dash,
+                    lw=look.width,
+                    color=look.color,
+                    label=name,
+                )
             else:
                 width = 0.8 / max(len(series), 1)
                 xs = [categories.index(str(p.value)) + i * width for p in pts]
-                ax.bar(xs, [get(p) for p in pts], width=width, label=name)
+                ax.bar(xs, [get(p) for p in pts], width=width, label=name, color=look.color)
         if numeric:
             ax.set_xscale("log")
             ax.set_yscale("log")

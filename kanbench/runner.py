@@ -141,7 +141,17 @@ def execute(
     return document
 
 
+#: set by ``--executor slurm`` for its jobs: the command the user ran (a job's own argv is the
+#: scheduler's runner script, e.g. submitit's ``_submit.py <job folder>``)
+COMMAND_ENV = "KANBENCH_COMMAND"
+
+
 def command_line() -> str:
+    """The command as the user typed it (results files record it)."""
+    import os
+
+    if os.environ.get(COMMAND_ENV):
+        return os.environ[COMMAND_ENV]
     prog = Path(sys.argv[0]).name
     if prog in ("__main__.py", "cli.py"):
         prog = "kanbench"

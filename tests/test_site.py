@@ -212,6 +212,7 @@ def test_screenshots_of_the_main_pages(site, driver):
         "distribution.png": next(out.glob("dist-20261129t032219z-vm-seed-*.html")),
         "machines.png": out / "machines.html",
         "sweep.png": out / "sweeps.html",
+        "front.png": out / "index.html",
     }
     for name, page in pages.items():
         _open(driver, page)
@@ -245,3 +246,46 @@ def test_the_workloads_page_puts_boards_side_by_side(tmp_path):
     html = (tmp_path / "site" / "workloads.html").read_text()
     assert "2 workloads" in html and "science-deep" in html and "(1.00x)" in html
     assert 'data-figure="workloads"' in html
+
+
+def test_the_front_page_answers_the_question_before_the_file_index(site):
+    out, _ = site
+    index = (out / "index.html").read_text()
+    assert index.index('id="front"') < index.index('id="start"') < index.index('id="files"')
+    assert 'data-figure="front-workloads"' in index and 'data-figure="front-accuracy"' in index
+    figures = {
+        fid: json.loads(index.split(f'id="{fid}">', 1)[1].split("</script>", 1)[0])
+        for fid in ("front-workloads", "front-accuracy")
+    }
+    assert figures["front-workloads"]["data"][0]["type"] == "heatmap"
+    names = {t["name"] for t in figures["front-accuracy"]["data"]}
+    assert {"mlp", "splines-better_kan", "Pareto front"} <= names
+    files = index.split('id="files"', 1)[1].split("</table>", 1)[0]
+    assert "_submit.py" not in files and "/tmp/" not in files
+
+
+@browser
+def test_an_implementation_has_one_colour_across_the_charts_of_a_page(site, driver):
+    """In Chromium: every chart of the accuracy page, as plotly drew it, gives each implementation
+    the same marker colour (colours follow the name, not the order of appearance)."""
+    out, _ = site
+    _open(driver, out / "accuracy.html")
+    pairs = driver.execute_script(
+        "return Array.from(document.querySelectorAll('div.chart')).flatMap(d => (d.data || [])"
+        ".filter(t => t.marker && t.marker.color).map(t => [t.name, t.marker.color]))"
+    )
+    seen: dict = {}
+    for name, color in pairs:
+        seen.setdefault(name, set()).add(color)
+    assert len(seen) >= 3 and all(len(c) == 1 for c in seen.values()), seen
+
+
+def test_commands_are_shown_as_a_user_would_type_them(monkeypatch):
+    from kanbench import runner
+    from kanbench.site.publish import display_command
+
+    assert display_command("_submit.py /tmp/acc-slurm/jobs") == "(a job of kanbench ... --executor slurm)"
+    assert display_command("kanbench accuracy --markdown /tmp/acc/accuracy2.md") == "kanbench accuracy --markdown accuracy2.md"
+    assert display_command("kanbench run --out results/x.json") == "kanbench run --out results/x.json"
+    monkeypatch.setenv(runner.COMMAND_ENV, "kanbench accuracy --executor slurm")  # what a Slurm job records
+    assert runner.command_line() == "kanbench accuracy --executor slurm"

@@ -40,7 +40,9 @@ def pareto_figure(records: Sequence[AccuracyResult], path: Path, x: str = "step_
     rows_n = math.ceil(len(tasks) / cols)
     fig, axes = plt.subplots(rows_n, cols, figsize=(4 * cols, 3.2 * rows_n), squeeze=False)
     impls = sorted({r.impl for r in records})
-    colors = {impl: plt.cm.tab20(i % 20) for i, impl in enumerate(impls)}
+    from kanbench.palette import style
+
+    styles = {impl: style(impl) for impl in impls}
     for ax, task in zip(axes.flat, tasks):
         pts = []
         for row in per_task[task]:
@@ -52,10 +54,10 @@ def pareto_figure(records: Sequence[AccuracyResult], path: Path, x: str = "step_
                 cost,
                 row.error,
                 yerr=[[row.error - row.error_min], [row.error_max - row.error]],
-                fmt="o",
-                color=colors[row.impl],
+                fmt=styles[row.impl].mpl_marker,
+                color=styles[row.impl].color,
                 label=row.impl,
-                ms=4,
+                ms=5,
             )
         front = pareto_front(pts)
         if len(front) > 1:
@@ -68,7 +70,7 @@ def pareto_figure(records: Sequence[AccuracyResult], path: Path, x: str = "step_
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(tasks) :]:
         ax.axis("off")
-    handles = [plt.Line2D([], [], marker="o", ls="", color=colors[i], label=i) for i in impls]
+    handles = [plt.Line2D([], [], marker=styles[i].mpl_marker, ls="", color=styles[i].color, label=i) for i in impls]
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(impls)), fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.06 + 0.02 * math.ceil(len(impls) / 6), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -86,6 +86,11 @@ def submit_from(args, command: str) -> int:
             impls, _ = select_implementations(discover_for(args), None)
         except ValueError:
             impls = []
+    import os
+
+    from kanbench import runner
+
+    os.environ.setdefault(runner.COMMAND_ENV, runner.command_line())  # the jobs record the user's command
     try:
         sub = cluster.submit(command, argv, options, getattr(args, "results_dir", "results"), impls, entry=entry)
     except Exception as exc:  # sbatch refused: say what it said

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from kanbench.palette import plotly_trace_style, style
+
 #: raw samples per row drawn in a distribution (every k-th of the sorted samples beyond this)
 MAX_POINTS = 600
 
@@ -33,7 +35,17 @@ def distributions(rows, phase: str) -> str:
     for r in rows:
         values = r.raw(phase)
         if values:
-            fig.add_trace(go.Box(y=thin(values), name=r.label, boxpoints="all", jitter=0.4, pointpos=0, marker_size=3))
+            fig.add_trace(
+                go.Box(
+                    y=thin(values),
+                    name=r.label,
+                    boxpoints="all",
+                    jitter=0.4,
+                    pointpos=0,
+                    marker={"size": 3, "color": style(r.label).color},
+                    line={"color": style(r.label).color},
+                )
+            )
     fig.update_layout(title=f"{phase} samples (ms per step)", yaxis_type="log", yaxis_title="ms", showlegend=False, height=460)
     return fig.to_json()
 
@@ -45,7 +57,15 @@ def rounds(rows, phase: str) -> str:
     for r in rows:
         medians = r.round_medians(phase)
         if medians:
-            fig.add_trace(go.Scatter(x=list(range(1, len(medians) + 1)), y=medians, mode="lines+markers", name=r.label))
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(1, len(medians) + 1)),
+                    y=medians,
+                    mode="lines+markers",
+                    name=r.label,
+                    **plotly_trace_style(r.label),
+                )
+            )
     fig.update_layout(title=f"{phase}: median of each round", xaxis_title="round", yaxis_title="ms", yaxis_type="log", height=420)
     return fig.to_json()
 
@@ -86,6 +106,7 @@ def history(points: dict, regressions: list) -> str:
                 mode="lines+markers",
                 name=impl,
                 hovertemplate="%{y:.3f} ms<br>commit %{text}<br>click: results file<extra>" + impl + "</extra>",
+                **plotly_trace_style(impl),
             )
         )
     if regressions:
@@ -121,7 +142,7 @@ def sweep_axis(points, axis: str, what: str) -> str:
                 ys.append(r.backward_peak_bytes / 2**20 if r.backward_peak_bytes else None)
             else:
                 ys.append(p.ratio)
-        fig.add_trace(go.Scatter(x=[p.value for p in pts], y=ys, mode="lines+markers", name=name))
+        fig.add_trace(go.Scatter(x=[p.value for p in pts], y=ys, mode="lines+markers", name=name, **plotly_trace_style(name)))
     title = {"time": "forward+backward ms", "memory": "backward peak MB", "ratio": "(f+b) / MLP"}[what]
     numeric = all(isinstance(p.value, (int, float)) for p in points)
     fig.update_layout(
@@ -143,7 +164,15 @@ def fit_curves(records, task: str) -> str:
     fig = go.Figure()
     for r in records:
         if r.task == task and r.curve:
-            fig.add_trace(go.Scatter(x=[c[0] for c in r.curve], y=[c[1] for c in r.curve], mode="lines", name=r.label))
+            fig.add_trace(
+                go.Scatter(
+                    x=[c[0] for c in r.curve],
+                    y=[c[1] for c in r.curve],
+                    mode="lines",
+                    name=r.label,
+                    **plotly_trace_style(r.label),
+                )
+            )
     fig.update_layout(title=f"test RMSE on {task}", xaxis_title="step", yaxis_title="test RMSE", yaxis_type="log", height=420)
     return fig.to_json()
 
@@ -163,6 +192,7 @@ def accuracy_pareto(rows, task: str, x: str = "step_ms") -> str:
                 y=[row.error],
                 mode="markers",
                 name=row.impl,
+                **plotly_trace_style(row.impl, lines=False),
                 error_y={
                     "type": "data",
                     "symmetric": False,
@@ -183,30 +213,131 @@ def accuracy_pareto(rows, task: str, x: str = "step_ms") -> str:
     return fig.to_json()
 
 
-def workload_ratios(placed_by_workload: dict) -> str:
-    """Every workload's board in one chart: an implementation per trace, f+b / MLP per workload with
-    its 95% interval (log scale)."""
+def workload_ratios(placed_by_workload: dict, not_ranked: frozenset = frozenset()) -> str:
+    """Every workload's board in one heatmap: an implementation per row (best geometric mean first),
+    a workload per column, the cell coloured by log2 of forward+backward / MLP (white at the MLP's
+    cost) and labelled with the ratio and its rank band. A failed row is a grey "failed" cell; a
+    workload in ``not_ranked`` (its run's machine changed speed) shows ratios without bands, and
+    says so in its column title."""
+    import math
+
     go = _go()
-    fig = go.Figure()
+    workloads = list(placed_by_workload)
     impls = sorted({p.impl for placed in placed_by_workload.values() for p in placed})
+
+    def geomean(impl):
+        rs = [p.ratio for placed in placed_by_workload.values() for p in placed if p.impl == impl and p.ratio]
+        return math.exp(sum(math.log(r) for r in rs) / len(rs)) if rs else float("inf")
+
+    impls.sort(key=lambda i: (i != "mlp", geomean(i), i))
+    z, text = [], []
     for impl in impls:
-        xs, ys, lo, hi = [], [], [], []
-        for label, placed in placed_by_workload.items():
-            p = next((q for q in placed if q.impl == impl and q.ratio is not None), None)
-            if p is not None:
-                xs.append(label)
-                ys.append(p.ratio)
-                lo.append(p.ratio - p.low)
-                hi.append(p.high - p.ratio)
-        if xs:
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="markers+lines",
-                    name=impl,
-                    error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
-                )
+        zr, tr = [], []
+        for w in workloads:
+            p = next((q for q in placed_by_workload[w] if q.impl == impl), None)
+            if p is None:
+                zr.append(None)
+                tr.append("")
+            elif p.ratio is None:
+                zr.append(None)
+                tr.append("failed")
+            else:
+                zr.append(math.log2(p.ratio))
+                band = "" if w in not_ranked else f" ({p.band_text})"
+                tr.append(f"{p.ratio:.2f}x{band}")
+        z.append(zr)
+        text.append(tr)
+    columns = [w + (" -- not a ranking" if w in not_ranked else "") for w in workloads]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=columns,
+            y=impls,
+            text=text,
+            texttemplate="%{text}",
+            colorscale=[[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]],
+            zmid=0,
+            colorbar={
+                "title": "f+b / MLP",
+                "tickvals": [-2, -1, 0, 1, 2, 4, 6, 8],
+                "ticktext": ["1/4", "1/2", "1", "2", "4", "16", "64", "256"],
+            },
+            hovertemplate="%{y} on %{x}: %{text}<extra></extra>",
+            xgap=2,
+            ygap=2,
+        )
+    )
+    fig.update_layout(
+        title="forward+backward / the MLP of the same run, per workload (blue: faster than the MLP; in brackets: rank band)",
+        yaxis={"autorange": "reversed"},
+        height=max(360, 26 * len(impls) + 160),
+        plot_bgcolor="#dddddd",
+    )
+    return fig.to_json()
+
+
+def accuracy_overview(records) -> str:
+    """The accuracy suite in one chart: per implementation, its error relative to the MLP's (geometric
+    mean over tasks and seeds, 95% bootstrap interval) against its time per training step relative to
+    the MLP's (geometric mean over tasks); the Pareto front (no row both more accurate and cheaper)
+    joined by a line. Both axes log; the MLP sits at (1, 1)."""
+    import math
+
+    from kanbench.accuracy import summary
+
+    go = _go()
+    ratios = summary.error_ratios(records)
+    per_task = summary.task_rows(records)
+    cost: dict = {}
+    for rows in per_task.values():
+        mlp = next((r for r in rows if r.impl == summary.BASELINE and r.step_ms), None)
+        for r in rows:
+            if mlp is not None and r.step_ms:
+                cost.setdefault(r.impl, []).append(r.step_ms / mlp.step_ms)
+    points = []
+    for impl, steps in cost.items():
+        q = ratios.get(impl)
+        err = 1.0 if impl == summary.BASELINE else (q.ratio if q else None)
+        if err is None:
+            continue
+        x = math.exp(sum(math.log(s) for s in steps) / len(steps))
+        points.append((x, err, impl, q))
+    fig = go.Figure()
+    for x, err, impl, q in sorted(points, key=lambda p: p[2]):
+        bars = {"type": "data", "symmetric": False, "array": [q.high - err], "arrayminus": [err - q.low]} if q else None
+        fig.add_trace(
+            go.Scatter(
+                x=[x],
+                y=[err],
+                mode="markers",
+                name=impl,
+                error_y=bars,
+                hovertemplate=f"{impl}<br>error %{{y:.2f}}x the MLP's<br>step %{{x:.2f}}x the MLP's<extra></extra>",
+                **plotly_trace_style(impl, lines=False),
             )
-    fig.update_layout(title="forward+backward / MLP per workload", yaxis_type="log", yaxis_title="f+b / MLP", height=520)
+        )
+    front, best = [], float("inf")
+    for x, err, _, _ in sorted(points):
+        if err < best:
+            front.append((x, err))
+            best = err
+    if len(front) > 1:
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in front],
+                y=[p[1] for p in front],
+                mode="lines",
+                name="Pareto front",
+                line={"color": "#555555", "dash": "dot"},
+                hoverinfo="skip",
+            )
+        )
+    fig.update_layout(
+        title="accuracy against cost: error / MLP's (lower is better) vs time per training step / MLP's",
+        xaxis_title="time per training step / the MLP's (geometric mean over tasks)",
+        yaxis_title="test error / the MLP's (95% interval)",
+        xaxis_type="log",
+        yaxis_type="log",
+        height=520,
+    )
     return fig.to_json()

@@ -335,11 +335,23 @@ class Site:
                     "date": file_date(doc),
                     "rows": len(doc.results),
                     "pages": item.pages,
-                    "command": doc.config.get("command") or "",
+                    "command": display_command(doc.config.get("command") or ""),
                 }
             )
         skipped = [(i.path.name, i.reason) for i in self.inputs if i.doc is None]
-        self.render("index.html", "index.html", title="Results", files=files, skipped=skipped, start=self.start_here())
+        from kanbench.site import front_page
+
+        front, figures = front_page.panels(self)
+        self.render(
+            "index.html",
+            "index.html",
+            title="Results",
+            files=files,
+            skipped=skipped,
+            start=self.start_here(),
+            front=front,
+            figures=figures,
+        )
 
     def start_here(self) -> list:
         """What a visitor comes for, first: the newest leaderboard of each workload, the newest run
@@ -365,6 +377,17 @@ class Site:
                 )
         order = {"leaderboard": 0, "accuracy": 1, "run": 2}
         return [v for k, v in sorted(newest.items(), key=lambda kv: (order[kv[0][0]], kv[0][1]))]
+
+
+def display_command(command: str) -> str:
+    """A recorded command as a reader would type it: a scheduler's runner script (``_submit.py
+    <job folder>``) becomes "(a --executor slurm job)", and temporary paths of the machine that ran
+    it keep only their file name."""
+    import re
+
+    if command.split(" ", 1)[0].endswith("_submit.py"):
+        return "(a job of kanbench ... --executor slurm)"
+    return re.sub(r"(?<![\w.])/tmp/(?:[^\s/]+/)*([^\s/]+)", r"\1", command)
 
 
 def publish(paths: Sequence[str], out: Path, force: bool = False) -> dict:

@@ -15,7 +15,7 @@ def write(site) -> None:
     placed = multiboard.boards(docs) if docs else {}
     sections, figures = [], []
     if placed:
-        figures.append(("workloads", charts.workload_ratios(placed)))
+        figures.append(("workloads", charts.workload_ratios(placed, multiboard.not_ranked(docs))))
         table = multiboard.summary(placed)
         rows = [line.strip("|").split("|") for line in table.splitlines()[2:]]
         html = tabulate([[c.strip() for c in r] for r in rows], headers=["implementation", *placed], tablefmt="html")

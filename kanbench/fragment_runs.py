@@ -1,0 +1,118 @@
+"""Generated fragments from timing results files (``kanbench run``): the manual's example tables are
+rendered from the committed file they cite, as ``kanbench report`` would print them, never retyped.
+
+- ``large-table``: the newest ``results/*_large.json`` in the full format (spread, ratios, memory);
+- ``cross-hardware-example``: ``kanbench report --by machine`` of the newest seed and large files;
+- ``variants-cost``: the cost of our layers' opt-in paths (``results/variants/*_large.json``, the
+  variants in ``benchmarks/variants/``), forward+backward relative to the layer's own fast path;
+- ``compile-seed``: the ``torch.compile`` row of our layers on their PyTorch path against the
+  compiled MLP (``results/variants/*_seed-compiled-pytorch-path.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from kanbench.fragment_sources import RESULTS, _link, _newest
+
+
+def _load(path: Path):
+    from kanbench import results as results_mod
+
+    return results_mod.load(path)
+
+
+def _command(path: Path) -> str:
+    import json
+
+    doc = json.loads(path.read_text())
+    command = (doc.get("config") or {}).get("command") or doc.get("command")
+    return f"`{command}`" if command else "(command not recorded)"
+
+
+def large_table(page: str = "README.md") -> str:
+    """The newest large-workload run, in the full table format."""
+    from kanbench import render
+
+    path = _newest("*_large.json")
+    if path is None:
+        return "(no large-workload results committed yet: `make bench-large`)\n"
+    doc = _load(path)
+    return f"From {_link(page, path)} ({_command(path)}):\n\n{render.render_document(doc, 'full')}\n"
+
+
+def cross_hardware_example(page: str = "README.md") -> str:
+    """``kanbench report --by machine`` of the newest seed and large results files."""
+    from kanbench import cross_hardware
+
+    paths = [p for p in (_newest("*_seed.json"), _newest("*_large.json")) if p is not None]
+    if not paths:
+        return "(no results committed yet)\n"
+    command = "kanbench report --by machine " + " ".join(p.relative_to(RESULTS.parent).as_posix() for p in paths)
+    links = " and ".join(_link(page, p) for p in paths)
+    table = cross_hardware.machine_table([_load(p) for p in paths])
+    return f"`{command}`, from {links}:\n\n{table}\n"
+
+
+def _fb(row) -> Optional[float]:
+    if row.failed or row.forward_ms is None or row.backward_ms is None:
+        return None
+    return row.forward_ms + row.backward_ms
+
+
+def variants_cost(page: str = "README.md") -> str:
+    """Each variant's forward and backward medians and its forward+backward over its layer's fast path
+    (``splines-better_kan`` or ``rbf-better_kan`` of the same run)."""
+    from tabulate import tabulate
+
+    path = _newest("*_large.json", RESULTS / "variants")
+    if path is None:
+        return "(no variants results committed yet)\n"
+    doc = _load(path)
+    rows = {r.impl: r for r in doc.rows()}
+    body = []
+    for name, row in rows.items():
+        fast = rows.get("rbf-better_kan" if name.startswith("rbf") else "splines-better_kan")
+        own, ref = _fb(row), (_fb(fast) if fast else None)
+        ratio = f"{own / ref:.2f}x" if own and ref else "-"
+        if row.failed:
+            body.append([name, "-", "-", f"{row.error_kind}: {row.error}"])
+        else:
+            body.append([name, f"{row.forward_ms:.3g}", f"{row.backward_ms:.3g}", ratio])
+    table = tabulate(
+        body, headers=["implementation", "forward ms", "backward ms", "forward+backward vs its fast path"], tablefmt="github"
+    )
+    return f"From {_link(page, path)} ({_command(path)}):\n\n{table}\n"
+
+
+def compile_seed(page: str = "README.md") -> str:
+    """One sentence: our layers compiled on their PyTorch path at the seed workload against the compiled MLP."""
+    path = _newest("*_seed-compiled-pytorch-path.json", RESULTS / "variants")
+    if path is None:
+        return "(no compiled-run results committed yet)\n"
+    rows = {r.impl: r for r in _load(path).rows() if not r.failed}
+    mlp = rows.get("mlp")
+    parts = []
+    for name, label in (("splines-better_kan", "splines"), ("rbf-better_kan", "RBF")):
+        r = rows.get(name)
+        if r is None or mlp is None:
+            continue
+        parts.append(
+            f"{label} {r.forward_ms:.3g} + {r.backward_ms:.3g} ms per step, {_fb(r) / _fb(mlp):.2f}x the compiled MLP's, "
+            f"after {r.first_step_s:.1f} s of compilation"
+            if r.first_step_s is not None
+            else f"{label} {r.forward_ms:.3g} + {r.backward_ms:.3g} ms per step, {_fb(r) / _fb(mlp):.2f}x the compiled MLP's"
+        )
+    if not parts:
+        return "(the compiled run has no rows of our layers and the MLP)\n"
+    mlp_compile = f" (the MLP's: {mlp.first_step_s:.1f} s)" if mlp.first_step_s is not None else ""
+    return f"Measured on the PyTorch path at the seed workload ({_link(page, path)}): " + "; ".join(parts) + mlp_compile + ".\n"
+
+
+FRAGMENTS = {
+    "large-table": large_table,
+    "cross-hardware-example": cross_hardware_example,
+    "variants-cost": variants_cost,
+    "compile-seed": compile_seed,
+}

@@ -1,0 +1,52 @@
+"""The site's front page: the question first -- which KAN for which workload, and at what accuracy.
+
+The newest leaderboard of every workload as one heatmap (speed relative to the MLP, rank bands)
+beside the newest accuracy-suite run as error against time per step with its Pareto front; each
+panel links to its page. The file index follows on the same page (``index.html``)."""
+
+from __future__ import annotations
+
+from kanbench.site.format import file_date
+
+
+def panels(site) -> tuple:
+    """The question first: the newest leaderboard of every workload as one heatmap (speed relative
+    to the MLP) and the newest accuracy run as error vs time per step. ([(title, text, figure id,
+    href)], [(figure id, json)])."""
+    from kanbench import multiboard
+    from kanbench.site import charts
+
+    newest: dict = {}
+    for item in sorted(site.docs, key=lambda i: file_date(i.doc)):
+        doc = item.doc
+        if doc.mode == "leaderboard" and doc.rows():
+            newest[("leaderboard", doc.rows()[0].workload_key)] = doc
+        elif doc.mode == "accuracy":
+            newest[("accuracy", "")] = item
+    front, figures = [], []
+    boards = [d for k, d in newest.items() if k[0] == "leaderboard"]
+    if boards:
+        figures.append(("front-workloads", charts.workload_ratios(multiboard.boards(boards), multiboard.not_ranked(boards))))
+        front.append(
+            (
+                "Speed, per workload",
+                "The newest leaderboard of each workload: forward+backward time relative to the MLP of the same run, "
+                "parameter-matched; in brackets the rank band.",
+                "front-workloads",
+                "workloads.html",
+            )
+        )
+    item = newest.get(("accuracy", ""))
+    if item is not None:
+        records = [r for r in item.doc.results if hasattr(r, "task_family")]
+        figures.append(("front-accuracy", charts.accuracy_overview(records)))
+        front.append(
+            (
+                "Accuracy, at what cost",
+                f"{item.path.name}: test error and time per training step relative to the MLP's at matched "
+                "parameter budgets, tuned alike; the dotted line is the Pareto front.",
+                "front-accuracy",
+                f"accuracy.html#{item.slug}",
+            )
+        )
+    return front, figures

@@ -6,7 +6,9 @@ rendered from the committed file they cite, as ``kanbench report`` would print t
 - ``variants-cost``: the cost of our layers' opt-in paths (``results/variants/*_large.json``, the
   variants in ``benchmarks/variants/``), forward+backward relative to the layer's own fast path;
 - ``compile-seed``: the ``torch.compile`` row of our layers on their PyTorch path against the
-  compiled MLP (``results/variants/*_seed-compiled-pytorch-path.json``).
+  compiled MLP (``results/variants/*_seed-compiled-pytorch-path.json``);
+- ``roofline``: every row of the newest seed and large files against the machine's peaks stored
+  in them (:mod:`kanbench.roofline`).
 """
 
 from __future__ import annotations
@@ -110,9 +112,43 @@ def compile_seed(page: str = "README.md") -> str:
     return f"Measured on the PyTorch path at the seed workload ({_link(page, path)}): " + "; ".join(parts) + mlp_compile + ".\n"
 
 
+def roofline_table(page: str = "README.md") -> str:
+    """The newest seed and large runs' rows against their machine's peaks: achieved GFLOP/s of the
+    training step, arithmetic intensity, what bounds the row, and its share of the peak and of its roof."""
+    from tabulate import tabulate
+
+    parts = []
+    for pattern in ("*_seed.json", "*_large.json"):
+        path = _newest(pattern)
+        if path is None:
+            continue
+        doc = _load(path)
+        peaks = doc.machine.get("peaks") or {}
+        rows = [r for r in doc.rows() if r.roofline]
+        if not rows or not peaks:
+            parts.append(f"{_link(page, path)} predates the roofline figures (re-run it to get them).")
+            continue
+        ceilings = "; ".join(f"{k}: {v['gflops']:.4g} GFLOP/s, {v['gbytes_per_s']:.3g} GB/s" for k, v in peaks.items())
+        body = [
+            [
+                r.label,
+                f"{r.roofline['step_gflops']:.3g}",
+                f"{r.roofline['intensity_flops_per_byte']:.3g}",
+                r.roofline["bound"],
+                f"{100 * r.roofline['peak_share']:.2g}%",
+                f"{100 * r.roofline['roofline_share']:.2g}%",
+            ]
+            for r in sorted(rows, key=lambda r: -r.roofline["step_gflops"])
+        ]
+        headers = ["row", "step GFLOP/s", "FLOPs/byte", "bound", "of the GEMM peak", "of its roof"]
+        parts.append(f"{_link(page, path)} (peaks: {ceilings}):\n\n" + tabulate(body, headers=headers, tablefmt="github"))
+    return ("\n\n".join(parts) or "(no seed or large results committed yet)") + "\n"
+
+
 FRAGMENTS = {
     "large-table": large_table,
     "cross-hardware-example": cross_hardware_example,
     "variants-cost": variants_cost,
     "compile-seed": compile_seed,
+    "roofline": roofline_table,
 }

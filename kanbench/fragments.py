@@ -22,7 +22,7 @@ replaced without regenerating). Fragments:
   (``results/kanbefair/published-ratios.json``) beside ours on its definitions
   (``results/kanbefair/*_accuracy-kanbefair.json``);
 - the timing tables of ``kanbench.fragment_runs`` (``large-table``, ``cross-hardware-example``,
-  ``variants-cost``, ``compile-seed``).
+  ``variants-cost``, ``compile-seed``, ``roofline``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ PAGES = (
     "docs/better-kan.md",
     "docs/cross-hardware.md",
     "docs/results-files.md",
+    "docs/measuring.md",
 )
 BLOCK = re.compile(r"(<!-- kanbench:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /kanbench:(?P=name) -->)", re.S)
 

@@ -32,6 +32,7 @@ HEADERS = [
     "bwd peak +",
     "FLOPs/sample",
     "fwd GFLOP/s",
+    "step GFLOP/s (% of peak, bound)",
     "sanity",
     "accuracy",
 ]
@@ -54,6 +55,14 @@ def _gflops(r: RowResult) -> str:
         return "-"
     batch = (r.workload or {}).get("batch") or 0
     return f"{r.flops_per_sample * batch / (r.forward_ms * 1e-3) / 1e9:.2f}"
+
+
+def _roofline(r: RowResult) -> str:
+    """The training step's GFLOP/s, its share of the machine's GEMM peak and what bounds it."""
+    roof = r.roofline or {}
+    if not roof.get("step_gflops"):
+        return "-"
+    return f"{roof['step_gflops']:.3g} ({100 * roof['peak_share']:.2g}%, {roof['bound']})"
 
 
 def _flops(v: Optional[float]) -> str:
@@ -137,6 +146,7 @@ def table(doc: ResultsDocument, rows: list[RowResult], families: Optional[dict] 
                 "-" if r.backward_peak_increase_bytes is None else fmt_bytes(r.backward_peak_increase_bytes),
                 _flops(r.flops_per_sample),
                 _gflops(r),
+                _roofline(r),
                 _sanity(r),
                 accuracy.get(r.impl, "-") if accuracy is not None else _rmse(r),
             ]

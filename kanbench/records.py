@@ -102,6 +102,9 @@ class RowResult(Record):
     options: dict = field(default_factory=dict)  #: build options (e.g. ``{"grid_size": 10}``)
     compile: bool = False  #: measured under ``torch.compile``
     flops_per_sample: Optional[float] = None  #: analytic forward FLOPs per sample (specs that declare them)
+    forward_gflops: Optional[float] = None  #: achieved forward GFLOP/s (analytic FLOPs over the forward median)
+    backward_gflops: Optional[float] = None  #: achieved backward GFLOP/s (2x the forward's FLOPs over its median)
+    roofline: Optional[dict] = None  #: the step's GFLOP/s against the machine's peaks (:mod:`kanbench.roofline`)
     warmup_iterations: Optional[int] = None
     first_step_s: Optional[float] = None  #: wall time of the first step (includes compiling under --compile)
     measured_s: Optional[float] = None  #: seconds spent taking samples

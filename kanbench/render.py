@@ -178,7 +178,19 @@ FULL_HEADERS = [
     "bwd +",
     "params",
     "trainable",
+    "step GF/s",
+    "% peak",
 ]
+
+
+def _step_gflops(r: RowResult) -> str:
+    roof = r.roofline or {}
+    return f"{roof['step_gflops']:.3g}" if roof.get("step_gflops") else "-"
+
+
+def _peak_share(r: RowResult) -> str:
+    roof = r.roofline or {}
+    return f"{100 * roof['peak_share']:.2g}% ({roof['bound'][0]})" if roof.get("peak_share") else "-"
 
 
 def full_table(records: list[RowResult]) -> str:
@@ -203,9 +215,17 @@ def full_table(records: list[RowResult]) -> str:
                 fmt_bytes(r.backward_peak_increase_bytes),
                 fmt_int(r.params),
                 fmt_int(r.trainable_params),
+                _step_gflops(r),
+                _peak_share(r),
             ]
         )
-    table = tabulate(rows, headers=FULL_HEADERS, tablefmt="pipe", colalign=("left",) + ("right",) * 13, disable_numparse=True)
+    table = tabulate(
+        rows,
+        headers=FULL_HEADERS,
+        tablefmt="pipe",
+        colalign=("left",) + ("right",) * (len(FULL_HEADERS) - 1),
+        disable_numparse=True,
+    )
     return "\n".join([table, *_errors_block(records)])
 
 

@@ -1339,7 +1339,7 @@ def test_leaderboard_render_titles_families_accuracy_and_skipped():
     assert text.splitlines()[0].endswith("-- matched params, target 12,346")
     assert text.endswith("Not installed here:\n- gone: not installed\n- old: too old")
     cells = [[c.strip() for c in l.strip("|").split("|")] for l in text.splitlines() if l.startswith("| ")][1:]
-    assert [c[2] for c in cells] == ["MLP", "B-spline"] and [c[12] for c in cells] == ["-", "rank 1.0/2"]
+    assert [c[2] for c in cells] == ["MLP", "B-spline"] and [c[13] for c in cells] == ["-", "rank 1.0/2"]
     assert cells[0][8] == "2.00 KB" and cells[1][8] == "-"
     doc.results[0].match = None
     assert leaderboard.render(doc).splitlines()[0].endswith("-- matched params")

@@ -74,7 +74,7 @@ class GridRun:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GridRun":
-        """A run as :meth:`to_dict` wrote it (a results file's ``runs`` entry)."""
+        """A run as ``to_dict`` wrote it (a results file's ``runs`` entry)."""
         points = [GridPoint(**p) for p in d["points"]]
         return cls(d["impl"], d["task"], list(d["widths"]), d["spline_order"], d["train_points"], d["steps"], points)
 

@@ -385,9 +385,25 @@ def measure(request, mode: str = "run"):
     if not measured:
         err("nothing could be measured")
         return EXIT_FAILED, document, path
+    _attach_roofline(document, path)
     if request.strict and len(measured) < len(document.results):
         return EXIT_FAILED, document, path
     return EXIT_OK, document, path
+
+
+def _attach_roofline(document, path) -> None:
+    """After the rows: the machine's peaks (measured once per machine and dtype, then cached) and every
+    row's achieved GFLOP/s against them; the results file is written again with them."""
+    from kanbench import results as results_mod
+    from kanbench import roofline
+
+    try:
+        roofline.attach(document)
+    except Exception as exc:  # the figures are an addition: never lose the measured rows over them
+        err(f"no roofline figures: {type(exc).__name__}: {exc}")
+        return
+    if path is not None:
+        results_mod.write_atomic(path, document)
 
 
 def _threading_env(env: dict) -> dict:

@@ -256,11 +256,12 @@ def workload_ratios(placed_by_workload: dict, not_ranked: frozenset = frozenset(
             text=text,
             texttemplate="%{text}",
             colorscale=[[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]],
-            zmid=0,
+            zmin=-4,
+            zmax=4,  # 1/16x to 16x; beyond, the colour saturates and the cell's text says how far
             colorbar={
                 "title": "f+b / MLP",
-                "tickvals": [-2, -1, 0, 1, 2, 4, 6, 8],
-                "ticktext": ["1/4", "1/2", "1", "2", "4", "16", "64", "256"],
+                "tickvals": [-4, -3, -2, -1, 0, 1, 2, 3, 4],
+                "ticktext": ["1/16", "1/8", "1/4", "1/2", "1", "2", "4", "8", "16+"],
             },
             hovertemplate="%{y} on %{x}: %{text}<extra></extra>",
             xgap=2,
@@ -268,7 +269,7 @@ def workload_ratios(placed_by_workload: dict, not_ranked: frozenset = frozenset(
         )
     )
     fig.update_layout(
-        title="forward+backward / the MLP of the same run, per workload (blue: faster than the MLP; in brackets: rank band)",
+        title="f+b time / the MLP's, per workload (rank band in brackets)",
         yaxis={"autorange": "reversed"},
         height=max(360, 26 * len(impls) + 160),
         plot_bgcolor="#dddddd",
@@ -333,7 +334,7 @@ def accuracy_overview(records) -> str:
             )
         )
     fig.update_layout(
-        title="accuracy against cost: error / MLP's (lower is better) vs time per training step / MLP's",
+        title="error / MLP's vs time per step / MLP's",
         xaxis_title="time per training step / the MLP's (geometric mean over tasks)",
         yaxis_title="test error / the MLP's (95% interval)",
         xaxis_type="log",

@@ -175,8 +175,10 @@ class BatchInterrupted(KeyboardInterrupt):
         self.records = records
 
 
-def measure_batch(jobs: Sequence[RowJob], config: InterleaveConfig, on_generation=None) -> list[RowResult]:
+def measure_batch(jobs: Sequence[RowJob], config: InterleaveConfig, on_generation=None, on_ready=None) -> list[RowResult]:
     """Measure ``jobs`` (at most ``max_live`` of them) interleaved; one record per job, in order.
+    ``on_ready(g, n)``: generation g of n has started and warmed up, its rows start taking turns;
+    ``on_generation(g, n)``: generation g is done.
 
     Ctrl-C closes the workers and raises :class:`BatchInterrupted` with the records so far."""
     rows = [_Row(job, empty_record(job)) for job in jobs]
@@ -189,6 +191,8 @@ def measure_batch(jobs: Sequence[RowJob], config: InterleaveConfig, on_generatio
                     break
                 _start_generation(live, workdir, g)
                 live = [r for r in live if not r.record.failed]
+                if on_ready:
+                    on_ready(g + 1, config.processes)
                 pf = {id(r): [] for r in live}
                 pb = {id(r): [] for r in live}
                 for r in range(_rounds_of(g, config)):
@@ -244,6 +248,7 @@ def measure_jobs(
     config: InterleaveConfig,
     on_batch: Optional[Callable[[list[RowResult]], None]] = None,
     on_generation: Optional[Callable[[int, int], None]] = None,
+    on_ready: Optional[Callable[[int, int], None]] = None,
 ) -> list[RowResult]:
     """Every job, in batches of ``max_live`` rows measured interleaved; ``on_batch(records)``
     after each batch (to write the results file).
@@ -257,7 +262,7 @@ def measure_jobs(
         batch = list(jobs[start : start + config.max_live])
         companions = _companions(batch, jobs) if len(jobs) > config.max_live else []
         try:
-            records = measure_batch(batch + companions, config, on_generation)
+            records = measure_batch(batch + companions, config, on_generation, on_ready)
         except BatchInterrupted as exc:
             kept = _attach_companions(exc.records, companions)
             out.extend(kept)
@@ -325,6 +330,7 @@ def execute(
     path,
     progress: Optional[Callable[[int, int, RowResult], None]] = None,
     on_generation: Optional[Callable[[int, int], None]] = None,
+    on_ready: Optional[Callable[[int, int], None]] = None,
 ):
     """A run's rows measured interleaved into ``document``, the file rewritten after every batch.
 
@@ -347,7 +353,7 @@ def execute(
 
     write()
     try:
-        measure_jobs(jobs, config, on_batch=batch_done, on_generation=on_generation)
+        measure_jobs(jobs, config, on_batch=batch_done, on_generation=on_generation, on_ready=on_ready)
     except BatchInterrupted:
         previous = ignore_sigint()  # one more SIGINT must not lose the file
         try:

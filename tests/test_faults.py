@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -266,13 +267,22 @@ def test_ctrl_c_in_an_interleaved_run_keeps_the_rounds_measured(tmp_path):
     # very-slow's chunks take 2 s a step: the rows are still taking turns when Ctrl-C comes
     proc = _start_run(out, "--min-samples", "24", "--rounds", "30", "--processes", "1")
     # start-up, the sanity gate (about six forwards: 12 s for very-slow) and warm-up take ~22 s on a
-    # quiet 2-core VM and over twice that on a loaded or slower host (60 s once missed every round);
-    # the 30 rounds take ~120 s after them (very-slow: 2 steps of 2 s each)
-    time.sleep(75)
+    # quiet 2-core VM and over twice that on a loaded host: wait for the run to say its rows are
+    # taking turns, then let a few rounds pass (the 30 rounds would take ~120 s)
+    lines: list = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    deadline = time.time() + 150
+    while time.time() < deadline and not any("take turns" in line for line in lines):
+        time.sleep(0.2)
+    assert any("take turns" in line for line in lines), "".join(lines)
+    time.sleep(10)
     # twice, as `timeout -s INT` signals (the process, then its group): the second must not lose the rows
     os.kill(proc.pid, signal.SIGINT)
     os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    stderr = "".join(lines)
     assert proc.returncode == 130, stderr
     doc = results.load(out)
     assert doc.complete is False and doc.interrupted is True, stderr

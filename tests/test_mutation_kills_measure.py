@@ -54,6 +54,7 @@ def test_row_job_round_trip_and_defaults():
         "memory": True,
         "seed": 0,
         "builtin": True,
+        "site_dirs": [],
         "options": {},
         "compile": False,
         "widths": None,
@@ -644,10 +645,12 @@ def test_open_row_discovers_with_the_jobs_settings(monkeypatch):
 
     got = []
     monkeypatch.setattr(
-        discovery, "discover", lambda dirs, builtin=True, check=True: got.append((dirs, builtin, check)) or _registry()
+        discovery,
+        "discover",
+        lambda dirs, builtin=True, check=True, site_dirs=(): got.append((dirs, builtin, check, site_dirs)) or _registry(),
     )
-    _open(measure.RowJob("ok", "cpu", WL, builtin=False, extra_dirs=("d",)), None)
-    assert got == [(("d",), False, False)]
+    _open(measure.RowJob("ok", "cpu", WL, builtin=False, extra_dirs=("d",), site_dirs=("s",)), None)
+    assert got == [(("d",), False, False, ("s",))]
 
 
 def test_open_row_device_checks(monkeypatch):

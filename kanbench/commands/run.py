@@ -376,7 +376,10 @@ def measure(request, mode: str = "run"):
             def generation(g, n):
                 err(f"process {g}/{n} of every row done")
 
-            execute(jobs, weave, document, path, progress=show, on_generation=generation)
+            def ready(g, n):
+                err(f"process {g}/{n} of every row warmed up: the rows take turns")
+
+            execute(jobs, weave, document, path, progress=show, on_generation=generation, on_ready=ready)
         else:
             runner.execute(plan, document, path, registry=registry, progress=show, on_start=start)
     except runner.Interrupted:

@@ -44,6 +44,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -408,9 +409,18 @@ Layout check_inputs(const at::Tensor& x, const at::Tensor& weight, const c10::op
 
 // Work is laid out feature-major -- features (in, n + 1, batch), x transposed to (in, batch) -- so
 // every inner loop runs over the batch: long, contiguous, vectorizable, whatever n is.
-constexpr int64_t kWorkPerTask = 16384;  // elements per parallel_for task: below that, one thread
+// Elements per parallel_for task: below that, one thread. BETTER_KAN_GRAIN (read once) overrides
+// the default of 16384 -- for measuring what threading small layers costs or saves on a machine.
+int64_t work_per_task() {
+  static const int64_t value = [] {
+    const char* env = std::getenv("BETTER_KAN_GRAIN");
+    const long long parsed = env ? std::atoll(env) : 0;
+    return parsed > 0 ? static_cast<int64_t>(parsed) : int64_t{16384};
+  }();
+  return value;
+}
 
-int64_t grain_over(int64_t work_per_item) { return std::max<int64_t>(1, kWorkPerTask / std::max<int64_t>(1, work_per_item)); }
+int64_t grain_over(int64_t work_per_item) { return std::max<int64_t>(1, work_per_task() / std::max<int64_t>(1, work_per_item)); }
 
 // ---------------------------------------------------------------- Cox-de Boor, vectorized over a block of the batch
 //

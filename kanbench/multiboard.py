@@ -77,9 +77,10 @@ def boards(docs: Sequence[ResultsDocument]) -> dict:
 
 
 def not_ranked(docs: Sequence[ResultsDocument]) -> frozenset:
-    """The board labels (as :func:`boards` names them) whose run is flagged: the MLP's worker processes
-    differ by more than ``render.UNSTABLE_SPREAD`` (the machine changed speed), so the board's order
-    is not a ranking."""
+    """The board labels (as :func:`boards` names them) whose order is not a ranking: the run is
+    flagged (the MLP's worker processes differ by more than ``render.UNSTABLE_SPREAD``: the machine
+    changed speed), or the intervals overlap so widely that most rows' rank bands span more than
+    half the board (the rows are not told apart by this measurement)."""
     from kanbench.render import UNSTABLE_SPREAD, workload_title
 
     out = set()
@@ -89,6 +90,11 @@ def not_ranked(docs: Sequence[ResultsDocument]) -> frozenset:
             if spread is not None and spread > UNSTABLE_SPREAD:
                 w = r.workload or {}
                 out.add((w.get("preset") or workload_title(w)) + ("" if r.device == "cpu" else f" ({r.device})"))
+    for label, placed in boards(docs).items():
+        timed = [p for p in placed if p.ratio is not None]
+        wide = [p for p in timed if p.band[1] - p.band[0] + 1 > len(timed) / 2]
+        if timed and len(wide) > len(timed) / 2:
+            out.add(label)
     return frozenset(out)
 
 
@@ -112,9 +118,11 @@ def summary(placed_by_workload: dict) -> str:
     return tabulate(body, headers=["implementation", *workloads], tablefmt="github", disable_numparse=True)
 
 
-def figure(placed_by_workload: dict, path) -> Optional[object]:
+def figure(placed_by_workload: dict, path, not_ranked: frozenset = frozenset()) -> Optional[object]:
     """Small multiples: one panel per workload, each implementation's f+b / MLP with its interval
-    (log scale; the MLP's line at 1). Returns the path, or None when nothing was measured."""
+    (log scale; the MLP's line at 1), in the implementations' own colours (:mod:`kanbench.palette`);
+    a workload in ``not_ranked`` is titled so and drawn without rank bands. Returns the path, or None
+    when nothing was measured."""
     import math
     from pathlib import Path
 
@@ -139,10 +147,11 @@ def figure(placed_by_workload: dict, path) -> Optional[object]:
             look = style(p.impl)
             ax.errorbar(p.ratio, y, xerr=[[p.ratio - p.low], [p.high - p.ratio]], fmt=look.mpl_marker, ms=4, color=look.color)
         ax.set_yticks(ys)
-        ax.set_yticklabels([f"{p.band_text}  {p.impl}" for p in placed], fontsize=7)
+        ranked = label not in not_ranked
+        ax.set_yticklabels([(f"{p.band_text}  " if ranked else "") + p.impl for p in placed], fontsize=7)
         ax.axvline(1.0, color="C3", lw=0.8, ls="--")
         ax.set_xscale("log")
-        ax.set_title(label, fontsize=9)
+        ax.set_title(label + ("" if label not in not_ranked else " -- not a ranking (intervals overlap)"), fontsize=9)
         ax.set_xlabel("forward+backward / MLP", fontsize=8)
         ax.tick_params(axis="x", labelsize=7)
     for ax in list(axes.flat)[len(panels) :]:

@@ -31,6 +31,7 @@ def pareto_figure(records: Sequence[AccuracyResult], path: Path, x: str = "step_
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     per_task = summary.task_rows(records)
     tasks = [t for t, rows in per_task.items() if any(r.error is not None for r in rows)]
@@ -64,6 +65,7 @@ def pareto_figure(records: Sequence[AccuracyResult], path: Path, x: str = "step_
             ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels overlap on short ranges
         ax.set_title(task, fontsize=9)
         ax.set_xlabel("ms per training step" if x == "step_ms" else "trainable parameters", fontsize=8)
         ax.set_ylabel("test error (NRMSE or 1 - accuracy)", fontsize=8)

@@ -231,7 +231,7 @@ def extras(docs, args) -> str:
         placed = multiboard.boards(docs)
         parts += ["### Across workloads: rank band (f+b / MLP)", "", multiboard.summary(placed), ""]
         if args.markdown:
-            fig = multiboard.figure(placed, Path(args.markdown).with_suffix("") / "workloads.png")
+            fig = multiboard.figure(placed, Path(args.markdown).with_suffix("") / "workloads.png", multiboard.not_ranked(docs))
             if fig:
                 parts += [f"![every workload's board]({Path(fig).parent.name}/{Path(fig).name})", ""]
     verdicts, unmeasurable = [], set()

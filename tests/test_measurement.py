@@ -211,7 +211,7 @@ def test_rows_beyond_max_live_get_a_companion_mlp_for_paired_ratios(monkeypatch)
     wl = Workload((2, 4, 1), 8)
     batches = []
 
-    def fake_batch(jobs, config, on_generation=None):
+    def fake_batch(jobs, config, on_generation=None, on_ready=None):
         batches.append([j.impl for j in jobs])
         speed = {"mlp": 1.0, "a": 2.0, "b": 3.0}
         drift = 1.0 + len(batches)  # each batch ran in a different phase of the machine

@@ -780,9 +780,15 @@ def test_measure_batch_on_fake_workers(fake_workers):
         {"forward_ms": [50.0], "backward_ms": [60.0]},
     ]
     config = interleave.InterleaveConfig(rounds=3, processes=2, chunk_time=0.25, chunk_min_samples=4)
-    gens = []
-    a, b = interleave.measure_batch([_job("a"), _job("b")], config, on_generation=lambda g, n: gens.append((g, n)))
+    gens, ready = [], []
+    a, b = interleave.measure_batch(
+        [_job("a"), _job("b")],
+        config,
+        on_generation=lambda g, n: gens.append((g, n)),
+        on_ready=lambda g, n: ready.append((g, n, len(gens))),
+    )
     assert gens == [(1, 2), (2, 2)]
+    assert ready == [(1, 2, 0), (2, 2, 1)]  # each generation is ready before it is done
     starts = [e for e in fake_workers.log if e[0] == "start"]
     assert starts == [
         ("start", "a", "g0-r0", True),

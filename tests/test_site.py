@@ -191,6 +191,7 @@ def test_charts_render_with_their_traces(site, driver):
         "history.html": 3,  # mlp and our two layers over the dates
         "sweeps.html": 3,
         "fits.html": 3,
+        "index.html": 1,  # the front page: the workloads heatmap and the accuracy overview
     }
     for name, min_traces in expectations.items():
         _open(driver, out / name)

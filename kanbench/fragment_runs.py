@@ -100,11 +100,9 @@ def compile_seed(page: str = "README.md") -> str:
         r = rows.get(name)
         if r is None or mlp is None:
             continue
+        compiled = f", after {r.first_step_s:.1f} s of compilation" if r.first_step_s is not None else ""
         parts.append(
-            f"{label} {r.forward_ms:.3g} + {r.backward_ms:.3g} ms per step, {_fb(r) / _fb(mlp):.2f}x the compiled MLP's, "
-            f"after {r.first_step_s:.1f} s of compilation"
-            if r.first_step_s is not None
-            else f"{label} {r.forward_ms:.3g} + {r.backward_ms:.3g} ms per step, {_fb(r) / _fb(mlp):.2f}x the compiled MLP's"
+            f"{label} {r.forward_ms:.3g} + {r.backward_ms:.3g} ms per step, {_fb(r) / _fb(mlp):.2f}x the compiled MLP's{compiled}"
         )
     if not parts:
         return "(the compiled run has no rows of our layers and the MLP)\n"

@@ -175,14 +175,14 @@ def grid_extension(page: str = "README.md") -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     runs = [grid_scaling.GridRun.from_dict(r) for r in doc["runs"]]
-    for r, run in zip(doc["runs"], runs):
+    for run in runs:
         points = run.points
         alpha = grid_scaling.fit_exponent(run)
         beta = grid_scaling.fit_exponent(run, metric="test_rmedse")
         errors = [p.test_rmse for p in points if p.test_rmse]
         medians = [p.test_rmedse for p in points if p.test_rmedse]
         lines.append(
-            f"| {r['impl']} | {'x'.join(map(str, r['widths']))} | {points[0].grid}-{points[-1].grid} | "
+            f"| {run.impl} | {'x'.join(map(str, run.widths))} | {points[0].grid}-{points[-1].grid} | "
             + ("-" if alpha is None else f"{alpha:.2f}")
             + " | "
             + ("-" if beta is None else f"{beta:.2f}")

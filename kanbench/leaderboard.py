@@ -53,8 +53,9 @@ def _ms(v: Optional[float]) -> str:
 def _gflops(r: RowResult) -> str:
     if not r.flops_per_sample or not r.forward_ms:
         return "-"
-    batch = (r.workload or {}).get("batch") or 0
-    return f"{r.flops_per_sample * batch / (r.forward_ms * 1e-3) / 1e9:.2f}"
+    from kanbench.flops import gflops_per_second
+
+    return f"{gflops_per_second(r.flops_per_sample, (r.workload or {}).get('batch') or 0, r.forward_ms):.2f}"
 
 
 def _roofline(r: RowResult) -> str:

@@ -60,9 +60,15 @@ def bands(placed: list[Placed]) -> list[Placed]:
     return timed + [p for p in placed if p.ratio is None]
 
 
+def board_label(workload: dict, device: str) -> str:
+    """A board's name: the workload's preset (or its title) and, off the CPU, the device."""
+    from kanbench.render import workload_title
+
+    return (workload.get("preset") or workload_title(workload)) + ("" if device == "cpu" else f" ({device})")
+
+
 def boards(docs: Sequence[ResultsDocument]) -> dict:
     """{workload label: [Placed]} for every (workload, device) of every document."""
-    from kanbench.render import workload_title
 
     out: dict = {}
     for doc in docs:
@@ -70,8 +76,7 @@ def boards(docs: Sequence[ResultsDocument]) -> dict:
         for r in doc.rows():
             groups.setdefault((r.workload_key, r.device), []).append(r)
         for (_, device), rows in groups.items():
-            w = rows[0].workload or {}
-            label = (w.get("preset") or workload_title(w)) + ("" if device == "cpu" else f" ({device})")
+            label = board_label(rows[0].workload or {}, device)
             out[label] = place(doc, rows, label)
     return out
 
@@ -81,15 +86,14 @@ def not_ranked(docs: Sequence[ResultsDocument]) -> frozenset:
     flagged (the MLP's worker processes differ by more than ``render.UNSTABLE_SPREAD``: the machine
     changed speed), or the intervals overlap so widely that most rows' rank bands span more than
     half the board (the rows are not told apart by this measurement)."""
-    from kanbench.render import UNSTABLE_SPREAD, workload_title
+    from kanbench.render import UNSTABLE_SPREAD
 
     out = set()
     for doc in docs:
         for r in doc.rows():
             spread = r.process_spread() if r.is_baseline else None
             if spread is not None and spread > UNSTABLE_SPREAD:
-                w = r.workload or {}
-                out.add((w.get("preset") or workload_title(w)) + ("" if r.device == "cpu" else f" ({r.device})"))
+                out.add(board_label(r.workload or {}, r.device))
     for label, placed in boards(docs).items():
         timed = [p for p in placed if p.ratio is not None]
         wide = [p for p in timed if p.band[1] - p.band[0] + 1 > len(timed) / 2]

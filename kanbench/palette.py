@@ -103,10 +103,6 @@ def style(label: str) -> Style:
     return Style(_OTHERS[h % len(_OTHERS)], _MARKERS[(h // len(_OTHERS)) % len(_MARKERS)])
 
 
-def color(label: str) -> str:
-    return style(label).color
-
-
 def plotly_trace_style(label: str, lines: bool = True) -> dict:
     """Keyword arguments for a plotly Scatter of this implementation: marker (and line) in its style."""
     s = style(label)
@@ -116,4 +112,4 @@ def plotly_trace_style(label: str, lines: bool = True) -> dict:
     return out
 
 
-__all__ = ["KNOWN", "Style", "base_name", "color", "plotly_trace_style", "style"]
+__all__ = ["KNOWN", "Style", "base_name", "plotly_trace_style", "style"]

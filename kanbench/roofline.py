@@ -44,10 +44,12 @@ def row_figures(row, peak) -> Optional[dict]:
     workload = row.workload or {}
     batch = workload.get("batch") or 1
     widths = row.widths or workload.get("widths") or []
+    from kanbench.flops import gflops_per_second
+
     flops = row.flops_per_sample * batch
-    forward = flops / (row.forward_ms * 1e-3) / 1e9
-    backward = BACKWARD_FACTOR * flops / (row.backward_ms * 1e-3) / 1e9
-    step = (1 + BACKWARD_FACTOR) * flops / ((row.forward_ms + row.backward_ms) * 1e-3) / 1e9
+    forward = gflops_per_second(row.flops_per_sample, batch, row.forward_ms)
+    backward = gflops_per_second(BACKWARD_FACTOR * row.flops_per_sample, batch, row.backward_ms)
+    step = gflops_per_second((1 + BACKWARD_FACTOR) * row.flops_per_sample, batch, row.forward_ms + row.backward_ms)
     intensity = flops / forward_bytes(widths, row.params, batch, workload.get("dtype", "float32"))
     attainable = min(peak.gflops, intensity * peak.gbytes_per_s)
     return {

@@ -317,11 +317,9 @@ def accuracy_overview(records) -> str:
                 **plotly_trace_style(impl, lines=False),
             )
         )
-    front, best = [], float("inf")
-    for x, err, _, _ in sorted(points):
-        if err < best:
-            front.append((x, err))
-            best = err
+    from kanbench.accuracy.plots import pareto_front
+
+    front = pareto_front(points)
     if len(front) > 1:
         fig.add_trace(
             go.Scatter(

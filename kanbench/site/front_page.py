@@ -16,15 +16,16 @@ def panels(site) -> tuple:
     from kanbench import multiboard
     from kanbench.site import charts
 
-    newest: dict = {}
-    for item in sorted(site.docs, key=lambda i: file_date(i.doc)):
-        doc = item.doc
+    by_workload: dict = {}  # the newest leaderboard file of each workload
+    item = None  # the newest accuracy file
+    for input_ in sorted(site.docs, key=lambda i: file_date(i.doc)):
+        doc = input_.doc
         if doc.mode == "leaderboard" and doc.rows():
-            newest[("leaderboard", doc.rows()[0].workload_key)] = doc
+            by_workload[doc.rows()[0].workload_key] = doc
         elif doc.mode == "accuracy":
-            newest[("accuracy", "")] = item
+            item = input_
     front, figures = [], []
-    boards = [d for k, d in newest.items() if k[0] == "leaderboard"]
+    boards = list(by_workload.values())
     if boards:
         figures.append(("front-workloads", charts.workload_ratios(multiboard.boards(boards), multiboard.not_ranked(boards))))
         front.append(
@@ -36,7 +37,6 @@ def panels(site) -> tuple:
                 "workloads.html",
             )
         )
-    item = newest.get(("accuracy", ""))
     if item is not None:
         records = [r for r in item.doc.results if hasattr(r, "task_family")]
         figures.append(("front-accuracy", charts.accuracy_overview(records)))

@@ -122,6 +122,7 @@ def test_masks_locks_and_standalone_scale_on_the_native_path(cls):
 @needs_native
 def test_a_layer_is_one_autograd_node_and_its_backward_one_operator():
     model = build_spline_kan([2, 5, 1])
+    model.fused = False  # layer by layer (the whole network as one node: tests/test_native_network.py)
     x = torch.rand(16, 2, requires_grad=True)
     y = model(x)
     assert y.grad_fn.name().endswith("KanLinearFunction>")
@@ -162,6 +163,10 @@ def test_bad_arguments_are_one_clear_error():
 def test_compile_and_trace_see_one_operator_per_layer():
     model = build_spline_kan([2, 4, 1])
     x = torch.rand(8, 2)
+    traced = torch.jit.trace(model, x)
+    assert str(traced.inlined_graph).count("better_kan::kan_network") == 1
+    assert torch.allclose(traced(x), model(x))
+    model.fused = False
     traced = torch.jit.trace(model, x)
     assert str(traced.inlined_graph).count("better_kan::kan_linear") == 2
     assert torch.allclose(traced(x), model(x))

@@ -9,6 +9,8 @@
 - ``splines-coxdeboor``: the Cox--de Boor basis instead of the uniform closed form.
 - ``splines-torch-path`` / ``rbf-torch-path``: the layers without their native operator (the PyTorch
   path every layer takes where better_kan._C is not built): what the native kernels save.
+- ``splines-layered`` / ``rbf-layered``: the native operator one layer at a time (``fused = False``)
+  instead of the whole network as one operator: what the network operator saves.
 """
 
 from torch import nn
@@ -40,6 +42,15 @@ def _torch_path(build, **options):
         model = build(widths, device=device, dtype=dtype, **options)
         for layer in model.layers:
             layer.use_native = False
+        return model
+
+    return make
+
+
+def _layered(build, **options):
+    def make(widths, device, dtype):
+        model = build(widths, device=device, dtype=dtype, **options)
+        model.fused = False
         return model
 
     return make
@@ -80,17 +91,16 @@ VARIANTS = (
             description="splines with pykan's separate trainable w_s",
         ),
         Implementation(name="splines-coxdeboor", build=_cox_de_boor, description="splines evaluated by Cox-de Boor"),
-        Implementation(
-            name="splines-torch-path",
-            build=_torch_path(build_spline_kan, grid_size=5),
-            description="our B-spline KAN without its native operator (the PyTorch path)",
-            family="B-spline",
-        ),
-        Implementation(
-            name="rbf-torch-path",
-            build=_torch_path(build_rbf_kan, num_centers=8),
-            description="our RBF KAN without its native operator (the PyTorch path)",
-            family="Gaussian RBF",
-        ),
+    ]
+    + [
+        Implementation(name=f"{kind}-{variant}", build=make(build, **options), description=f"{what} {how}", family=family)
+        for kind, build, options, what, family in (
+            ("splines", build_spline_kan, {"grid_size": 5}, "our B-spline KAN", "B-spline"),
+            ("rbf", build_rbf_kan, {"num_centers": 8}, "our RBF KAN", "Gaussian RBF"),
+        )
+        for variant, make, how in (
+            ("torch-path", _torch_path, "without its native operator (the PyTorch path)"),
+            ("layered", _layered, "on the native operator one layer at a time"),
+        )
     ]
 )

@@ -25,6 +25,11 @@ The basis is named by a string of :data:`better_kan.reference.BASES`: ``"bspline
   of running the backward kernel when a graph of the gradient is asked for
   (``create_graph=True``), so second derivatives are exact on every device.
 
+``torch.ops.better_kan.kan_network`` runs a whole :class:`better_kan.KAN` of such layers as one
+node: one operator call forward and one backward, the layers' activations and features held in
+the node, no Python between layers (:func:`kan_network`; the network's forward takes it when every
+layer can, and its layers one by one otherwise).
+
 Where the extension is not built, was built from another version of its source, needs a newer
 torch, or ``BETTER_KAN_NATIVE=0``, ``STATUS`` says why and the layers take their PyTorch
 path, which computes the same functions (the tests hold both paths to float64 references and
@@ -108,6 +113,10 @@ def _register_python_kernels() -> None:
         shapes = (x.shape, weight.shape, (weight.shape[0],), a.shape, b.shape)
         return tuple(x.new_empty(shape if need else (0,)) for shape, need in zip(shapes, output_mask))
 
+    @torch.library.register_fake("better_kan::kan_network")
+    def _network_shapes(x, weights, biases, a, b, bases, orders, base):
+        return x.new_empty((x.shape[0], weights[-1].shape[0]))
+
     torch.library.impl("better_kan::kan_linear_reference", "CompositeImplicitAutograd")(reference.kan_linear)
 
 
@@ -151,6 +160,8 @@ if not STATUS.available and os.environ.get("BETTER_KAN_REQUIRE_NATIVE", "0") == 
 #: ``torch.ops.better_kan.kan_linear.default``, looked up once (``torch.ops`` attribute lookups cost
 #: microseconds per call; the layers call it directly)
 OP = torch.ops.better_kan.kan_linear.default if STATUS.available else None
+#: ``torch.ops.better_kan.kan_network.default`` (a whole network as one node), or None
+NETWORK_OP = torch.ops.better_kan.kan_network.default if STATUS.available else None
 
 
 _DEVICES = frozenset(STATUS.devices)
@@ -181,16 +192,34 @@ def kan_linear(
     return OP(x, weight, bias, a, b, basis, order, base)
 
 
+def kan_network(
+    x: torch.Tensor,
+    weights: list,
+    biases: list,
+    a: list,
+    b: list,
+    bases: list,
+    orders: list,
+    base: list,
+) -> torch.Tensor:
+    """x (batch, in) through L layers as one operator: weights[l] (out_l, in_l, n_l + 1), biases[l]
+    (out_l) or a 0-element tensor, a[l] / b[l] the basis tables, bases[l] / base[l] names, orders[l]
+    ints -> (batch, out_{L-1}). The same function as the layers' :func:`kan_linear` in turn."""
+    return NETWORK_OP(x, weights, biases, a, b, ",".join(bases), orders, ",".join(base))
+
+
 __all__ = [
     "BASES",
     "BASIS_NAMES",
     "DTYPES",
     "MIN_TORCH",
+    "NETWORK_OP",
     "NativeBuildError",
     "NativeStatus",
     "OP",
     "STATUS",
     "kan_linear",
+    "kan_network",
     "source_hash",
     "status",
     "supports",

@@ -20,6 +20,7 @@ from typing import Iterable, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from . import native, reference
 from . import regularization as reg
 from .layers import KANLayer
 from .rbf_layer import RBFKANLayer
@@ -56,11 +57,42 @@ class KAN(nn.Module):
     def widths(self) -> list[int]:
         return [self.layers[0].in_features] + [l.out_features for l in self.layers]
 
+    #: run the whole network as one native operator (``better_kan::kan_network``) when every layer can
+    fused: bool = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (batch, widths[0]) -> (batch, widths[-1])."""
+        """x: (batch, widths[0]) -> (batch, widths[-1]): one native operator for the whole network
+        (:meth:`network_arguments`) when every layer can take its native path, else layer by layer."""
+        if self.fused and native.NETWORK_OP is not None:
+            args = self.network_arguments(x)
+            if args is not None:
+                return native.NETWORK_OP(x, *args)
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def network_arguments(self, x: torch.Tensor) -> Optional[tuple]:
+        """The native network operator's arguments after ``x`` (weights, biases, a, b, bases, orders,
+        base activations), or None when a layer cannot run natively on ``x`` (a dtype or device without
+        a kernel, statistics being tracked, a torch.func transform, an input of the wrong shape: the
+        layers then run one by one and say so themselves)."""
+        if x.dim() != 2 or x.shape[1] != self.layers[0].in_features or reference.functorch_active():
+            return None
+        weights, biases, a, b, bases, orders, base = [], [], [], [], [], [], []
+        for layer in self.layers:
+            if not layer.use_native or layer._tracking is not None or layer.weight.dtype != x.dtype:
+                return None
+            tables = layer.native_basis()
+            if tables is None or not native.supports(x, layer.base_activation, tables[2]):
+                return None
+            weights.append(layer.effective_weight())
+            biases.append(layer.bias if layer.bias is not None else x.new_empty(0))
+            a.append(tables[0])
+            b.append(tables[1])
+            bases.append(tables[2])
+            orders.append(tables[3])
+            base.append(layer.base_activation)
+        return weights, biases, a, b, ",".join(bases), orders, ",".join(base)
 
     def compiled(self, dynamic: bool = True, **options):
         """This network under ``torch.compile`` (opt-in): the module returned shares the

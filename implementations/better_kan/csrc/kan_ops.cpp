@@ -10,6 +10,13 @@
 //       the backward differentiates it when a graph of the gradient is asked for (create_graph)
 //   kan_linear_backward(grad_y, x, weight, features, a, b, basis, order, base, output_mask)
 //       -> (grad_x, grad_weight, grad_bias, grad_a, grad_b)
+//   kan_network(x, weights[], biases[], a[], b[], bases_csv, orders[], base_csv) -> y
+//       a whole network of L such layers as one operator forward and one backward (one C++
+//       autograd node): layer l's output is layer l + 1's input; biases[l] is a 0-element tensor
+//       for a layer without one; bases_csv / base_csv name each layer's basis and base activation,
+//       comma-separated. The intermediate activations and features stay in the node; no Python
+//       runs between layers. Each layer goes through kan_linear_forward / _backward, so every
+//       device those have kernels for (CPU here, CUDA through Triton) serves the network too.
 //
 // Shapes: x (batch, in); weight (out, in, n + 1) with weight[q, p, :n] the basis coefficients
 // and weight[q, p, n] the base weight; bias (out) or None; features (batch, in, n + 1).
@@ -771,6 +778,15 @@ std::tuple<at::Tensor, at::Tensor> call_forward(const at::Tensor& x, const at::T
   return op.call(x, weight, bias, a, b, basis, order, base);
 }
 
+// the layer's backward kernel, looked up once per caller
+auto backward_op() {
+  return c10::Dispatcher::singleton()
+      .findSchemaOrThrow("better_kan::kan_linear_backward", "")
+      .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
+          const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+          c10::string_view, int64_t, c10::string_view, c10::IntArrayRef)>();
+}
+
 class KanLinearFunction : public torch::autograd::Function<KanLinearFunction> {
  public:
   // bias: a 0-element tensor when the layer has none (an undefined tensor has no device for the node)
@@ -787,11 +803,7 @@ class KanLinearFunction : public torch::autograd::Function<KanLinearFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static auto op = c10::Dispatcher::singleton()
-                         .findSchemaOrThrow("better_kan::kan_linear_backward", "")
-                         .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
-                             const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                             const at::Tensor&, c10::string_view, int64_t, c10::string_view, c10::IntArrayRef)>();
+    static auto op = backward_op();
     auto saved = ctx->get_saved_variables();
     const std::string basis = ctx->saved_data["basis"].toStringRef();
     const std::string base = ctx->saved_data["base"].toStringRef();
@@ -836,6 +848,141 @@ class KanLinearFunction : public torch::autograd::Function<KanLinearFunction> {
   }
 };
 
+// ---------------------------------------------------------------- the whole network as one node
+
+std::vector<std::string> split_names(c10::string_view csv, size_t layers, const char* what) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  const std::string text(csv);
+  while (true) {
+    const size_t end = text.find(',', start);
+    out.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  TORCH_CHECK(out.size() == layers, "better_kan: kan_network needs one ", what, " per layer (", layers, "), got ", out.size(), ": '", text,
+              "'");
+  return out;
+}
+
+void check_network(const at::Tensor& x, at::TensorList weights, at::TensorList biases, at::TensorList a, at::TensorList b,
+                   at::IntArrayRef orders) {
+  const size_t n = weights.size();
+  TORCH_CHECK(n >= 1, "better_kan: kan_network needs at least one layer");
+  TORCH_CHECK(biases.size() == n && a.size() == n && b.size() == n && orders.size() == n,
+              "better_kan: kan_network needs one bias, a, b and order per layer (", n, " weights)");
+  TORCH_CHECK(x.dim() == 2, "better_kan: x must be (batch, in), got ", x.sizes());
+  for (size_t l = 0; l + 1 < n; ++l)
+    TORCH_CHECK(weights[l].dim() == 3 && weights[l + 1].dim() == 3 && weights[l].size(0) == weights[l + 1].size(1),
+                "better_kan: kan_network's layers do not chain at layer ", l + 1);
+}
+
+c10::optional<at::Tensor> optional_bias(const at::Tensor& bias) {
+  return bias.numel() > 0 ? c10::optional<at::Tensor>(bias) : c10::nullopt;
+}
+
+class KanNetworkFunction : public torch::autograd::Function<KanNetworkFunction> {
+ public:
+  // saved: x, then per layer (input, weight, features, a, b, bias) -- layer 0's input is x
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList weights, at::TensorList biases, at::TensorList a,
+                            at::TensorList b, c10::string_view bases, at::IntArrayRef orders, c10::string_view base) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    check_network(x, weights, biases, a, b, orders);
+    const size_t n = weights.size();
+    const auto basis_names = split_names(bases, n, "basis");
+    const auto base_names = split_names(base, n, "base activation");
+    variable_list saved = {x};
+    at::Tensor h = x;
+    for (size_t l = 0; l < n; ++l) {
+      auto [y, features] = call_forward(h, weights[l], optional_bias(biases[l]), a[l], b[l], basis_names[l], orders[l], base_names[l]);
+      saved.insert(saved.end(), {h, weights[l], features, a[l], b[l], biases[l]});
+      h = y;
+    }
+    ctx->save_for_backward(saved);
+    ctx->saved_data["bases"] = std::string(bases);
+    ctx->saved_data["orders"] = orders.vec();
+    ctx->saved_data["base"] = std::string(base);
+    return h;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static auto op = backward_op();
+    auto saved = ctx->get_saved_variables();
+    const size_t n = (saved.size() - 1) / 6;
+    const auto basis_names = split_names(ctx->saved_data["bases"].toStringRef(), n, "basis");
+    const auto base_names = split_names(ctx->saved_data["base"].toStringRef(), n, "base activation");
+    const auto orders = ctx->saved_data["orders"].toIntVector();
+    // inputs, as apply flattened them: x, weights[n], biases[n], a[n], b[n], then the three non-tensor arguments
+    variable_list out(1 + 4 * n + 3);
+    at::Tensor g = grads[0];
+    if (!g.defined()) return out;
+    auto needs = [&](size_t which, size_t l) { return ctx->needs_input_grad(1 + which * n + l); };
+    if (at::GradMode::is_enabled()) return differentiable_backward(ctx, saved, g, basis_names, orders, base_names);
+    for (size_t l = n; l-- > 0;) {
+      const at::Tensor& bias = saved[1 + 6 * l + 5];
+      std::vector<int64_t> mask = {l > 0 || ctx->needs_input_grad(0), needs(0, l), bias.numel() > 0 && needs(1, l), needs(2, l),
+                                   needs(3, l)};
+      auto [gx, gw, gbias, ga, gb] = op.call(g, saved[1 + 6 * l], saved[2 + 6 * l], saved[3 + 6 * l], saved[4 + 6 * l],
+                                             saved[5 + 6 * l], basis_names[l], orders[l], base_names[l], mask);
+      if (mask[1]) out[1 + l] = gw;
+      if (mask[2]) out[1 + n + l] = gbias;
+      if (mask[3]) out[1 + 2 * n + l] = ga;
+      if (mask[4]) out[1 + 3 * n + l] = gb;
+      g = gx;
+    }
+    if (ctx->needs_input_grad(0)) out[0] = g;
+    return out;
+  }
+
+  // create_graph=True: recompute the network from x with the reference's plain PyTorch ops (the saved
+  // inputs keep their graphs) and differentiate that, with a graph -- as the single-layer node does
+  static variable_list differentiable_backward(AutogradContext* ctx, const variable_list& saved, const at::Tensor& grad_y,
+                                               const std::vector<std::string>& basis_names, const std::vector<int64_t>& orders,
+                                               const std::vector<std::string>& base_names) {
+    static auto reference = c10::Dispatcher::singleton()
+                                .findSchemaOrThrow("better_kan::kan_linear_reference", "")
+                                .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const c10::optional<at::Tensor>&, const at::Tensor&,
+                                                  const at::Tensor&, c10::string_view, int64_t, c10::string_view)>();
+    const size_t n = basis_names.size();
+    at::Tensor h = saved[0];
+    for (size_t l = 0; l < n; ++l)
+      h = reference.call(h, saved[2 + 6 * l], optional_bias(saved[6 + 6 * l]), saved[4 + 6 * l], saved[5 + 6 * l], basis_names[l], orders[l],
+                         base_names[l]);
+    std::vector<const at::Tensor*> inputs = {&saved[0]};
+    for (size_t which : {2, 6, 4, 5})  // weights, biases, a, b: their slots in each layer's six
+      for (size_t l = 0; l < n; ++l) inputs.push_back(&saved[which + 6 * l]);
+    variable_list wanted;
+    std::vector<size_t> slots;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (ctx->needs_input_grad(i) && inputs[i]->numel() > 0) {
+        wanted.push_back(*inputs[i]);
+        slots.push_back(i);
+      }
+    variable_list out(1 + 4 * n + 3);
+    if (wanted.empty()) return out;
+    variable_list got = torch::autograd::grad({h}, wanted, {grad_y}, /*retain_graph=*/true, /*create_graph=*/true, /*allow_unused=*/true);
+    for (size_t j = 0; j < slots.size(); ++j) out[slots[j]] = got[j].defined() ? got[j] : at::zeros_like(*inputs[slots[j]]);
+    return out;
+  }
+};
+
+at::Tensor kan_network_autograd(const at::Tensor& x, at::TensorList weights, at::TensorList biases, at::TensorList a, at::TensorList b,
+                                c10::string_view bases, at::IntArrayRef orders, c10::string_view base) {
+  return KanNetworkFunction::apply(x, weights, biases, a, b, bases, orders, base);
+}
+
+// below autograd (inference mode, torch.compile's traced graph): the layers' forwards only
+at::Tensor kan_network_plain(const at::Tensor& x, at::TensorList weights, at::TensorList biases, at::TensorList a, at::TensorList b,
+                             c10::string_view bases, at::IntArrayRef orders, c10::string_view base) {
+  check_network(x, weights, biases, a, b, orders);
+  const auto basis_names = split_names(bases, weights.size(), "basis");
+  const auto base_names = split_names(base, weights.size(), "base activation");
+  at::Tensor h = x;
+  for (size_t l = 0; l < weights.size(); ++l)
+    h = std::get<0>(call_forward(h, weights[l], optional_bias(biases[l]), a[l], b[l], basis_names[l], orders[l], base_names[l]));
+  return h;
+}
+
 at::Tensor kan_linear_autograd(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, const at::Tensor& a,
                                const at::Tensor& b, c10::string_view basis, int64_t order, c10::string_view base) {
   const bool has_bias = bias.has_value() && bias->defined();
@@ -855,6 +1002,7 @@ TORCH_LIBRARY(better_kan, m) {
   m.set_python_module("better_kan.native");
   m.def("kan_linear(Tensor x, Tensor weight, Tensor? bias, Tensor a, Tensor b, str basis, int order, str base) -> Tensor");
   m.def("kan_linear_reference(Tensor x, Tensor weight, Tensor? bias, Tensor a, Tensor b, str basis, int order, str base) -> Tensor");
+  m.def("kan_network(Tensor x, Tensor[] weights, Tensor[] biases, Tensor[] a, Tensor[] b, str bases, int[] orders, str base) -> Tensor");
   m.def(
       "kan_linear_forward(Tensor x, Tensor weight, Tensor? bias, Tensor a, Tensor b, str basis, int order, str base) "
       "-> (Tensor, Tensor)");
@@ -872,11 +1020,15 @@ TORCH_LIBRARY_IMPL(better_kan, CPU, m) {
 // need a gradient they raise one clear error (never a silent zero); kan_linear's node never asks them to
 TORCH_LIBRARY_IMPL(better_kan, Autograd, m) {
   m.impl("kan_linear", &kan_linear_autograd);
+  m.impl("kan_network", &kan_network_autograd);
   m.impl("kan_linear_forward", torch::autograd::autogradNotImplementedFallback());
   m.impl("kan_linear_backward", torch::autograd::autogradNotImplementedFallback());
 }
 
-TORCH_LIBRARY_IMPL(better_kan, CompositeExplicitAutograd, m) { m.impl("kan_linear", &kan_linear_plain); }
+TORCH_LIBRARY_IMPL(better_kan, CompositeExplicitAutograd, m) {
+  m.impl("kan_linear", &kan_linear_plain);
+  m.impl("kan_network", &kan_network_plain);
+}
 
 }  // namespace better_kan
 

@@ -1,0 +1,195 @@
+"""A whole KAN as one native operator (``better_kan::kan_network``) against its layers one by one.
+
+The network operator runs every layer's forward in one call and every layer's backward in one
+call. It must be the same function as the per-layer path in everything a user can do with the
+result: outputs, the gradients of the input and of every parameter, second derivatives (a loss on
+dy/dx), at depths 1-4, every spline order on both evaluation paths, every RBF kernel, trainable
+centers, mixed layer kinds, with and without bias -- in float64, to rounding. Where a layer cannot
+run natively the network runs its layers one by one.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from better_kan import RBFKANLayer, SplineKANLayer, build_kan, native, reference
+from better_kan.network import KAN
+
+D = torch.float64
+needs_native = pytest.mark.skipif(not native.STATUS.available, reason=native.STATUS.describe())
+pytestmark = needs_native
+KERNELS = list(reference.BASES)[2:]  # the RBF kernels (after the two B-spline evaluations)
+
+
+def _randomize(model: KAN, seed: int = 0) -> KAN:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return model
+
+
+def _network(kinds, depth: int, seed: int = 0, **kwargs) -> KAN:
+    torch.manual_seed(seed)
+    widths = [3] + [4] * (depth - 1) + [2]
+    kinds = [kinds] * depth if isinstance(kinds, str) else list(kinds)
+    layers = []
+    for i, kind in enumerate(kinds):
+        if kind == "spline-cox":
+            layer = SplineKANLayer(widths[i], widths[i + 1], dtype=D, **kwargs.get("spline", {}))
+            with torch.no_grad():  # an uneven grid: the Cox-de Boor evaluation
+                grid = layer.grid.clone()
+                grid[:, 1:-1] += 0.05 * torch.sin(torch.arange(1, grid.shape[1] - 1, dtype=D))
+                layer._set_grid(grid, uniform=False)
+        elif kind == "spline":
+            layer = SplineKANLayer(widths[i], widths[i + 1], dtype=D, **kwargs.get("spline", {}))
+        else:
+            layer = RBFKANLayer(widths[i], widths[i + 1], dtype=D, **kwargs.get("rbf", {}))
+        layers.append(layer)
+    return _randomize(KAN(layers), seed)
+
+
+def _outputs(model: KAN, x: torch.Tensor, fused: bool):
+    """(y, dy/dx summed, gradients of x and every parameter of a loss on y and on dy/dx)."""
+    model.fused = fused
+    x = x.clone().requires_grad_()
+    y = model(x)
+    w = torch.linspace(-1, 1, y.numel(), dtype=D).view_as(y)
+    (dy,) = torch.autograd.grad((y * w).sum(), x, create_graph=True)
+    loss = (y * w).sum() + dy.square().sum()
+    params = [p for p in model.parameters() if p.requires_grad]
+    return (y.detach(), dy.detach(), *torch.autograd.grad(loss, [x, *params]))
+
+
+def _assert_same(model: KAN, x: torch.Tensor) -> None:
+    fused, layered = _outputs(model, x, True), _outputs(model, x, False)
+    for i, (a, b) in enumerate(zip(fused, layered)):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10, msg=f"entry {i}")
+
+
+def _x(n: int = 37, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, generator=gen, dtype=D) * 2.4 - 1.2  # inside and a little outside the grid
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("order", [0, 1, 2, 3, 5])
+@pytest.mark.parametrize("kind", ["spline", "spline-cox"])
+def test_spline_networks_equal_their_layers(kind, order, depth):
+    model = _network(kind, depth, spline={"spline_order": order, "grid_size": 4})
+    assert model.network_arguments(_x()) is not None
+    _assert_same(model, _x())
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_rbf_networks_equal_their_layers(kernel, depth):
+    model = _network("rbf", depth, rbf={"kernel": kernel, "num_centers": 5})
+    _assert_same(model, _x() + 0.013)  # off the centers (a Matern kernel's kink)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_mixed_layers_trainable_centers_and_bias(bias):
+    model = _network(
+        ["spline", "rbf", "spline-cox", "rbf"],
+        4,
+        spline={"bias": bias},
+        rbf={"trainable_centers": True, "bias": bias, "num_centers": 4},
+    )
+    assert any("centers" in n for n, p in model.named_parameters() if p.requires_grad)
+    _assert_same(model, _x() + 0.013)
+
+
+def test_second_derivatives_gradgradcheck():
+    model = _network(["spline", "rbf"], 2, rbf={"trainable_centers": True, "num_centers": 3})
+    params = dict(model.named_parameters())
+    x = (_x(6) + 0.013).requires_grad_()
+
+    def fn(x, *values):
+        return torch.func.functional_call(model, dict(zip(params, values)), (x,))
+
+    assert model.network_arguments(x) is not None
+    assert torch.autograd.gradgradcheck(fn, (x, *[p.detach().clone().requires_grad_() for p in params.values()]), atol=1e-6)
+
+
+def test_the_network_is_one_node_and_its_backward_one_call():
+    model = _network("spline", 3)
+    x = _x().requires_grad_()
+    y = model(x)
+    assert y.grad_fn.name().endswith("KanNetworkFunction>")
+    assert y.grad_fn.next_functions[0][0].name() == "torch::autograd::AccumulateGrad"  # straight back to x
+    with torch.profiler.profile() as prof:
+        y.sum().backward()
+    counts = {}
+    for e in prof.events():
+        counts[e.name] = counts.get(e.name, 0) + 1
+    assert counts.get("better_kan::kan_linear_backward") == 3  # the node runs every layer's backward
+    traced = torch.jit.trace(model, x.detach())
+    assert str(traced.inlined_graph).count("better_kan::kan_network") == 1
+    assert "better_kan::kan_linear(" not in str(traced.inlined_graph)
+
+
+def test_layers_that_cannot_run_natively_run_one_by_one():
+    model = _network("spline", 2)
+    x = _x()
+    assert model(x).grad_fn.name().endswith("KanNetworkFunction>")
+    with model.tracking():  # per-edge statistics: the PyTorch path, every layer
+        y = model(x)
+    assert not y.grad_fn.name().endswith("KanNetworkFunction>") and model.layers[1].stats is not None
+    model.layers[1].use_native = False
+    assert model.network_arguments(x) is None
+    torch.testing.assert_close(model(x), (_outputs(model, x, False)[0]))
+    model.layers[1].use_native = True
+    assert model.network_arguments(x.float()) is None  # a dtype the layers are not in
+    half = build_kan([3, 4, 2], dtype=torch.bfloat16)
+    assert half.network_arguments(x.to(torch.bfloat16)) is None  # no kernel for bfloat16
+    assert model.network_arguments(x[:, :2]) is None  # the first layer raises its own error
+    with pytest.raises(ValueError, match=r"expects input \(batch, 3\)"):
+        model(x[:, :2])
+
+
+def test_torch_func_and_inference_mode_and_meta():
+    model = _network("rbf", 2)
+    x = _x(5)
+    jac = torch.func.jacrev(lambda v: model(v).sum(0))(x)
+    model.fused = False
+    assert torch.allclose(jac, torch.func.jacrev(lambda v: model(v).sum(0))(x))
+    expected = model(x)
+    model.fused = True
+    with torch.inference_mode():
+        assert torch.allclose(model(x), expected, atol=1e-12)
+    meta = build_kan([3, 4, 2], device="meta")
+    y = meta(torch.empty(7, 3, device="meta", requires_grad=True))
+    assert y.shape == (7, 2) and y.device.type == "meta"
+
+
+def test_opcheck_of_the_network_operator():
+    model = _network(["spline", "rbf"], 2)
+    x = _x(8).requires_grad_()
+    args = model.network_arguments(x)
+    result = torch.library.opcheck(
+        torch.ops.better_kan.kan_network.default,
+        (x, *args),
+        test_utils=("test_schema", "test_faketensor", "test_autograd_registration"),
+    )
+    assert all(v == "SUCCESS" for v in result.values())
+
+
+def test_bad_arguments_are_one_clear_error():
+    model = _network("spline", 2)
+    x = _x(4)
+    weights, biases, a, b, bases, orders, base = model.network_arguments(x)
+    with pytest.raises(RuntimeError, match="one basis per layer"):
+        native.NETWORK_OP(x, weights, biases, a, b, "bspline_uniform", orders, base)
+    with pytest.raises(RuntimeError, match="do not chain at layer 1"):
+        native.NETWORK_OP(x, [weights[1], weights[0]], biases, a, b, bases, orders, base)
+    with pytest.raises(RuntimeError, match="one bias, a, b and order per layer"):
+        native.NETWORK_OP(x, weights, biases[:1], a, b, bases, orders, base)
+
+
+def test_a_compiled_training_step_equals_eager():
+    model = _network("spline", 2)
+    x = _x(16)
+    compiled = torch.compile(model, fullgraph=True, dynamic=True)
+    torch.testing.assert_close(compiled(x), model(x), atol=1e-12, rtol=1e-10)

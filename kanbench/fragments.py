@@ -77,6 +77,39 @@ def accuracy_summary(page: str = "README.md") -> str:
     )
 
 
+def accuracy_full(page: str = "README.md") -> str:
+    """The newest full-tier accuracy run (``results/*_accuracy-full.json``): its settings, the error
+    ratio to the MLP at each budget with its interval, and its caveats."""
+    from kanbench import results as results_mod
+    from kanbench.accuracy import render
+
+    path = _newest("*_accuracy-full.json")
+    if path is None:
+        return "(no full-tier accuracy results committed yet: `kanbench accuracy --tier full --executor slurm`)\n"
+    raw = json.loads(path.read_text())
+    records = [r for r in results_mod.load(path).results if hasattr(r, "task_family")]
+    config = (raw.get("config") or {}).get("accuracy") or {}
+    budgets = sorted({r.budget_scale for r in records})
+    took = _duration(raw)
+    shards = (raw.get("config") or {}).get("shards")
+    settings = (
+        f"{len({r.impl for r in records})} implementations, {len({r.task for r in records})} tasks, "
+        f"{len(config.get('seeds') or [])} seeds, {config.get('trials')} tuning trials per row, at most "
+        f"{config.get('steps')} {config.get('optimizer', 'adam')} steps (early stop after {config.get('patience')}), "
+        + (
+            "budgets of " + ", ".join(f"{b:g}" for b in budgets) + " parameters"
+            if config.get("absolute_budgets")
+            else "budgets x" + ", x".join(f"{b:g}" for b in budgets)
+        )
+        + (f"; {shards} Slurm jobs" if shards else "")
+    )
+    return (
+        f"From {_link(page, path)} ({settings}{'; ' + took if took else ''}). Error relative to the MLP's on the "
+        "same task, seed and budget (geometric mean; 95% bootstrap interval over tasks and seeds) and the share "
+        "of (task, seed) pairs won:\n\n" + render.budget_table(records, budgets) + "\n\n" + _caveats(records) + "\n"
+    )
+
+
 def _share(values) -> str:
     values = [bool(v) for v in values]
     return f"{sum(values) / len(values):.0%}" if values else "-"
@@ -159,52 +192,58 @@ def accuracy_headline(page: str = "README.md") -> str:
 
 
 def grid_extension(page: str = "README.md") -> str:
-    """The KAN paper's scaling law as measured: the fitted exponent per shape, and the figure."""
+    """The KAN paper's scaling law as measured: every committed grid-extension run (one file per
+    optimizer: the paper's LBFGS alone, and LBFGS with the Levenberg-Marquardt refinement), its
+    fitted exponents and local exponents, and the newest run's figure."""
     from kanbench.accuracy import grid_scaling
 
-    path = _newest("*.json", RESULTS / "grid-extension")
-    if path is None:
+    folder = RESULTS / "grid-extension"
+    paths = sorted(folder.glob("*.json"), key=lambda p: p.name)
+    if not paths:
         return "(no grid-extension results committed yet: `kanbench accuracy --protocol grid-extension`)\n"
-    doc = json.loads(path.read_text())
+    files = [(path, [grid_scaling.GridRun.from_dict(r) for r in json.loads(path.read_text())["runs"]]) for path in paths]
+    newest = paths[-1]
     lines = [
-        f"From {_link(page, path)} ({doc['runs'][0]['train_points']} training points, "
-        f"{doc['runs'][0]['steps']} LBFGS iterations per grid; the figure: {_link(page, path.with_suffix('.png'))}):",
+        f"{files[0][1][0].train_points} training points; one file per optimizer "
+        + ", ".join(_link(page, path) for path, _ in files)
+        + f"; the figure of the newest: {_link(page, newest.with_suffix('.png'))}.",
         "",
-        "| implementation | shape | grids | fitted exponent, test RMSE ~ G^-alpha | the same on the paper's metric (RMedSE) "
-        "| interpolation threshold | best test RMSE | best test RMedSE |",
-        "|---|---|---|---|---|---|---|---|",
+        "| implementation | shape | each grid | grids | fitted exponent, test RMSE ~ G^-alpha "
+        "| the same on the paper's metric (RMedSE) | interpolation threshold | best test RMSE | best test RMedSE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    runs = [grid_scaling.GridRun.from_dict(r) for r in doc["runs"]]
-    for run in runs:
-        points = run.points
-        alpha = grid_scaling.fit_exponent(run)
-        beta = grid_scaling.fit_exponent(run, metric="test_rmedse")
-        errors = [p.test_rmse for p in points if p.test_rmse]
-        medians = [p.test_rmedse for p in points if p.test_rmedse]
-        lines.append(
-            f"| {run.impl} | {'x'.join(map(str, run.widths))} | {points[0].grid}-{points[-1].grid} | "
-            + ("-" if alpha is None else f"{alpha:.2f}")
-            + " | "
-            + ("-" if beta is None else f"{beta:.2f}")
-            + f" | {'G = ' + str(run.threshold_grid) if run.threshold_grid else 'not reached'} | "
-            + (f"{min(errors):.2e}" if errors else "-")
-            + " | "
-            + (f"{min(medians):.2e}" if medians else "-")
-            + " |"
-        )
+    for _, runs in files:
+        for run in runs:
+            points = run.points
+            alpha = grid_scaling.fit_exponent(run)
+            beta = grid_scaling.fit_exponent(run, metric="test_rmedse")
+            errors = [p.test_rmse for p in points if p.test_rmse]
+            medians = [p.test_rmedse for p in points if p.test_rmedse]
+            lines.append(
+                f"| {run.impl} | {'x'.join(map(str, run.widths))} | {run.optimizer} | {points[0].grid}-{points[-1].grid} | "
+                + ("-" if alpha is None else f"{alpha:.2f}")
+                + " | "
+                + ("-" if beta is None else f"{beta:.2f}")
+                + f" | {'G = ' + str(run.threshold_grid) if run.threshold_grid else 'not reached'} | "
+                + (f"{min(errors):.2e}" if errors else "-")
+                + " | "
+                + (f"{min(medians):.2e}" if medians else "-")
+                + " |"
+            )
     lines += [
         "",
         "Local exponents of the test RMedSE between consecutive grids (where the power law holds, and where it stops):",
         "",
     ]
-    for run in runs:
-        steps = grid_scaling.local_exponents(run)
-        if steps:
-            lines.append(
-                f"- {run.impl} {'x'.join(map(str, run.widths))}: "
-                + ", ".join(f"G {a}->{b}: {alpha:.1f}" for a, b, alpha in steps)
-            )
-    figure = path.with_suffix(".png").relative_to(ROOT).as_posix()
+    for _, runs in files:
+        for run in runs:
+            steps = grid_scaling.local_exponents(run)
+            if steps:
+                lines.append(
+                    f"- {run.impl} {'x'.join(map(str, run.widths))}, {run.optimizer}: "
+                    + ", ".join(f"G {a}->{b}: {alpha:.1f}" for a, b, alpha in steps)
+                )
+    figure = newest.with_suffix(".png").relative_to(ROOT).as_posix()
     lines += ["", f"![test RMSE against grid size]({'../' if page.startswith('docs/') else ''}{figure})"]
     return "\n".join(lines) + "\n"
 
@@ -262,6 +301,7 @@ def kanbefair(page: str = "README.md") -> str:
 
 FRAGMENTS: dict[str, Callable[[str], str]] = {
     "accuracy-summary": accuracy_summary,
+    "accuracy-full": accuracy_full,
     "grid-extension": grid_extension,
     "kanbefair": kanbefair,
     "seed-table": seed_table,

@@ -196,7 +196,7 @@ def fixed_budget(monkeypatch):
     """Toy implementations have fixed widths: the budget search returns the task's own widths."""
     from kanbench import matching
 
-    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache, metric="params": 50.0)
+    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache, metric="params", absolute=False: 50.0)
     monkeypatch.setattr(
         matching,
         "match",

@@ -225,3 +225,109 @@ def test_grid_extension_updates_grids_as_pykans_fit_does(registry):
         grid_scaling._lbfgs = real
     assert calls == [32, 32, 32] and steps == [5, 5, 2, 0]
     assert (grid_scaling.UPDATE_EVERY, grid_scaling.UPDATE_UNTIL) == (5, 50)
+
+
+def test_levenberg_marquardt_solves_a_least_squares_fit_exactly():
+    """On a model linear in its parameters one damped Gauss-Newton step is the least-squares
+    solution; a handful reach it to float64 precision, in both the P <= N and the P > N form."""
+    from kanbench.accuracy import grid_scaling
+
+    torch.manual_seed(0)
+    x = torch.randn(40, 3, dtype=torch.float64)
+    y = x @ torch.tensor([[1.5], [-2.0], [0.25]], dtype=torch.float64) + 0.5
+    model = torch.nn.Linear(3, 1).double()
+    loss = grid_scaling.levenberg_marquardt(model, x, y, steps=20)
+    assert loss < 1e-20
+    assert torch.allclose(model.weight, torch.tensor([[1.5, -2.0, 0.25]], dtype=torch.float64), atol=1e-9)
+    wide = torch.nn.Linear(3, 1).double()  # 4 parameters, 2 points: the N x N form, an interpolant
+    assert grid_scaling.levenberg_marquardt(wide, x[:2], y[:2], steps=20) < 1e-20
+
+
+def test_levenberg_marquardt_never_raises_the_loss_of_a_kan(registry):
+    """Our [2,1,1] KAN after a few LBFGS steps: the refinement lowers the training loss (a step that
+    does not is undone), through the native operator's backward."""
+    from kanbench.accuracy import grid_scaling
+
+    spec = registry.get("splines-better_kan").spec
+    torch.manual_seed(0)
+    model = spec.build((2, 1, 1), device=torch.device("cpu"), dtype=torch.float64, grid_size=5)
+    data = grid_scaling.exp_sin_data(n_train=64, n_test=16)
+    x, y = data["train"]
+    grid_scaling._lbfgs(model, x, y, 5)
+    before = float(torch.mean((model(x) - y) ** 2).detach())
+    after = grid_scaling.levenberg_marquardt(model, x, y, steps=5)
+    assert after <= before
+    assert after == pytest.approx(float(torch.mean((model(x) - y) ** 2).detach()), rel=1e-9)
+
+
+def test_grid_extension_refines_only_below_the_interpolation_threshold(registry):
+    """``lm_steps``: Levenberg-Marquardt after LBFGS at grids with fewer parameters than training
+    points, never past the threshold; the run records it and reads back from its dict."""
+    from kanbench.accuracy import grid_scaling
+
+    spec = registry.get("splines-better_kan").spec
+    calls = []
+    real_lbfgs, real_lm = grid_scaling._lbfgs, grid_scaling.levenberg_marquardt
+
+    def build(grid):
+        torch.manual_seed(0)
+        return spec.build((2, 1, 1), device=torch.device("cpu"), dtype=torch.float64, grid_size=grid)
+
+    data = grid_scaling.exp_sin_data(n_train=25, n_test=8)  # G=3: 23 params < 25; G=5: 29 >= 25
+    try:
+        grid_scaling._lbfgs = lambda model, x, y, n: None
+        grid_scaling.levenberg_marquardt = lambda model, x, y, n: calls.append((grid_scaling._trainable(model), n))
+        run = grid_scaling.run(build, data, "x", "exp-sin", (2, 1, 1), grids=(3, 5), steps=1, lm_steps=7)
+    finally:
+        grid_scaling._lbfgs, grid_scaling.levenberg_marquardt = real_lbfgs, real_lm
+    assert calls == [(23, 7)]
+    assert run.lm_steps == 7 and "7 Levenberg-Marquardt" in run.optimizer
+    back = grid_scaling.GridRun.from_dict(run.to_dict())
+    assert back.lm_steps == 7
+    old = run.to_dict()
+    del old["lm_steps"]  # a file written before the refinement existed: LBFGS alone
+    assert grid_scaling.GridRun.from_dict(old).lm_steps == 0
+
+
+class _OldStyleSquare(torch.autograd.Function):
+    """An autograd.Function without setup_context: torch.func cannot transform it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+
+class _SquareNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 1).double()
+
+    def forward(self, x):
+        return _OldStyleSquare.apply(self.lin(x))
+
+
+def test_the_jacobian_is_per_sample_gradients_with_a_loop_where_torch_func_cannot_run(registry):
+    """vmap of grad on our KAN (its native operator hands torch.func the plain ops) equals one
+    backward pass per output; a model torch.func cannot run gets the loop."""
+    from kanbench.accuracy import grid_scaling
+
+    spec = registry.get("splines-better_kan").spec
+    torch.manual_seed(0)
+    model = spec.build((2, 3, 1), device=torch.device("cpu"), dtype=torch.float64, grid_size=4)
+    x = torch.rand(9, 2, dtype=torch.float64) * 2 - 1
+    params = [p for p in model.parameters() if p.requires_grad]
+    loop = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(model(x)[i, 0], params)]) for i in range(9)])
+    torch.testing.assert_close(grid_scaling.jacobian(model, x), loop, atol=1e-13, rtol=1e-12)
+    odd = _SquareNet()
+    with torch.no_grad():
+        odd.lin.weight.copy_(torch.tensor([[0.5, -1.0]], dtype=torch.float64))
+        odd.lin.bias.fill_(0.25)
+    z = odd.lin(x)
+    expected = torch.cat([2 * z * x, 2 * z], 1)  # d(z^2)/d(w, b) = 2 z (x, 1)
+    torch.testing.assert_close(grid_scaling.jacobian(odd, x), expected)

@@ -263,3 +263,44 @@ def test_pykan_honours_the_callers_seed(registry):
         model = entry.spec.build((2, 3, 1), device=torch.device("cpu"), dtype=torch.float64)
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert not torch.allclose(weights[0], weights[1], equal_nan=True)  # it used to be seed 0 whatever the caller's
+
+
+def test_absolute_budgets_are_the_same_count_for_every_task(registry):
+    """``--params``: counts, not multiples of each task's reference; exclusive with ``--budgets``."""
+    from kanbench.commands.accuracy import config_from
+    from kanbench.commands.common import UsageError
+
+    _, config, _ = config_from(_args(params="100,1000", tier="full"))
+    assert config.budgets == (100.0, 1000.0) and config.absolute_budgets and config.to_dict()["absolute_budgets"]
+    assert not config_from(_args())[1].absolute_budgets
+    full = config_from(_args(tier="full"))[1]  # the full tier: 10^2 to 10^3.5 parameters on every task
+    assert full.absolute_budgets and full.budgets == (100.0, 316.0, 1000.0, 3162.0)
+    assert not config_from(_args(tier="full", budgets="1,2"))[1].absolute_budgets
+    with pytest.raises(UsageError, match="exclude each other"):
+        config_from(_args(params="100", budgets="1"))
+    cache = {}
+    xy, digits = tasks.catalogue()["xy"], tasks.catalogue()["digits"]
+    assert suite._budget(registry, xy, 316.0, cache, absolute=True) == suite._budget(registry, digits, 316.0, cache, absolute=True) == 316.0
+    assert suite._budget(registry, xy, 2.0, cache) == 2 * suite._budget(registry, xy, 1.0, cache)
+
+
+def test_the_report_has_a_summary_per_budget():
+    """Several budgets: one table, a column per budget, labelled by count when the budgets are absolute."""
+    from kanbench.accuracy import render
+
+    recs = []
+    for budget, kan_error in ((100.0, 0.2), (1000.0, 0.05)):
+        for seed in (0, 1):
+            for impl, error in (("mlp", 0.1), ("kan", kan_error)):
+                recs.append(
+                    AccuracyResult(
+                        impl=impl, task="t", seed=seed, kind="regression", test_nrmse=error, budget_scale=budget, budget=budget
+                    )
+                )
+    text = render.budget_table(recs, [100.0, 1000.0])
+    assert "error / MLP's at 100 parameters" in text and "error / MLP's at 1000 parameters" in text
+    row = next(line for line in text.splitlines() if line.startswith("| kan"))
+    assert "2.00x" in row and "0.50x" in row
+    assert "### Summary per budget" in render.report(recs)
+    assert render._budget_label(recs, 100.0) == "100 parameters"
+    assert render._budget_label([AccuracyResult(impl="a", task="t", seed=0, budget_scale=2.0, budget=282.0)], 2.0) == "x2"

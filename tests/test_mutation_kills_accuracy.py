@@ -461,6 +461,7 @@ def test_suite_config_plan_and_choice():
         "dtype": "float32",
         "data_seed": 0,
         "match": "params",
+        "absolute_budgets": False,
     }
     assert suite.TIER_DEFAULTS["default"] == {
         "seeds": 5,
@@ -568,7 +569,7 @@ def test_run_unit_crash_message_and_progress(monkeypatch):
         def build(self, widths, device=None, dtype=None):
             raise ValueError("\n  first line  \nsecond")
 
-    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache, metric="params": 50.0)
+    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache, metric="params", absolute=False: 50.0)
     monkeypatch.setattr(
         matching,
         "match",
@@ -927,7 +928,7 @@ def test_a_crash_after_building_keeps_the_parameter_count(monkeypatch):
         def get(self, name):
             return type("I", (), {"spec": Spec()})()
 
-    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache, metric="params": 50.0)
+    monkeypatch.setattr(suite, "_budget", lambda registry, task, scale, cache, metric="params", absolute=False: 50.0)
     monkeypatch.setattr(
         matching,
         "match",

@@ -116,6 +116,35 @@ def summary_table(records: Sequence[AccuracyResult], budget_scale: float = 1.0, 
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
+def _budget_label(records: Sequence[AccuracyResult], budget_scale: float) -> str:
+    """ "x2" for a multiple of each task's reference; "1e+04" style counts for absolute budgets
+    (a budget whose records' targets all equal it)."""
+    targets = {round(r.budget) for r in records if r.budget_scale == budget_scale and r.budget}
+    if targets == {round(budget_scale)} and budget_scale >= 10:
+        return f"{budget_scale:g} {'FLOPs' if records[0].match == 'flops' else 'parameters'}"
+    return f"x{budget_scale:g}"
+
+
+def budget_table(records: Sequence[AccuracyResult], budgets: Sequence[float]) -> str:
+    """Per implementation, the error / MLP's ratio [95%] and the win share at each budget, side by side."""
+    columns = []
+    for b in budgets:
+        columns.append((summary.error_ratios(records, budget_scale=b), summary.win_rates(records, budget_scale=b)))
+    impls = sorted({impl for ratios, wins in columns for impl in ratios})
+    body = []
+    for impl in impls:
+        row = [impl]
+        for ratios, wins in columns:
+            q, w = ratios.get(impl), wins.get(impl)
+            row.append(
+                ("-" if q is None else f"{q.ratio:.2f}x [{q.low:.2f}-{q.high:.2f}]")
+                + ("" if w is None else f", wins {w.rate:.0%}")
+            )
+        body.append(row)
+    headers = ["implementation"] + [f"error / MLP's at {_budget_label(records, b)}" for b in budgets]
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
 def scaling_table(records: Sequence[AccuracyResult]) -> str:
     """The widening exponent: alpha in RMSE ~ N^-alpha as the network widens at a fixed grid, per
     implementation (median over tasks); empty with one budget."""
@@ -135,7 +164,13 @@ def report(records: Sequence[AccuracyResult]) -> str:
         "seed's best checkpoint in the last 5% of its steps), lr at edge (the chosen rate at an end of the range "
         "searched). Off budget: |parameters - budget| / budget of the model trained (FLOPs per sample with --match flops)."
     ]
-    parts = ["### Summary (budget x1)", "", summary_table(records), "", *notes, "", "### Per task", "", task_tables(records)]
+    budgets = sorted({r.budget_scale for r in records})
+    main = 1.0 if 1.0 in budgets or not budgets else budgets[len(budgets) // 2]
+    head = f"### Summary (budget {_budget_label(records, main)})"
+    parts = [head, "", summary_table(records, main), "", *notes]
+    if len(budgets) > 1:
+        parts += ["", "### Summary per budget", "", budget_table(records, budgets)]
+    parts += ["", f"### Per task (budget {_budget_label(records, main)})", "", task_tables(records, main)]
     scaling = scaling_table(records)
     if scaling:
         parts += ["", "### Widening: error versus parameters at a fixed grid (RMSE ~ N^-alpha)", "", scaling]

@@ -15,7 +15,8 @@ seeds covers the split as well as the initialization.
 
 Budgets: the unit's parameter budget is our B-spline KAN's trainable count at the task's
 reference widths (:data:`kanbench.matching.DEFAULT_REFERENCE`), times ``budget_scale``
-(the full tier uses several scales for error-versus-parameters curves); every implementation,
+(the full tier uses several scales for error-versus-parameters curves), or absolute counts
+(``absolute_budgets``: the same for every task, e.g. 10^2 to 10^4); every implementation,
 the MLP included, gets the hidden width whose count is nearest (:func:`kanbench.matching.match`),
 for each trial's own options (a grid of 20 leaves fewer hidden units than a grid of 3).
 
@@ -41,13 +42,16 @@ from kanbench.accuracy.train import Outcome, TrainConfig, converged, step_summar
 #: early-stopping patience (steps without a better validation metric)
 TIER_DEFAULTS = {
     "default": {"seeds": 5, "trials": 4, "lrs": (3e-2, 1e-2, 3e-3), "budgets": (1.0,), "steps": 800, "patience": 150},
+    # every task at 10^2, 10^2.5, 10^3 and 10^3.5 parameters (absolute: the same for every task); three
+    # seeds and six trials keep it near an hour for three implementations on a 2-core machine
     "full": {
-        "seeds": 5,
-        "trials": 12,
+        "seeds": 3,
+        "trials": 6,
         "lrs": (3e-2, 1e-2, 3e-3, 1e-3),
-        "budgets": (0.5, 1.0, 2.0, 4.0),
-        "steps": 2000,
-        "patience": 300,
+        "budgets": (100.0, 316.0, 1000.0, 3162.0),
+        "absolute_budgets": True,
+        "steps": 1000,
+        "patience": 150,
     },
 }
 DATA_SEED = 0
@@ -78,6 +82,7 @@ class SuiteConfig:
     dtype: str = "float32"
     data_seed: int = DATA_SEED
     match: str = "params"  #: what the budget counts: "params" (trainable parameters) or "flops" (forward FLOPs per sample)
+    absolute_budgets: bool = False  #: ``budgets`` are counts (the same for every task), not multiples of each task's reference
 
     def to_dict(self) -> dict:
         return {
@@ -96,6 +101,7 @@ class SuiteConfig:
             "dtype": self.dtype,
             "data_seed": self.data_seed,
             "match": self.match,
+            "absolute_budgets": self.absolute_budgets,
         }
 
 
@@ -122,11 +128,13 @@ def plan(tasks: Sequence[tasks_mod.Task], impls: Sequence[str], config: SuiteCon
     return units[i::n]
 
 
-def _budget(registry, task: tasks_mod.Task, scale: float, cache: dict, metric: str = "params") -> float:
+def _budget(registry, task: tasks_mod.Task, scale: float, cache: dict, metric: str = "params", absolute: bool = False) -> float:
     """Our B-spline KAN's count (trainable parameters, or forward FLOPs per sample) at the task's
-    widths, times ``scale``."""
+    widths, times ``scale``; ``scale`` itself when ``absolute``."""
     from kanbench import matching
 
+    if absolute:
+        return float(scale)
     key = (task.widths, metric)
     if key not in cache:
         cache[key] = matching.default_target(registry, task.widths, metric)
@@ -244,7 +252,7 @@ def run_unit(unit: Unit, registry, config: SuiteConfig, data_for, budget_cache: 
     budget = None
     last: dict = {"widths": unit.task.widths, "params": None}
     try:
-        budget = _budget(registry, unit.task, unit.budget_scale, budget_cache, config.match)
+        budget = _budget(registry, unit.task, unit.budget_scale, budget_cache, config.match, config.absolute_budgets)
 
         def train(seed, lr, options):
             return _train(unit, spec, config, data_for, budget, seed, lr, options, last)

@@ -55,28 +55,46 @@ def add_arguments(p, task_default: str = None) -> None:
         "at each grid, for every implementation whose model can extend its grid",
     )
     p.add_argument("--grids", metavar="A,B", help="grid-extension: the grid schedule (default 3,5,10,20,50,100,200,500,1000)")
+    p.add_argument(
+        "--lm-steps",
+        type=int,
+        metavar="N",
+        help="grid-extension: Levenberg-Marquardt iterations after LBFGS at each grid below the interpolation threshold "
+        "(default 40; 0: LBFGS alone, the paper's protocol)",
+    )
     p.add_argument("--tier", default="default", help=f"task tier: {', '.join(tasks.TIERS)} (default: default)")
     p.add_argument("--task", default=task_default, metavar="A,B", help="tasks by name instead of a tier")
-    p.add_argument("--seeds", type=int, metavar="N", help="model seeds 0..N-1, each with its own data split (tier default: 5)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="model seeds 0..N-1, each with its own data split (tier default: default 5, full 3)",
+    )
     p.add_argument(
         "--trials",
         type=int,
         metavar="N",
         help="tuning trials per row: random search over the row's own hyperparameters and the learning rate, "
-        "the same N for every row (tier default: default 5, full 12)",
+        "the same N for every row (tier default: default 4, full 6)",
     )
     p.add_argument("--lr", metavar="A,B", help="a learning-rate grid instead of tuning trials (every seed x every rate)")
-    p.add_argument("--budgets", metavar="A,B", help="parameter budgets as multiples of the reference (full tier: 0.5,1,2,4)")
+    p.add_argument("--budgets", metavar="A,B", help="parameter budgets as multiples of each task's reference (default tier: 1)")
+    p.add_argument(
+        "--params",
+        metavar="A,B",
+        help="absolute budgets instead: parameter counts (FLOPs per sample with --match flops), the same for every "
+        "task (full tier: 100,316,1000,3162); a task whose smallest model is larger gets that model, flagged off budget",
+    )
     p.add_argument(
         "--steps",
         type=int,
-        help="most optimizer steps (Adam) or iterations (LBFGS) per run (tier default: default 800, full 2000)",
+        help="most optimizer steps (Adam) or iterations (LBFGS) per run (tier default: default 800, full 1000)",
     )
     p.add_argument(
         "--patience",
         type=int,
         metavar="N",
-        help="stop a run after N steps without a better validation metric (tier default: default 150, full 300; 0: never)",
+        help="stop a run after N steps without a better validation metric (tier default: default 150, full 150; 0: never)",
     )
     p.add_argument(
         "--match",
@@ -133,7 +151,14 @@ def config_from(args):
     trials = None if (args.lr or args.optimizer == "lbfgs") else (args.trials if args.trials is not None else tier["trials"])
     if trials is not None and trials < 1:
         raise UsageError("--trials must be at least 1")
-    budgets = _floats(args.budgets, "budgets") if args.budgets else tier["budgets"]
+    if args.budgets and getattr(args, "params", None):
+        raise UsageError("--budgets and --params exclude each other")
+    if getattr(args, "params", None):
+        absolute, budgets = True, _floats(args.params, "params")
+    elif args.budgets:
+        absolute, budgets = False, _floats(args.budgets, "budgets")
+    else:
+        absolute, budgets = tier.get("absolute_budgets", False), tier["budgets"]
     steps = args.steps if args.steps is not None else tier["steps"]
     patience = args.patience if args.patience is not None else tier["patience"]
     try:
@@ -157,6 +182,7 @@ def config_from(args):
         device=args.device,
         dtype=args.dtype,
         match=getattr(args, "match", "params"),
+        absolute_budgets=absolute,
     )
     return selected, config, shard
 
@@ -316,6 +342,10 @@ def run_grid_extension(args) -> int:
         err(str(exc))
         return EXIT_USAGE
     steps = args.steps if args.steps is not None else grid_scaling.STEPS
+    lm_steps = args.lm_steps if args.lm_steps is not None else grid_scaling.LM_STEPS
+    if lm_steps < 0:
+        err("--lm-steps must be 0 or more")
+        return EXIT_USAGE
     data = grid_scaling.exp_sin_data()
     runs = []
     for impl in names:
@@ -341,7 +371,9 @@ def run_grid_extension(args) -> int:
                 )
 
             update = getattr(spec, "update_grid", None)
-            runs.append(grid_scaling.run(build, data, impl, "exp-sin", widths, grids, steps, 3, progress, extend, update))
+            runs.append(
+                grid_scaling.run(build, data, impl, "exp-sin", widths, grids, steps, 3, progress, extend, update, lm_steps)
+            )
     if not runs:
         err("nothing to train")
         return EXIT_FAILED

@@ -90,8 +90,8 @@ def accuracy_full(page: str = "README.md") -> str:
     records = [r for r in results_mod.load(path).results if hasattr(r, "task_family")]
     config = (raw.get("config") or {}).get("accuracy") or {}
     budgets = sorted({r.budget_scale for r in records})
-    took = _duration(raw)
     shards = (raw.get("config") or {}).get("shards")
+    took = "" if shards else _duration(raw)  # a sharded run's elapsed_s is one shard's
     settings = (
         f"{len({r.impl for r in records})} implementations, {len({r.task for r in records})} tasks, "
         f"{len(config.get('seeds') or [])} seeds, {config.get('trials')} tuning trials per row, at most "
@@ -108,6 +108,41 @@ def accuracy_full(page: str = "README.md") -> str:
         "same task, seed and budget (geometric mean; 95% bootstrap interval over tasks and seeds) and the share "
         "of (task, seed) pairs won:\n\n" + render.budget_table(records, budgets) + "\n\n" + _caveats(records) + "\n"
     )
+
+
+def accuracy_steps(page: str = "README.md") -> str:
+    """The convergence check: the newest ``*_accuracy-full-steps-*.json`` (some tasks and budgets of the
+    full tier, trained longer) beside the full tier's own runs of the same tasks and budgets."""
+    from kanbench import results as results_mod
+    from kanbench.accuracy import summary
+
+    longer_path, full_path = _newest("*_accuracy-full-steps-*.json"), _newest("*_accuracy-full.json")
+    if longer_path is None or full_path is None:
+        return "(no convergence check committed yet)\n"
+    longer = [r for r in results_mod.load(longer_path).results if hasattr(r, "task_family")]
+    keys = {(r.task, r.budget_scale) for r in longer}
+    full = [r for r in results_mod.load(full_path).results if hasattr(r, "task_family") and (r.task, r.budget_scale) in keys]
+    impls = [i for i in ("splines-better_kan", "rbf-better_kan") if any(r.impl == i for r in longer)]
+    lines = [
+        f"{_link(page, longer_path)} trains {len({t for t, _ in keys})} tasks of the full tier at its two largest budgets "
+        f"with three times the steps; beside it, the same tasks and budgets from {_link(page, full_path)}:",
+        "",
+        "| budget | most steps | "
+        + " | ".join(f"{i}: error / MLP's [95%]" for i in impls)
+        + " | not converged: MLP, "
+        + ", ".join(impls)
+        + " |",
+        "|---|---|" + "---|" * len(impls) + "---|",
+    ]
+    for budget in sorted({b for _, b in keys}):
+        for records in (full, longer):
+            steps = max((r.steps for r in records if r.steps), default=0)
+            ratios = summary.error_ratios(records, budget_scale=budget)
+            cells = [f"{q.ratio:.2f}x [{q.low:.2f}-{q.high:.2f}]" if (q := ratios.get(i)) else "-" for i in impls]
+            runs = [r for r in records if r.budget_scale == budget and not r.failed]
+            shares = [_share(r.converged is False for r in runs if r.impl == i) for i in ["mlp", *impls]]
+            lines.append(f"| {budget:g} | {steps} | " + " | ".join(cells) + " | " + ", ".join(shares) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _share(values) -> str:
@@ -128,7 +163,7 @@ def _caveats(records) -> str:
         f"Caveats, counted in this file: {_share(r.converged is False for r in runs)} of the runs (the MLP's: "
         f"{_share(r.converged is False for r in mlp)}) had their best checkpoint in the last 5% of their steps "
         f'("not converged"); {_share(e <= 0.03 for e in errors)} of the models are within 3% of their budget and '
-        f"{_share(e <= 0.10 for e in errors)} within 10% (the rest: families whose width moves in coarse steps); "
+        f"{_share(e <= 0.10 for e in errors)} within 10% (the rest: families whose width moves in coarse steps, or a task whose smallest model is larger than the budget); "
         f"{_share(r.lr_at_edge for r in runs)} chose a learning rate at an end of the range; "
         f"{len(records) - len(runs)} of {len(records)} runs failed."
     )
@@ -188,7 +223,51 @@ def accuracy_headline(page: str = "README.md") -> str:
         q = ratios.get(name)
         ratio = "the baseline" if name == summary.BASELINE else (f"{q.ratio:.2f}x [{q.low:.2f}-{q.high:.2f}]" if q else "-")
         lines.append(f"  - `{name}`: error {ratio}, mean rank {ranks[name][0]:.1f} of {len(ranks)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _headline_full(page) + _headline_scaling(page)) + "\n"
+
+
+def _headline_full(page: str) -> list:
+    """The full tier's error ratios of our layers, lowest and highest over its budgets, with intervals."""
+    from kanbench import results as results_mod
+    from kanbench.accuracy import summary
+
+    path = _newest("*_accuracy-full.json")
+    if path is None:
+        return []
+    records = [r for r in results_mod.load(path).results if hasattr(r, "task_family")]
+    budgets = sorted({r.budget_scale for r in records})
+    parts = []
+    for name in sorted({r.impl for r in records if r.impl.endswith("better_kan")}, reverse=True):
+        qs = sorted(
+            (q for q in (summary.error_ratios(records, budget_scale=b).get(name) for b in budgets) if q), key=lambda q: q.ratio
+        )
+        if qs:
+            lo, hi = qs[0], qs[-1]
+            parts.append(f"`{name}` {lo.ratio:.2f}x [{lo.low:.2f}-{lo.high:.2f}] to {hi.ratio:.2f}x [{hi.low:.2f}-{hi.high:.2f}]")
+    if not parts:
+        return []
+    return [
+        f"  - The full tier ({_link(page, path)}: {len({r.task for r in records})} tasks at "
+        f"{len(budgets)} budgets from {budgets[0]:g} to {budgets[-1]:g} parameters): error " + "; ".join(parts)
+    ]
+
+
+def _headline_scaling(page: str) -> list:
+    """The grid-extension exponent of our [2,1,1] KAN on the paper's metric, from the newest run."""
+    from kanbench.accuracy import grid_scaling
+
+    path = _newest("*.json", RESULTS / "grid-extension")
+    if path is None:
+        return []
+    for raw in json.loads(path.read_text())["runs"]:
+        run = grid_scaling.GridRun.from_dict(raw)
+        beta = grid_scaling.fit_exponent(run, metric="test_rmedse")
+        if list(run.widths) == [2, 1, 1] and beta is not None:
+            return [
+                f"  - The KAN paper's scaling law ({_link(page, path)}): our [2,1,1] KAN's test error falls as "
+                f"G^-{beta:.2f} on the paper's metric up to the interpolation threshold (the paper: about G^-4)"
+            ]
+    return []
 
 
 def grid_extension(page: str = "README.md") -> str:
@@ -302,6 +381,7 @@ def kanbefair(page: str = "README.md") -> str:
 FRAGMENTS: dict[str, Callable[[str], str]] = {
     "accuracy-summary": accuracy_summary,
     "accuracy-full": accuracy_full,
+    "accuracy-steps": accuracy_steps,
     "grid-extension": grid_extension,
     "kanbefair": kanbefair,
     "seed-table": seed_table,

@@ -315,7 +315,7 @@ class _SquareNet(torch.nn.Module):
 def test_the_jacobian_is_per_sample_gradients_with_a_loop_where_torch_func_cannot_run(registry):
     """vmap of grad on our KAN (its native operator hands torch.func the plain ops) equals one
     backward pass per output; a model torch.func cannot run gets the loop."""
-    from kanbench.accuracy import grid_scaling
+    from kanbench.accuracy import fitting
 
     spec = registry.get("splines-better_kan").spec
     torch.manual_seed(0)
@@ -323,11 +323,11 @@ def test_the_jacobian_is_per_sample_gradients_with_a_loop_where_torch_func_canno
     x = torch.rand(9, 2, dtype=torch.float64) * 2 - 1
     params = [p for p in model.parameters() if p.requires_grad]
     loop = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(model(x)[i, 0], params)]) for i in range(9)])
-    torch.testing.assert_close(grid_scaling.jacobian(model, x), loop, atol=1e-13, rtol=1e-12)
+    torch.testing.assert_close(fitting.jacobian(model, x), loop, atol=1e-13, rtol=1e-12)
     odd = _SquareNet()
     with torch.no_grad():
         odd.lin.weight.copy_(torch.tensor([[0.5, -1.0]], dtype=torch.float64))
         odd.lin.bias.fill_(0.25)
     z = odd.lin(x)
     expected = torch.cat([2 * z * x, 2 * z], 1)  # d(z^2)/d(w, b) = 2 z (x, 1)
-    torch.testing.assert_close(grid_scaling.jacobian(odd, x), expected)
+    torch.testing.assert_close(fitting.jacobian(odd, x), expected)

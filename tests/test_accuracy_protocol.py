@@ -280,7 +280,11 @@ def test_absolute_budgets_are_the_same_count_for_every_task(registry):
         config_from(_args(params="100", budgets="1"))
     cache = {}
     xy, digits = tasks.catalogue()["xy"], tasks.catalogue()["digits"]
-    assert suite._budget(registry, xy, 316.0, cache, absolute=True) == suite._budget(registry, digits, 316.0, cache, absolute=True) == 316.0
+    assert (
+        suite._budget(registry, xy, 316.0, cache, absolute=True)
+        == suite._budget(registry, digits, 316.0, cache, absolute=True)
+        == 316.0
+    )
     assert suite._budget(registry, xy, 2.0, cache) == 2 * suite._budget(registry, xy, 1.0, cache)
 
 

@@ -193,3 +193,57 @@ def test_a_compiled_training_step_equals_eager():
     x = _x(16)
     compiled = torch.compile(model, fullgraph=True, dynamic=True)
     torch.testing.assert_close(compiled(x), model(x), atol=1e-12, rtol=1e-10)
+
+
+def _same_as_layers(model: KAN, x: torch.Tensor) -> None:
+    model.fused = True
+    fused = model(x)
+    model.fused = False
+    torch.testing.assert_close(fused, model(x), atol=1e-12, rtol=1e-10)
+    model.fused = True
+
+
+def test_the_arguments_are_kept_between_calls_and_rebuilt_when_the_network_changes():
+    """The network's operator arguments are built once and reused; any change to a layer (grids,
+    locks, masks, flags, dtype, a replaced layer) rebuilds them, and in-place updates are seen."""
+    model = _network("spline", 2)
+    x = _x()
+    model(x)
+    kept = model.__dict__["_native_arguments"]
+    model(x)
+    assert model.__dict__["_native_arguments"] is kept  # nothing moved: the same arguments
+    with torch.no_grad():
+        model.layers[0].weight.add_(0.1)  # an optimizer step: in place, seen through the kept tensors
+    _same_as_layers(model, x)
+    assert model.__dict__["_native_arguments"] is kept
+    model.update_grid(x)
+    _same_as_layers(model, x)
+    model.extend_grid(7, x=x)
+    _same_as_layers(model, x)
+    model.lock(0, [(0, 0), (1, 0)])  # a lock computes its weight on every call: not kept
+    _same_as_layers(model, x)
+    assert "_native_arguments" not in model.__dict__
+    model.layers[0].unlock()
+    mask = torch.ones(4, 3, dtype=D)
+    mask[0, 1] = 0
+    model.layers[0].set_edge_mask(mask)
+    _same_as_layers(model, x)
+    model.layers[0].set_edge_mask(torch.ones(4, 3, dtype=D))
+    _same_as_layers(model, x)
+    model.layers[1] = _network("rbf", 2).layers[1]  # a layer from elsewhere
+    _same_as_layers(model, x)
+    model.float()  # the weights' dtype moved; the input follows
+    _same_as_layers(model, x.float())
+    model.layers[1].use_native = False  # one layer off the native path: layers one by one
+    assert model.network_arguments(x.float()) is None
+    _same_as_layers(model, x.float())
+
+
+def test_trainable_centers_are_recomputed_every_call():
+    model = _network("rbf", 2, rbf={"trainable_centers": True})
+    x = _x()
+    model(x)
+    assert "_native_arguments" not in model.__dict__  # a = 1/widths, b = -centers/widths: computed
+    with torch.no_grad():
+        model.layers[0].centers.add_(0.05)
+    _same_as_layers(model, x)

@@ -47,6 +47,13 @@ class KANLayer(nn.Module):
     #: take the native operator (:mod:`better_kan.native`: C++ on the CPU, Triton on CUDA) where it has a
     #: kernel for the input's device and dtype: one operator forward and one backward per layer
     use_native: bool = True
+    #: attribute assignments to any KAN layer so far (parameters, buffers, grids, flags, locks, masks):
+    #: a network's cached native-operator arguments (:meth:`better_kan.KAN.forward`) are rebuilt when it moves
+    changes: int = 0
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        KANLayer.changes += 1
 
     def __init__(
         self,

@@ -64,12 +64,40 @@ class KAN(nn.Module):
         """x: (batch, widths[0]) -> (batch, widths[-1]): one native operator for the whole network
         (:meth:`network_arguments`) when every layer can take its native path, else layer by layer."""
         if self.fused and native.NETWORK_OP is not None:
-            args = self.network_arguments(x)
+            args = self._cached_arguments(x)
             if args is not None:
                 return native.NETWORK_OP(x, *args)
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def _cached_arguments(self, x: torch.Tensor) -> Optional[tuple]:
+        """:meth:`network_arguments`, kept between calls while nothing they depend on moved: no KAN
+        layer had an attribute assigned (:attr:`KANLayer.changes`), the layers and the input's and
+        weights' dtype and device are the same, and every tensor in them is a layer's own parameter or
+        buffer (so in-place updates, an optimizer's included, are seen). Not while torch.jit traces
+        (each trace records its own lookups) or inside torch.func (which takes the layers one by one)."""
+        if torch.jit.is_tracing() or reference.functorch_active():
+            return self.network_arguments(x)
+        first = self.layers[0].weight
+        key = (
+            KANLayer.changes,
+            tuple(map(id, self.layers)),
+            x.dtype,
+            x.device,
+            x.dim() == 2 and x.shape[1],
+            first.dtype,
+            first.device,
+        )
+        cached = self.__dict__.get("_native_arguments")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        args = self.network_arguments(x)
+        if args is not None and all(_owned(layer, args, i) for i, layer in enumerate(self.layers)):
+            self.__dict__["_native_arguments"] = (key, args)
+        else:
+            self.__dict__.pop("_native_arguments", None)
+        return args
 
     def network_arguments(self, x: torch.Tensor) -> Optional[tuple]:
         """The native network operator's arguments after ``x`` (weights, biases, a, b, bases, orders,
@@ -253,6 +281,15 @@ def _layer_kwargs(kind: str, kwargs: dict) -> dict:
         # an RBF layer with the B-spline layer's parameter count: G + k centers
         out["num_centers"] = kwargs["grid_size"] + kwargs.get("spline_order", 3)
     return out
+
+
+def _owned(layer: KANLayer, args: tuple, i: int) -> bool:
+    """True when layer ``i``'s weight, bias and basis tables in ``args`` are its own parameters or
+    buffers, not tensors computed from them (locks, masks, a standalone scale, trainable RBF
+    centers compute theirs on every call)."""
+    own = {id(t) for t in layer.parameters()} | {id(t) for t in layer.buffers()}
+    weights, biases, a, b = args[:4]
+    return all(t.numel() == 0 or id(t) in own for t in (weights[i], biases[i], a[i], b[i]))
 
 
 def build_kan(widths: Sequence[int], layers: Union[str, Sequence[str]] = "spline", device=None, dtype=None, **kwargs) -> KAN:

@@ -35,8 +35,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from kanbench.accuracy.fitting import jacobian, levenberg_marquardt
 from kanbench.accuracy.fitting import lbfgs as _lbfgs
+from kanbench.accuracy.fitting import levenberg_marquardt
 
 #: the paper's grid schedule (figure 2.3)
 GRIDS = (3, 5, 10, 20, 50, 100, 200, 500, 1000)

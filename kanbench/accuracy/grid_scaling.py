@@ -21,7 +21,7 @@ The paper's LBFGS (200 iterations, history 10) leaves a [2,1,1] KAN far from the
 optimum of its grid once the grid is fine: the error stops falling near 1e-6 while the training
 error keeps creeping down, and what a grid inherits from the coarser one carries that shortfall
 along. ``lm_steps`` adds a Levenberg-Marquardt refinement after LBFGS at every grid below the
-interpolation threshold (:func:`levenberg_marquardt`: the exact least-squares step on the model's
+interpolation threshold (:func:`~kanbench.accuracy.fitting.levenberg_marquardt`: the exact least-squares step on the model's
 Jacobian, damped), which solves each grid's fit to its float64 optimum; with ``lm_steps=0`` the
 protocol is the paper's LBFGS alone. Both are recorded, so a reader sees what the optimizer, not
 the representation, costs.
@@ -180,7 +180,7 @@ def run(
     new_size, x) -> model`` extends a grid (default: the model's own ``extend_grid(new_size, x=x)``);
     ``update(model, x)``, when given, refits the grids to the training inputs every
     ``UPDATE_EVERY`` (5) steps of the first ``UPDATE_UNTIL`` (50) at each grid, as pykan's fit does.
-    ``lm_steps`` > 0: :func:`levenberg_marquardt` after LBFGS at each grid whose trainable parameters
+    ``lm_steps`` > 0: :func:`~kanbench.accuracy.fitting.levenberg_marquardt` after LBFGS at each grid whose trainable parameters
     are fewer than the training points. A grid that fails (a diverged loss) ends the schedule there, recorded."""
     x_train, y_train = data["train"]
     x_test, y_test = data["test"]

@@ -290,3 +290,24 @@ def test_commands_are_shown_as_a_user_would_type_them(monkeypatch):
     assert display_command("kanbench run --out results/x.json") == "kanbench run --out results/x.json"
     monkeypatch.setenv(runner.COMMAND_ENV, "kanbench accuracy --executor slurm")  # what a Slurm job records
     assert runner.command_line() == "kanbench accuracy --executor slurm"
+
+
+def test_the_front_page_shows_the_default_tier_and_an_absolute_budget_file_has_its_summary():
+    """A newer accuracy file of a few rows (the full tier's convergence check) does not replace the
+    default tier (every implementation) on the front page; a file with absolute budgets, which has
+    no x1 budget, still gets its summary at its middle budget."""
+    from types import SimpleNamespace
+
+    from kanbench import results as results_mod
+    from kanbench.accuracy import render, summary
+    from kanbench.site import front_page
+
+    default = sorted(RESULTS.glob("*_accuracy-default.json"))[-1]
+    full = sorted(RESULTS.glob("*_accuracy-full.json"))[-1]
+    items = [SimpleNamespace(path=p, doc=results_mod.load(p), slug=p.stem) for p in (default, full)]
+    items[1].doc.machine["timestamp"] = "2999-01-01T00:00:00"  # the newer file
+    front, _ = front_page.panels(SimpleNamespace(docs=items))
+    assert any(default.name in text for _, text, _, _ in front)
+    records = [r for r in items[1].doc.results if hasattr(r, "task_family")]
+    assert summary.main_budget(records) == 1000.0
+    assert "splines-better_kan" in render.summary_table(records) and summary.error_ratios(records)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from tabulate import tabulate
 
@@ -39,8 +39,10 @@ def _param_error(rec) -> str:
     return "-" if error is None else f"{100 * error:.1f}%"
 
 
-def task_tables(records: Sequence[AccuracyResult], budget_scale: float = 1.0) -> str:
-    """One markdown table per task (best first), each headed by the task's formula and source."""
+def task_tables(records: Sequence[AccuracyResult], budget_scale: Optional[float] = None) -> str:
+    """One markdown table per task (best first), each headed by the task's formula and source, at
+    one budget (default: :func:`~kanbench.accuracy.summary.main_budget`)."""
+    budget_scale = summary.main_budget(records) if budget_scale is None else budget_scale
     tasks = catalogue()
     per_task = summary.task_rows(records, budget_scale)
     marks = summary.flags(records)
@@ -88,9 +90,11 @@ def task_tables(records: Sequence[AccuracyResult], budget_scale: float = 1.0) ->
     return "\n\n".join(parts)
 
 
-def summary_table(records: Sequence[AccuracyResult], budget_scale: float = 1.0, fmt: str = "github") -> str:
+def summary_table(records: Sequence[AccuracyResult], budget_scale: Optional[float] = None, fmt: str = "github") -> str:
     """Mean rank over tasks; wins, ties and losses against the MLP with the win share's 95% bootstrap
-    interval (tasks and seeds resampled); the error ratio to the MLP with the same interval."""
+    interval (tasks and seeds resampled); the error ratio to the MLP with the same interval; at one
+    budget (default: :func:`~kanbench.accuracy.summary.main_budget`)."""
+    budget_scale = summary.main_budget(records) if budget_scale is None else budget_scale
     per_task = summary.task_rows(records, budget_scale)
     ranks = summary.mean_ranks(per_task)
     wins = summary.win_rates(records, budget_scale=budget_scale)
@@ -165,7 +169,7 @@ def report(records: Sequence[AccuracyResult]) -> str:
         "searched). Off budget: |parameters - budget| / budget of the model trained (FLOPs per sample with --match flops)."
     ]
     budgets = sorted({r.budget_scale for r in records})
-    main = 1.0 if 1.0 in budgets or not budgets else budgets[len(budgets) // 2]
+    main = summary.main_budget(records)
     head = f"### Summary (budget {_budget_label(records, main)})"
     parts = [head, "", summary_table(records, main), "", *notes]
     if len(budgets) > 1:

@@ -61,9 +61,18 @@ def _median(values) -> Optional[float]:
     return float(statistics.median(values)) if values else None
 
 
-def task_rows(records: Sequence[AccuracyResult], budget_scale: float = 1.0) -> dict:
-    """{task: [TaskRow ranked best first]} for one budget scale."""
+def main_budget(records: Sequence[AccuracyResult]) -> float:
+    """The budget a one-budget summary shows: x1 where the records have it (every tier with budgets
+    relative to the reference), else the middle of their budgets (absolute budgets)."""
+    budgets = sorted({r.budget_scale for r in records})
+    return 1.0 if 1.0 in budgets or not budgets else budgets[len(budgets) // 2]
+
+
+def task_rows(records: Sequence[AccuracyResult], budget_scale: Optional[float] = None) -> dict:
+    """{task: [TaskRow ranked best first]} for one budget (default: :func:`main_budget`)."""
     from scipy.stats import rankdata
+
+    budget_scale = main_budget(records) if budget_scale is None else budget_scale
 
     groups: dict = {}
     for r in records:
@@ -182,8 +191,9 @@ def _share(outcomes) -> float:
     return float(np.mean(outcomes)) if outcomes else float("nan")
 
 
-def win_rates(records: Sequence[AccuracyResult], baseline: str = BASELINE, budget_scale: float = 1.0) -> dict:
-    """{impl: WinRate} against ``baseline`` on paired (task, seed) runs of one budget."""
+def win_rates(records: Sequence[AccuracyResult], baseline: str = BASELINE, budget_scale: Optional[float] = None) -> dict:
+    """{impl: WinRate} against ``baseline`` on paired (task, seed) runs of one budget (default: :func:`main_budget`)."""
+    budget_scale = main_budget(records) if budget_scale is None else budget_scale
     out = {}
     for impl, by_task in _pairs(records, baseline, budget_scale).items():
         outcomes = {task: [_outcome(p) for p in pairs] for task, pairs in by_task.items()}
@@ -197,8 +207,10 @@ def _geometric_mean(log_ratios) -> float:
     return float(np.exp(np.mean(log_ratios))) if log_ratios else float("nan")
 
 
-def error_ratios(records: Sequence[AccuracyResult], baseline: str = BASELINE, budget_scale: float = 1.0) -> dict:
-    """{impl: ErrorRatio} against ``baseline``: pairs where both finished with a positive error."""
+def error_ratios(records: Sequence[AccuracyResult], baseline: str = BASELINE, budget_scale: Optional[float] = None) -> dict:
+    """{impl: ErrorRatio} against ``baseline``: pairs where both finished with a positive error, at one
+    budget (default: :func:`main_budget`)."""
+    budget_scale = main_budget(records) if budget_scale is None else budget_scale
     out = {}
     for impl, by_task in _pairs(records, baseline, budget_scale).items():
         logs = {

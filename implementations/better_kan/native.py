@@ -27,8 +27,9 @@ The basis is named by a string of :data:`better_kan.reference.BASES`: ``"bspline
 
 ``torch.ops.better_kan.kan_network`` runs a whole :class:`better_kan.KAN` of such layers as one
 node: one operator call forward and one backward, the layers' activations and features held in
-the node, no Python between layers (:func:`kan_network`; the network's forward takes it when every
-layer can, and its layers one by one otherwise).
+the node, no Python between layers (:data:`NETWORK_OP`, its arguments from
+:meth:`better_kan.KAN.network_arguments`; the network's forward takes it when every layer can, and
+its layers one by one otherwise).
 
 Where the extension is not built, was built from another version of its source, needs a newer
 torch, or ``BETTER_KAN_NATIVE=0``, ``STATUS`` says why and the layers take their PyTorch
@@ -192,22 +193,6 @@ def kan_linear(
     return OP(x, weight, bias, a, b, basis, order, base)
 
 
-def kan_network(
-    x: torch.Tensor,
-    weights: list,
-    biases: list,
-    a: list,
-    b: list,
-    bases: list,
-    orders: list,
-    base: list,
-) -> torch.Tensor:
-    """x (batch, in) through L layers as one operator: weights[l] (out_l, in_l, n_l + 1), biases[l]
-    (out_l) or a 0-element tensor, a[l] / b[l] the basis tables, bases[l] / base[l] names, orders[l]
-    ints -> (batch, out_{L-1}). The same function as the layers' :func:`kan_linear` in turn."""
-    return NETWORK_OP(x, weights, biases, a, b, ",".join(bases), orders, ",".join(base))
-
-
 __all__ = [
     "BASES",
     "BASIS_NAMES",
@@ -219,7 +204,6 @@ __all__ = [
     "OP",
     "STATUS",
     "kan_linear",
-    "kan_network",
     "source_hash",
     "status",
     "supports",

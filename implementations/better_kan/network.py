@@ -78,7 +78,7 @@ class KAN(nn.Module):
         buffer (so in-place updates, an optimizer's included, are seen). Not while torch.jit traces
         (each trace records its own lookups) or inside torch.func (which takes the layers one by one)."""
         if torch.jit.is_tracing() or reference.functorch_active():
-            return self.network_arguments(x)
+            return self.network_arguments(x)  # None under torch.func
         first = self.layers[0].weight
         key = (
             KANLayer.changes,

@@ -72,24 +72,19 @@ def levenberg_marquardt(model, x, y, steps: int, damping: float = 1e-3) -> float
     step). A step that does not lower the loss is undone and the damping raised. Returns the
     final loss; stops early when a step gains less than 1e-12 of it."""
     import torch
+    from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
     params = [p for p in model.parameters() if p.requires_grad]
 
-    def flat() -> "torch.Tensor":
-        return torch.cat([p.detach().reshape(-1) for p in params])
-
     def assign(theta) -> None:
         with torch.no_grad():
-            start = 0
-            for p in params:
-                p.copy_(theta[start : start + p.numel()].view_as(p))
-                start += p.numel()
+            vector_to_parameters(theta, params)
 
     def residual() -> "torch.Tensor":
         with torch.no_grad():
             return (model(x) - y).reshape(-1)
 
-    theta, r = flat(), residual()
+    theta, r = parameters_to_vector(params).detach(), residual()
     loss = float(r @ r)
     for _ in range(steps):
         jac = jacobian(model, x)

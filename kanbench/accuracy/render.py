@@ -121,8 +121,8 @@ def summary_table(records: Sequence[AccuracyResult], budget_scale: Optional[floa
 
 
 def _budget_label(records: Sequence[AccuracyResult], budget_scale: float) -> str:
-    """ "x2" for a multiple of each task's reference; "1e+04" style counts for absolute budgets
-    (a budget whose records' targets all equal it)."""
+    """ "x2" for a multiple of each task's reference; "1000 parameters" (or FLOPs) for an absolute
+    budget (one whose records' targets all equal it)."""
     targets = {round(r.budget) for r in records if r.budget_scale == budget_scale and r.budget}
     if targets == {round(budget_scale)} and budget_scale >= 10:
         return f"{budget_scale:g} {'FLOPs' if records[0].match == 'flops' else 'parameters'}"

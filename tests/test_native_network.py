@@ -247,3 +247,29 @@ def test_trainable_centers_are_recomputed_every_call():
     with torch.no_grad():
         model.layers[0].centers.add_(0.05)
     _same_as_layers(model, x)
+
+
+@pytest.mark.parametrize("kind", ["spline", "spline-cox", "rbf"])
+def test_nan_inf_views_and_strided_inputs_behave_as_layer_by_layer(kind):
+    """What a user does with the result: NaN and inf propagate to the same places, a strided input
+    (a transposed view, a column slice) gives the same output, and the output is an ordinary
+    contiguous (batch, out) tensor that views and in-place ops accept -- as layer by layer."""
+    model = _network(kind, 3)
+    x = _x(9)
+    x[2, 0], x[5, 1] = float("nan"), float("inf")
+    outs = []
+    for fused in (True, False):
+        model.fused = fused
+        outs.append(model(x))
+    torch.testing.assert_close(outs[0], outs[1], atol=1e-12, rtol=1e-10, equal_nan=True)
+    assert torch.equal(outs[0].isnan(), outs[1].isnan())
+    model.fused = True
+    strided = torch.cat([_x(9), _x(9, seed=2)], 1)[:, ::2]  # (9, 3), stride 2 along the columns
+    transposed = _x(9).t().contiguous().t()  # (9, 3), feature-major storage
+    for view in (strided, transposed):
+        assert not view.is_contiguous()
+        torch.testing.assert_close(model(view), model(view.contiguous()), atol=1e-12, rtol=1e-10)
+    y = model(_x(9))
+    assert y.is_contiguous() and y.shape == (9, 2)
+    y.view(-1).add_(1.0)  # a view and an in-place op, as on any tensor
+    assert y.reshape(2, 9).shape == (2, 9)

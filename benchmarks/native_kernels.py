@@ -49,7 +49,7 @@ def measure(preset: str, out: Path, rounds: int, min_time: float, impls=IMPLS) -
     path.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "kanbench", "run", "--implementations", str(ROOT / "benchmarks" / "variants")]
     cmd += ["--impl", ",".join(impls), "--device", "cpu", "--preset", preset, "--rounds", str(rounds)]
-    cmd += ["--processes", "2", "--min-time", str(min_time), "--out", str(path)]
+    cmd += ["--processes", "2", "--min-time", str(min_time), "--match", "params", "--out", str(path)]
     subprocess.run(cmd, check=True, cwd=ROOT)
     return path
 
@@ -66,8 +66,6 @@ def ratios(path: Path) -> dict:
     mlp = rows["mlp"]
     out = {}
     for impl in [name for name in rows if name != "mlp"]:
-        if impl not in rows:
-            continue
         out[impl] = {}
         for name, phases in PHASES.items():
             per_round = summed_round_ratios(rows[impl], mlp, phases)
@@ -76,6 +74,7 @@ def ratios(path: Path) -> dict:
             lo, hi = median_interval(sorted(per_round))
             out[impl][name] = (_median(per_round), lo, hi)
     out["_times"] = {r.impl: (r.median("forward"), r.median("backward")) for r in rows.values()}  # ms
+    out["_params"] = {r.impl: f"{r.params:,}" if r.params is not None else "-" for r in rows.values()}
     return out
 
 
@@ -84,25 +83,27 @@ def render(measured: dict, date: str, command: str) -> str:
         f"# Native kernels against the MLP ({date})",
         "",
         f"Measured by `{command}` on this project's 2-core CI-class VM (torch CPU, 2 threads): one interleaved",
-        "`kanbench run` per workload; ratios are per interleaved round to the param-matched MLP of the same run,",
-        "the median over rounds with its 95% interval. Our rows run the whole network as one native operator;",
+        "`kanbench run --match params` per workload (every row's hidden widths chosen so its trainable parameters",
+        "match our B-spline KAN's at the workload's widths); ratios are per interleaved round to that param-matched",
+        "MLP of the same run, the median over rounds with its 95% interval. The parameter counts are in the table.",
+        "Our rows run the whole network as one native operator;",
         "`*-layered` is the same network on the native operator one layer at a time, `*-torch-path` without",
         "its native operator (what a machine without a C++ compiler runs).",
         "",
-        "| workload | row | forward us | backward us | forward / MLP | fwd+bwd / MLP |",
-        "|---|---|---:|---:|---:|---:|",
+        "| workload | row | params | forward us | backward us | forward / MLP | fwd+bwd / MLP |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for preset, r in measured.items():
-        times = r["_times"]
+        times, params = r["_times"], r["_params"]
         f, b = times["mlp"]
-        lines.append(f"| {preset} | mlp | {f * 1e3:.1f} | {b * 1e3:.1f} | 1 | 1 |")
+        lines.append(f"| {preset} | mlp | {params['mlp']} | {f * 1e3:.1f} | {b * 1e3:.1f} | 1 | 1 |")
         for impl in [name for name in r if not name.startswith("_")]:
             f, b = times[impl]
             cells = []
             for name in PHASES:
                 m = r[impl].get(name)
                 cells.append(f"{m[0]:.2f}x [{m[1]:.2f}-{m[2]:.2f}]" if m else "-")
-            lines.append(f"| {preset} | {impl} | {f * 1e3:.1f} | {b * 1e3:.1f} | {cells[0]} | {cells[1]} |")
+            lines.append(f"| {preset} | {impl} | {params[impl]} | {f * 1e3:.1f} | {b * 1e3:.1f} | {cells[0]} | {cells[1]} |")
     lines += ["", "## Goals", ""]
     for (preset, phase), goal in GOALS.items():
         for impl in ("splines-better_kan", "rbf-better_kan"):

@@ -105,6 +105,44 @@ def test_every_base_activation_and_bias_off(cls, base, dtype):
         _assert_paths_agree(layer, x, dtype)
 
 
+# (in, out, batch): the operator's own loops for small products -- one output (dot products),
+# 16+ outputs (dL/dW by rows over the outputs), odd batches and counts -- and BLAS above 2^18
+# multiply-adds (40 x 40 x 9 x 80)
+PRODUCT_SHAPES = [(1, 1, 1), (3, 1, 5), (5, 17, 3), (1, 16, 33), (7, 3, 31), (6, 20, 1), (40, 40, 80)]
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", PRODUCT_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("cls", [SplineKANLayer, RBFKANLayer])
+def test_small_and_blas_products_equal_the_pytorch_path(cls, shape, dtype):
+    n_in, n_out, batch = shape
+    for bias in (True, False):
+        layer = _random_weights(cls(n_in, n_out, bias=bias, dtype=dtype))
+        _assert_paths_agree(layer, _inputs(layer, "random", n=batch, seed=6), dtype)
+
+
+@needs_native
+def test_threaded_kernels_equal_the_pytorch_path():
+    """Every loop split over threads (BETTER_KAN_GRAIN=1: one element per task) gives the same layer."""
+    code = (
+        "import torch, sys\n"
+        "sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import test_native as t\n"
+        "torch.set_num_threads(2)\n"
+        "for cls in (t.SplineKANLayer, t.RBFKANLayer):\n"
+        "    for n_in, n_out, batch in t.PRODUCT_SHAPES:\n"
+        "        layer = t._random_weights(cls(n_in, n_out, dtype=torch.float64))\n"
+        "        t._assert_paths_agree(layer, t._inputs(layer, 'random', n=batch, seed=6), torch.float64)\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "BETTER_KAN_GRAIN": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "tests"), str(ROOT / "implementations")], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
 @needs_native
 @pytest.mark.parametrize("cls", [SplineKANLayer, RBFKANLayer])
 def test_masks_locks_and_standalone_scale_on_the_native_path(cls):

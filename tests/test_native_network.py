@@ -130,6 +130,26 @@ def test_the_network_is_one_node_and_its_backward_one_call():
     assert "better_kan::kan_linear(" not in str(traced.inlined_graph)
 
 
+def test_every_layers_features_are_held_in_one_workspace():
+    """On the CPU the node keeps each layer's features (in, n + 1, batch) as a slice of one allocation."""
+    model = build_kan([3, 5, 4, 2])
+    x = torch.rand(7, 3, requires_grad=True)
+    features = []
+
+    def pack(t):
+        if t.dim() == 3 and t.shape[-1] == 7:  # (in, n + 1, batch): the weights end in n + 1 = 9
+            features.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = model(x)
+    assert y.grad_fn.name().endswith("KanNetworkFunction>")
+    assert [tuple(f.shape[:2]) for f in features] == [(3, 9), (5, 9), (4, 9)]
+    assert len({f.untyped_storage().data_ptr() for f in features}) == 1
+    y.sum().backward()  # and the backward reads them there
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 def test_layers_that_cannot_run_natively_run_one_by_one():
     model = _network("spline", 2)
     x = _x()

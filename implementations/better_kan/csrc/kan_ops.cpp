@@ -43,6 +43,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/autograd_not_implemented_fallback.h>
@@ -192,12 +193,14 @@ inline T cardinal_derivative(const CardinalTerms& terms, T z) {
   const int k = K >= 0 ? K : terms.k;
   if (k == 0) return T(0);
   T r = magnitude(z);
-  T sign = T(int(z > T(0)) - int(z < T(0)));
   if (K == 3) {
+    // -sign(z) (c0^2 - 4 c1^2) / 2 with c0^2 - 4 c1^2 = r (4 - 3r) >= 0 on r < 1 and c0^2 on [1, 2]:
+    // z's sign bit stands in for sign(z) (no comparisons), and at z = 0 the magnitude is 0 exactly
     T c0 = positive_part(T(2) - r);
     T c1 = positive_part(T(1) - r);
-    return T(-0.5) * sign * (c0 * c0 - T(4) * (c1 * c1));
+    return -std::copysign(T(0.5) * (c0 * c0 - T(4) * (c1 * c1)), z);
   }
+  T sign = T(int(z > T(0)) - int(z < T(0)));
   T slope = T(0);
   const int count = K >= 0 ? (K + 2) / 2 : terms.count;
   for (int j = 0; j < count; ++j) {
@@ -314,25 +317,33 @@ inline T rbf_derivative(Basis kind, T z, T phi) {
 
 // ---------------------------------------------------------------- batch rows: the vectorized inner loops
 //
-// One function per inner loop over the batch, compiled for AVX-512, AVX2 and the baseline and
-// picked at load time (GCC/Clang target_clones on x86-64 Linux); elsewhere, the baseline only.
+// One function per inner loop over the batch, inlined into loops over blocks of rows that are
+// compiled for AVX-512, AVX2 and the baseline and picked at load time (GCC/Clang target_clones on
+// x86-64 Linux); elsewhere, the baseline only.
 
 #if defined(__x86_64__) && defined(__linux__) && ((defined(__GNUC__) && __GNUC__ >= 12 && !defined(__clang__)) || (defined(__clang__) && __clang_major__ >= 14))
 #define BETTER_KAN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define BETTER_KAN_CLONES
 #endif
+// a row is inlined into the cloned loop over rows that calls it: one dispatched call per block of
+// rows, not per row (a call per 32-element row cost more than the row's arithmetic)
+#if defined(__GNUC__) || defined(__clang__)
+#define BETTER_KAN_ROW inline __attribute__((always_inline))
+#else
+#define BETTER_KAN_ROW inline
+#endif
 
 // out[s] = M_k(x[s] a + b)
 template <typename T, int K>
-BETTER_KAN_CLONES void spline_row(const T* __restrict x, T* __restrict out, int64_t len, T a, T b, const CardinalTerms& terms) {
+BETTER_KAN_ROW void spline_row(const T* __restrict x, T* __restrict out, int64_t len, T a, T b, const CardinalTerms& terms) {
 #pragma omp simd
   for (int64_t s = 0; s < len; ++s) out[s] = cardinal_value<T, K>(terms, x[s] * a + b);
 }
 
 // d[s] = M_k'(z_s) g[s] (when d), gx[s] += M_k'(z_s) a g[s]
 template <typename T, int K>
-BETTER_KAN_CLONES void spline_grad_row(const T* __restrict x, const T* __restrict g, T* __restrict gx, T* __restrict d, int64_t len, T a,
+BETTER_KAN_ROW void spline_grad_row(const T* __restrict x, const T* __restrict g, T* __restrict gx, T* __restrict d, int64_t len, T a,
                                        T b, const CardinalTerms& terms) {
   if (d != nullptr) {
 #pragma omp simd
@@ -348,13 +359,13 @@ BETTER_KAN_CLONES void spline_grad_row(const T* __restrict x, const T* __restric
 
 // out[s] = phi(x[s] a + b)
 template <typename T, Basis kind>
-BETTER_KAN_CLONES void rbf_row(const T* __restrict x, T* __restrict out, int64_t len, T a, T b) {
+BETTER_KAN_ROW void rbf_row(const T* __restrict x, T* __restrict out, int64_t len, T a, T b) {
 #pragma omp simd
   for (int64_t s = 0; s < len; ++s) out[s] = rbf_value(kind, x[s] * a + b);
 }
 
 template <typename T, Basis kind>
-BETTER_KAN_CLONES void rbf_grad_row(const T* __restrict x, const T* __restrict phi, const T* __restrict g, T* __restrict gx,
+BETTER_KAN_ROW void rbf_grad_row(const T* __restrict x, const T* __restrict phi, const T* __restrict g, T* __restrict gx,
                                     T* __restrict d, int64_t len, T a, T b) {
   if (d != nullptr) {
 #pragma omp simd
@@ -370,13 +381,13 @@ BETTER_KAN_CLONES void rbf_grad_row(const T* __restrict x, const T* __restrict p
 
 // the base branch: out[s] = silu(x[s]) = x / (1 + e^-x), and gx[s] += silu'(x[s]) g[s]
 template <typename T>
-BETTER_KAN_CLONES void silu_row(const T* __restrict x, T* __restrict out, int64_t len) {
+BETTER_KAN_ROW void silu_row(const T* __restrict x, T* __restrict out, int64_t len) {
 #pragma omp simd
   for (int64_t s = 0; s < len; ++s) out[s] = x[s] / (T(1) + vexp(-x[s]));
 }
 
 template <typename T>
-BETTER_KAN_CLONES void silu_grad_row(const T* __restrict x, const T* __restrict g, T* __restrict gx, int64_t len) {
+BETTER_KAN_ROW void silu_grad_row(const T* __restrict x, const T* __restrict g, T* __restrict gx, int64_t len) {
 #pragma omp simd
   for (int64_t s = 0; s < len; ++s) {
     const T sig = T(1) / (T(1) + vexp(-x[s]));
@@ -410,6 +421,8 @@ Layout check_inputs(const at::Tensor& x, const at::Tensor& weight, const c10::op
   }
   if (bias.has_value() && bias->defined()) {
     TORCH_CHECK(bias->dim() == 1 && bias->size(0) == l.n_out, "better_kan: bias must be (out,), got ", bias->sizes());
+    TORCH_CHECK(bias->scalar_type() == x.scalar_type(), "better_kan: bias must share x's dtype, got ", bias->scalar_type(), " and ",
+                x.scalar_type());
   }
   return l;
 }
@@ -417,12 +430,12 @@ Layout check_inputs(const at::Tensor& x, const at::Tensor& weight, const c10::op
 // Work is laid out feature-major -- features (in, n + 1, batch), x transposed to (in, batch) -- so
 // every inner loop runs over the batch: long, contiguous, vectorizable, whatever n is.
 // Elements per parallel_for task: below that, one thread. BETTER_KAN_GRAIN (read once) overrides
-// the default of 16384 -- for measuring what threading small layers costs or saves on a machine.
+// the default of 65536 -- for measuring what threading small layers costs or saves on a machine.
 int64_t work_per_task() {
   static const int64_t value = [] {
     const char* env = std::getenv("BETTER_KAN_GRAIN");
     const long long parsed = env ? std::atoll(env) : 0;
-    return parsed > 0 ? static_cast<int64_t>(parsed) : int64_t{16384};
+    return parsed > 0 ? static_cast<int64_t>(parsed) : int64_t{65536};
   }();
   return value;
 }
@@ -490,35 +503,234 @@ at::Tensor transposed(const at::Tensor& x) {
   return out;
 }
 
+// ---------------------------------------------------------------- small products
+//
+// A layer's three products -- y^T = W F (forward), dL/dF = W^T dL/dy^T and dL/dW = dL/dy^T F^T
+// (backward), W (out, in * (n + 1)), F (in * (n + 1), batch) -- are small where a call's fixed
+// cost matters: 150 x 18 x 32 and 1 x 1350 x 32 multiply-adds at the seed workload. There a BLAS
+// call, its threads and its transposed operands cost several times the arithmetic (5-10 us a
+// product, measured), so up to kSmallProduct multiply-adds they run as the plain loops below:
+// over the batch, contiguous and vectorized like the basis rows, threaded over output rows only
+// when the rows' work pays for a thread. Above it, BLAS.
+
+constexpr int64_t kSmallProduct = int64_t(1) << 18;
+
+bool small_product(const Layout& l) { return l.n_out * l.n_in * l.n1 * l.batch <= kSmallProduct; }
+
+// out[r, s0:] of combine_rows, one row
+template <typename T>
+BETTER_KAN_ROW void combine_tail(const T* __restrict coef, int64_t rs, int64_t js, const T* __restrict in, int64_t count, int64_t len,
+                                 const T* __restrict init, T* __restrict out, int64_t r, int64_t s0) {
+  T* __restrict acc = out + r * len;
+  const T start = init != nullptr ? init[r] : T(0);
+#pragma omp simd
+  for (int64_t s = s0; s < len; ++s) acc[s] = start;
+  for (int64_t j = 0; j < count; ++j) {
+    const T c = coef[r * rs + j * js];
+    const T* __restrict row = in + j * len;
+#pragma omp simd
+    for (int64_t s = s0; s < len; ++s) acc[s] += c * row[s];
+  }
+}
+
+// rows [r, r + R) of combine_rows over the batch's whole vectors (16 floats, 8 doubles each): the R
+// sums of a vector stay in registers across j; returns where the whole vectors end
+template <int R, typename T>
+BETTER_KAN_ROW int64_t combine_block(const T* __restrict coef, int64_t rs, int64_t js, const T* __restrict in, int64_t count, int64_t len,
+                                     const T* __restrict init, T* __restrict out, int64_t r) {
+  constexpr int64_t V = 64 / sizeof(T);
+  int64_t s0 = 0;
+  for (; s0 + V <= len; s0 += V) {
+    T acc[R][V];
+    for (int q = 0; q < R; ++q) {
+      const T start = init != nullptr ? init[r + q] : T(0);
+#pragma omp simd
+      for (int64_t t = 0; t < V; ++t) acc[q][t] = start;
+    }
+    for (int64_t j = 0; j < count; ++j) {
+      const T* __restrict row = in + j * len + s0;
+      for (int q = 0; q < R; ++q) {
+        const T w = coef[(r + q) * rs + j * js];
+#pragma omp simd
+        for (int64_t t = 0; t < V; ++t) acc[q][t] += w * row[t];
+      }
+    }
+    for (int q = 0; q < R; ++q)
+#pragma omp simd
+      for (int64_t t = 0; t < V; ++t) out[(r + q) * len + s0 + t] = acc[q][t];
+  }
+  return s0;
+}
+
+// one row of combine_rows over the batch's whole vectors: four partial sums over j (j mod 4), so that
+// a long sum is not one chain of dependent multiply-adds; returns where the whole vectors end
+template <typename T>
+BETTER_KAN_ROW int64_t combine_one(const T* __restrict coef, int64_t rs, int64_t js, const T* __restrict in, int64_t count, int64_t len,
+                                   const T* __restrict init, T* __restrict out, int64_t r) {
+  constexpr int64_t V = 64 / sizeof(T);
+  int64_t s0 = 0;
+  const T* c = coef + r * rs;
+  for (; s0 + V <= len; s0 += V) {
+    T part[4][V] = {};
+    int64_t j = 0;
+    for (; j + 4 <= count; j += 4)
+      for (int q = 0; q < 4; ++q) {
+        const T w = c[(j + q) * js];
+        const T* __restrict row = in + (j + q) * len + s0;
+#pragma omp simd
+        for (int64_t t = 0; t < V; ++t) part[q][t] += w * row[t];
+      }
+    for (; j < count; ++j) {
+      const T w = c[j * js];
+      const T* __restrict row = in + j * len + s0;
+#pragma omp simd
+      for (int64_t t = 0; t < V; ++t) part[0][t] += w * row[t];
+    }
+    const T start = init != nullptr ? init[r] : T(0);
+#pragma omp simd
+    for (int64_t t = 0; t < V; ++t) out[r * len + s0 + t] = start + ((part[0][t] + part[1][t]) + (part[2][t] + part[3][t]));
+  }
+  return s0;
+}
+
+// out[r, :] = init[r] + sum_j coef[r * rs + j * js] in[j, :] for rows r in [r0, r1); in (count, len).
+// Four rows at a time, then one.
+template <typename T>
+BETTER_KAN_CLONES void combine_rows(const T* __restrict coef, int64_t rs, int64_t js, const T* __restrict in, int64_t count,
+                                    int64_t len, const T* __restrict init, T* __restrict out, int64_t r0, int64_t r1) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    const int64_t s0 = combine_block<4>(coef, rs, js, in, count, len, init, out, r);
+    for (int64_t q = 0; q < 4 && s0 < len; ++q) combine_tail(coef, rs, js, in, count, len, init, out, r + q, s0);
+  }
+  for (; r < r1; ++r) {
+    const int64_t s0 = combine_one(coef, rs, js, in, count, len, init, out, r);
+    if (s0 < len) combine_tail(coef, rs, js, in, count, len, init, out, r, s0);
+  }
+}
+
+// out[r, j] = <u[r, :], v[j, :]> for rows r in [r0, r1), j < nv; u (rows, len), v (nv, len); four
+// v rows at a time (four independent sums)
+template <typename T>
+BETTER_KAN_CLONES void dot_rows(const T* __restrict u, const T* __restrict v, int64_t nv, int64_t len, T* __restrict out, int64_t r0,
+                                int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* __restrict ur = u + r * len;
+    int64_t j = 0;
+    for (; j + 4 <= nv; j += 4) {
+      const T *__restrict v0 = v + j * len, *__restrict v1 = v0 + len, *__restrict v2 = v1 + len, *__restrict v3 = v2 + len;
+      T s0 = T(0), s1 = T(0), s2 = T(0), s3 = T(0);
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+      for (int64_t s = 0; s < len; ++s) {
+        s0 += ur[s] * v0[s];
+        s1 += ur[s] * v1[s];
+        s2 += ur[s] * v2[s];
+        s3 += ur[s] * v3[s];
+      }
+      out[r * nv + j] = s0;
+      out[r * nv + j + 1] = s1;
+      out[r * nv + j + 2] = s2;
+      out[r * nv + j + 3] = s3;
+    }
+    for (; j < nv; ++j) {
+      const T* __restrict vj = v + j * len;
+      T sum = T(0);
+#pragma omp simd reduction(+ : sum)
+      for (int64_t s = 0; s < len; ++s) sum += ur[s] * vj[s];
+      out[r * nv + j] = sum;
+    }
+  }
+}
+
+// rows of the output in parallel, each row's work = work_per_row multiply-adds
+template <typename F>
+void over_rows(int64_t rows, int64_t work_per_row, const F& fn) {
+  at::parallel_for(0, rows, std::max<int64_t>(1, 8 * work_per_task() / std::max<int64_t>(1, work_per_row)), fn);
+}
+
+// y (batch, out) = (W F)^T + bias, F = features (in * (n + 1), batch) -- small products only
+template <typename T>
+void small_forward_product(const Layout& l, const T* w, const T* f, const T* bias, T* yt) {
+  const int64_t k = l.n_in * l.n1;
+  over_rows(l.n_out, k * l.batch, [&](int64_t lo, int64_t hi) { combine_rows<T>(w, k, 1, f, k, l.batch, bias, yt, lo, hi); });
+}
+
+// dL/dF (in * (n + 1), batch) = W^T dL/dy^T, gyt = dL/dy^T (out, batch)
+template <typename T>
+void small_features_grad(const Layout& l, const T* w, const T* gyt, T* gf) {
+  const int64_t k = l.n_in * l.n1;
+  over_rows(k, l.n_out * l.batch, [&](int64_t lo, int64_t hi) { combine_rows<T>(w, 1, k, gyt, l.n_out, l.batch, nullptr, gf, lo, hi); });
+}
+
+// dL/dW (out, in * (n + 1)) = dL/dy^T F^T, and dL/dbias (out) = the rows' sums of dL/dy^T. With
+// many outputs, as rows of dL/dW^T over the outputs (gy = dL/dy (batch, out), contiguous), then
+// transposed: long vectorized rows instead of one short dot product per weight.
+template <typename T>
+void small_weight_grad(const Layout& l, const T* gy, const T* gyt, const T* f, T* gw, T* gbias) {
+  const int64_t k = l.n_in * l.n1;
+  if (gw != nullptr && l.n_out >= 16) {
+    std::vector<T> gwt(k * l.n_out);
+    over_rows(k, l.n_out * l.batch, [&](int64_t lo, int64_t hi) { combine_rows<T>(f, l.batch, 1, gy, l.batch, l.n_out, nullptr, gwt.data(), lo, hi); });
+    for (int64_t o = 0; o < l.n_out; ++o)
+      for (int64_t j = 0; j < k; ++j) gw[o * k + j] = gwt[j * l.n_out + o];
+  } else if (gw != nullptr) {
+    over_rows(l.n_out, k * l.batch, [&](int64_t lo, int64_t hi) { dot_rows<T>(gyt, f, k, l.batch, gw, lo, hi); });
+  }
+  if (gbias != nullptr)
+    for (int64_t o = 0; o < l.n_out; ++o) {
+      T sum = T(0);
+      for (int64_t s = 0; s < l.batch; ++s) sum += gyt[o * l.batch + s];
+      gbias[o] = sum;
+    }
+}
+
 // ---------------------------------------------------------------- features (forward): f (in, n + 1, batch)
+
+// rows [lo, hi) of the (in * n) basis rows, row pi = p * n + i
+template <typename T, int K>
+BETTER_KAN_CLONES void spline_rows(const Layout& l, const T* xt, const T* a, const T* b, const CardinalTerms& terms, T* f, int64_t lo,
+                                   int64_t hi) {
+  for (int64_t pi = lo, p = lo / l.n, i = lo % l.n; pi < hi; ++pi) {
+    spline_row<T, K>(xt + p * l.batch, f + (p * l.n1 + i) * l.batch, l.batch, a[pi], b[pi], terms);
+    if (++i == l.n) i = 0, ++p;
+  }
+}
 
 template <typename T, int K>
 void uniform_features(const Layout& l, const T* xt, const T* a, const T* b, const CardinalTerms& terms, T* f) {
   at::parallel_for(0, l.n_in * l.n, grain_over(l.batch), [&](int64_t lo, int64_t hi) {
-    const int64_t batch = l.batch;
     const CardinalTerms local_terms = terms;
-    for (int64_t pi = lo; pi < hi; ++pi) {  // pi = p * n + i
-      const int64_t p = pi / l.n, i = pi % l.n;
-      const T av = a[pi], bv = b[pi];
-      const T* xp = xt + p * l.batch;
-      T* out = f + (p * l.n1 + i) * l.batch;
-      spline_row<T, K>(xp, out, batch, av, bv, local_terms);
-    }
+    spline_rows<T, K>(l, xt, a, b, local_terms, f, lo, hi);
   });
 }
 
 template <typename T, Basis kind>
+BETTER_KAN_CLONES void rbf_rows(const Layout& l, const T* xt, const T* a, const T* b, T* f, int64_t lo, int64_t hi) {
+  for (int64_t pi = lo, p = lo / l.n, i = lo % l.n; pi < hi; ++pi) {
+    rbf_row<T, kind>(xt + p * l.batch, f + (p * l.n1 + i) * l.batch, l.batch, a[pi], b[pi]);
+    if (++i == l.n) i = 0, ++p;
+  }
+}
+
+template <typename T, Basis kind>
 void rbf_features_of(const Layout& l, const T* xt, const T* a, const T* b, T* f) {
-  at::parallel_for(0, l.n_in * l.n, grain_over(l.batch), [&](int64_t lo, int64_t hi) {
-    const int64_t batch = l.batch;
-    for (int64_t pi = lo; pi < hi; ++pi) {
-      const int64_t p = pi / l.n, i = pi % l.n;
-      const T av = a[pi], bv = b[pi];
-      const T* xp = xt + p * l.batch;
-      T* out = f + (p * l.n1 + i) * l.batch;
-      rbf_row<T, kind>(xp, out, batch, av, bv);
+  at::parallel_for(0, l.n_in * l.n, grain_over(l.batch), [&](int64_t lo, int64_t hi) { rbf_rows<T, kind>(l, xt, a, b, f, lo, hi); });
+}
+
+// the base branch's rows (silu, identity, zero) of inputs [lo, hi): features[p, n, :]
+template <typename T>
+BETTER_KAN_CLONES void base_rows(const Layout& l, Base base, const T* xt, T* f, int64_t lo, int64_t hi) {
+  for (int64_t p = lo; p < hi; ++p) {
+    T* out = f + (p * l.n1 + l.n) * l.batch;
+    const T* xp = xt + p * l.batch;
+    if (base == Base::kSilu) {
+      silu_row<T>(xp, out, l.batch);
+    } else if (base == Base::kIdentity) {
+      std::copy(xp, xp + l.batch, out);
+    } else {
+      std::fill(out, out + l.batch, T(0));
     }
-  });
+  }
 }
 
 // the kernel as a template argument: branch-free inner loops
@@ -546,15 +758,21 @@ void cox_features(const Layout& l, const T* xt, const T* knots, int64_t order, T
   });
 }
 
-std::tuple<at::Tensor, at::Tensor> kan_linear_forward_cpu(const at::Tensor& x, const at::Tensor& weight,
-                                                          const c10::optional<at::Tensor>& bias, const at::Tensor& a_in,
-                                                          const at::Tensor& b_in, c10::string_view basis, int64_t order,
-                                                          c10::string_view base_name) {
+// features_out: where the features go -- (in, n + 1, batch) contiguous, a slice of a network's
+// workspace (kan_network) -- or undefined (a tensor of their own). contiguous_out = false returns y
+// as the transposed view of its feature-major (out, batch) buffer: inside a network that is the next
+// layer's layout, so neither side copies (the operator's own outputs are always contiguous).
+std::tuple<at::Tensor, at::Tensor> forward_cpu_into(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                                    const at::Tensor& a_in, const at::Tensor& b_in, c10::string_view basis, int64_t order,
+                                                    c10::string_view base_name, const at::Tensor& features_out, bool contiguous_out) {
   const Basis kind = parse_basis(basis);
   const Base base = parse_base(base_name);
   const Layout l = check_inputs(x, weight, bias, a_in, b_in, kind, order);
   at::Tensor xt = transposed(x), a = a_in.contiguous(), b = b_in.contiguous();
-  at::Tensor features = at::empty({l.n_in, l.n1, l.batch}, x.options());
+  at::Tensor features = features_out.defined() ? features_out : at::empty({l.n_in, l.n1, l.batch}, x.options());
+  TORCH_CHECK(features.is_contiguous() && features.sizes() == at::IntArrayRef({l.n_in, l.n1, l.batch}) &&
+                  features.scalar_type() == x.scalar_type(),
+              "better_kan: a workspace slice must be contiguous (in, n + 1, batch) of x's dtype");
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "better_kan::kan_linear_forward", [&] {
     const scalar_t* xp = xt.data_ptr<scalar_t>();
     scalar_t* fp = features.data_ptr<scalar_t>();
@@ -579,18 +797,7 @@ std::tuple<at::Tensor, at::Tensor> kan_linear_forward_cpu(const at::Tensor& x, c
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "better_kan::base_forward", [&] {
       const scalar_t* xp = xt.data_ptr<scalar_t>();
       scalar_t* fp = features.data_ptr<scalar_t>();
-      at::parallel_for(0, l.n_in, grain_over(l.batch), [&](int64_t lo, int64_t hi) {
-        for (int64_t p = lo; p < hi; ++p) {
-          scalar_t* out = fp + (p * l.n1 + l.n) * l.batch;
-          if (base == Base::kSilu) {
-            silu_row<scalar_t>(xp + p * l.batch, out, l.batch);
-          } else if (base == Base::kIdentity) {
-            std::copy(xp + p * l.batch, xp + (p + 1) * l.batch, out);
-          } else {
-            std::fill(out, out + l.batch, scalar_t(0));
-          }
-        }
-      });
+      at::parallel_for(0, l.n_in, grain_over(l.batch), [&](int64_t lo, int64_t hi) { base_rows<scalar_t>(l, base, xp, fp, lo, hi); });
     });
   } else {
     base_forward(base, xt, features.select(1, l.n));
@@ -599,9 +806,26 @@ std::tuple<at::Tensor, at::Tensor> kan_linear_forward_cpu(const at::Tensor& x, c
   // on F^T^T @ W^T at these sizes), then y = (y^T)^T copied into a contiguous (batch, out): a user
   // can view, reshape and write into y exactly as into the PyTorch path's output
   at::Tensor ft = features.view({l.n_in * l.n1, l.batch});
+  const bool has_bias = bias.has_value() && bias->defined();
+  if (small_product(l)) {
+    at::Tensor w2 = weight.contiguous(), bias_c = has_bias ? bias->contiguous() : at::Tensor();
+    at::Tensor yt = at::empty({l.n_out, l.batch}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "better_kan::small_forward_product", [&] {
+      small_forward_product<scalar_t>(l, w2.data_ptr<scalar_t>(), ft.data_ptr<scalar_t>(), has_bias ? bias_c.data_ptr<scalar_t>() : nullptr,
+                                      yt.data_ptr<scalar_t>());
+    });
+    return {contiguous_out ? transposed(yt) : yt.t(), features};
+  }
   at::Tensor w2 = weight.reshape({l.n_out, l.n_in * l.n1});
-  at::Tensor yt = (bias.has_value() && bias->defined()) ? at::addmm(bias->unsqueeze(1), w2, ft) : at::mm(w2, ft);
-  return {transposed(yt), features};
+  at::Tensor yt = has_bias ? at::addmm(bias->unsqueeze(1), w2, ft) : at::mm(w2, ft);
+  return {contiguous_out ? transposed(yt) : yt.t(), features};
+}
+
+std::tuple<at::Tensor, at::Tensor> kan_linear_forward_cpu(const at::Tensor& x, const at::Tensor& weight,
+                                                          const c10::optional<at::Tensor>& bias, const at::Tensor& a,
+                                                          const at::Tensor& b, c10::string_view basis, int64_t order,
+                                                          c10::string_view base) {
+  return forward_cpu_into(x, weight, bias, a, b, basis, order, base, at::Tensor(), true);
 }
 
 // ---------------------------------------------------------------- backward
@@ -609,40 +833,60 @@ std::tuple<at::Tensor, at::Tensor> kan_linear_forward_cpu(const at::Tensor& x, c
 // gxt (in, batch): sum_i phi'(z_i) a_i gF_i (the base branch is added with ATen after);
 // dz (in, n, batch), when given: phi'(z_i) gF_i (for the gradients of a and b)
 
+// inputs [lo, hi): gxt[p] = sum_i M_k'(z) a g, dz[p, i] = M_k'(z) g (when dz)
+template <typename T, int K>
+BETTER_KAN_CLONES void spline_grad_rows(const Layout& l, const T* xt, const T* a, const T* b, const CardinalTerms& terms, const T* gf,
+                                        T* gxt, T* dz, int64_t lo, int64_t hi) {
+  for (int64_t p = lo; p < hi; ++p) {
+    T* gx = gxt + p * l.batch;
+    std::fill(gx, gx + l.batch, T(0));
+    for (int64_t i = 0; i < l.n; ++i) {
+      const int64_t pi = p * l.n + i;
+      spline_grad_row<T, K>(xt + p * l.batch, gf + (p * l.n1 + i) * l.batch, gx, dz != nullptr ? dz + pi * l.batch : nullptr, l.batch,
+                            a[pi], b[pi], terms);
+    }
+  }
+}
+
 template <typename T, int K>
 void uniform_backward(const Layout& l, const T* xt, const T* a, const T* b, const CardinalTerms& terms, const T* gf, T* gxt, T* dz) {
   at::parallel_for(0, l.n_in, grain_over(l.n * l.batch), [&](int64_t lo, int64_t hi) {
-    const int64_t batch = l.batch;
     const CardinalTerms local_terms = terms;
-    for (int64_t p = lo; p < hi; ++p) {
-      const T* xp = xt + p * batch;
-      T* gx = gxt + p * batch;
-      std::fill(gx, gx + batch, T(0));
-      for (int64_t i = 0; i < l.n; ++i) {
-        const T av = a[p * l.n + i], bv = b[p * l.n + i];
-        const T* g = gf + (p * l.n1 + i) * batch;
-        spline_grad_row<T, K>(xp, g, gx, dz != nullptr ? dz + (p * l.n + i) * batch : nullptr, batch, av, bv, local_terms);
-      }
-    }
+    spline_grad_rows<T, K>(l, xt, a, b, local_terms, gf, gxt, dz, lo, hi);
   });
 }
 
 template <typename T, Basis kind>
-void rbf_backward_of(const Layout& l, const T* xt, const T* a, const T* b, const T* f, const T* gf, T* gxt, T* dz) {
-  at::parallel_for(0, l.n_in, grain_over(l.n * l.batch), [&](int64_t lo, int64_t hi) {
-    const int64_t batch = l.batch;
-    for (int64_t p = lo; p < hi; ++p) {
-      const T* xp = xt + p * batch;
-      T* gx = gxt + p * batch;
-      std::fill(gx, gx + batch, T(0));
-      for (int64_t i = 0; i < l.n; ++i) {
-        const T av = a[p * l.n + i], bv = b[p * l.n + i];
-        const T* g = gf + (p * l.n1 + i) * batch;
-        const T* phi = f + (p * l.n1 + i) * batch;
-        rbf_grad_row<T, kind>(xp, phi, g, gx, dz != nullptr ? dz + (p * l.n + i) * batch : nullptr, batch, av, bv);
-      }
+BETTER_KAN_CLONES void rbf_grad_rows(const Layout& l, const T* xt, const T* a, const T* b, const T* f, const T* gf, T* gxt, T* dz,
+                                     int64_t lo, int64_t hi) {
+  for (int64_t p = lo; p < hi; ++p) {
+    T* gx = gxt + p * l.batch;
+    std::fill(gx, gx + l.batch, T(0));
+    for (int64_t i = 0; i < l.n; ++i) {
+      const int64_t pi = p * l.n + i, row = (p * l.n1 + i) * l.batch;
+      rbf_grad_row<T, kind>(xt + p * l.batch, f + row, gf + row, gx, dz != nullptr ? dz + pi * l.batch : nullptr, l.batch, a[pi], b[pi]);
     }
-  });
+  }
+}
+
+template <typename T, Basis kind>
+void rbf_backward_of(const Layout& l, const T* xt, const T* a, const T* b, const T* f, const T* gf, T* gxt, T* dz) {
+  at::parallel_for(0, l.n_in, grain_over(l.n * l.batch),
+                   [&](int64_t lo, int64_t hi) { rbf_grad_rows<T, kind>(l, xt, a, b, f, gf, gxt, dz, lo, hi); });
+}
+
+// the base branch's part of gxt, inputs [lo, hi): silu'(x) g or g
+template <typename T>
+BETTER_KAN_CLONES void base_grad_rows(const Layout& l, Base base, const T* xt, const T* gf, T* gxt, int64_t lo, int64_t hi) {
+  for (int64_t p = lo; p < hi; ++p) {
+    const T* g = gf + (p * l.n1 + l.n) * l.batch;
+    T* gx = gxt + p * l.batch;
+    if (base == Base::kSilu) {
+      silu_grad_row<T>(xt + p * l.batch, g, gx, l.batch);
+    } else {
+      for (int64_t s = 0; s < l.batch; ++s) gx[s] += g[s];
+    }
+  }
 }
 
 template <typename T>
@@ -682,10 +926,12 @@ void cox_backward(const Layout& l, const T* xt, const T* knots, int64_t order, c
   });
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kan_linear_backward_cpu(
+// contiguous_grad_x = false: dL/dx as the transposed view of its feature-major (in, batch) buffer
+// (inside a network, the layer below's dL/dy in the layout its backward reads)
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_cpu(
     const at::Tensor& grad_y_in, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& features_in,
     const at::Tensor& a_in, const at::Tensor& b_in, c10::string_view basis, int64_t order, c10::string_view base_name,
-    c10::IntArrayRef output_mask) {
+    c10::IntArrayRef output_mask, bool contiguous_grad_x) {
   TORCH_CHECK(output_mask.size() == 5, "better_kan: output_mask needs 5 entries");
   const Basis kind = parse_basis(basis);
   const Base base = parse_base(base_name);
@@ -700,15 +946,35 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kan_linea
   const at::Tensor& grad_y = grad_y_in;  // BLAS takes either layout
   at::Tensor features = features_in.contiguous();
   at::Tensor ft = features.view({l.n_in * l.n1, l.batch});
-  at::Tensor w2 = weight.reshape({l.n_out, l.n_in * l.n1});
+  const bool small = small_product(l);
+  at::Tensor w2 = small ? weight.contiguous() : weight.reshape({l.n_out, l.n_in * l.n1});
+  at::Tensor gyt = small ? transposed(grad_y) : at::Tensor();  // dL/dy^T (out, batch), contiguous
+  at::Tensor gy = small && need_w && l.n_out >= 16 ? grad_y.contiguous() : at::Tensor();
   // what is not asked for is a 0-element tensor of its own (outputs never alias each other)
   auto none = [&] { return at::empty({0}, x.options()); };
   at::Tensor grad_x = none(), grad_w = none(), grad_bias = none(), grad_a = none(), grad_b = none();
-  if (need_w) grad_w = at::mm(grad_y.t(), ft.t()).view(weight.sizes());
-  if (need_bias) grad_bias = grad_y.sum(0);
+  if (small && (need_w || need_bias)) {
+    if (need_w) grad_w = at::empty(weight.sizes(), x.options());
+    if (need_bias) grad_bias = at::empty({l.n_out}, x.options());
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "better_kan::small_weight_grad", [&] {
+      small_weight_grad<scalar_t>(l, gy.defined() ? gy.data_ptr<scalar_t>() : nullptr, gyt.data_ptr<scalar_t>(), ft.data_ptr<scalar_t>(), need_w ? grad_w.data_ptr<scalar_t>() : nullptr,
+                                  need_bias ? grad_bias.data_ptr<scalar_t>() : nullptr);
+    });
+  } else {
+    if (need_w) grad_w = at::mm(grad_y.t(), ft.t()).view(weight.sizes());
+    if (need_bias) grad_bias = grad_y.sum(0);
+  }
   if (need_x || need_ab) {
     at::Tensor xt = transposed(x), a = a_in.contiguous(), b = b_in.contiguous();
-    at::Tensor gf = at::mm(w2.t(), grad_y.t()).view({l.n_in, l.n1, l.batch});  // dL/dF, feature-major
+    at::Tensor gf;  // dL/dF (in, n + 1, batch), feature-major
+    if (small) {
+      gf = at::empty({l.n_in, l.n1, l.batch}, x.options());
+      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "better_kan::small_features_grad", [&] {
+        small_features_grad<scalar_t>(l, w2.data_ptr<scalar_t>(), gyt.data_ptr<scalar_t>(), gf.data_ptr<scalar_t>());
+      });
+    } else {
+      gf = at::mm(w2.t(), grad_y.t()).view({l.n_in, l.n1, l.batch});
+    }
     at::Tensor gxt = at::empty({l.n_in, l.batch}, x.options());
     at::Tensor dz = need_ab ? at::empty({l.n_in, l.n, l.batch}, x.options()) : at::Tensor();
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "better_kan::kan_linear_backward", [&] {
@@ -738,28 +1004,25 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kan_linea
           const scalar_t* xp = xt.data_ptr<scalar_t>();
           const scalar_t* gfp = gf.data_ptr<scalar_t>();
           scalar_t* gxp = gxt.data_ptr<scalar_t>();
-          at::parallel_for(0, l.n_in, grain_over(l.batch), [&](int64_t lo, int64_t hi) {
-            for (int64_t p = lo; p < hi; ++p) {
-              const scalar_t* g = gfp + (p * l.n1 + l.n) * l.batch;
-              scalar_t* gx = gxp + p * l.batch;
-              if (base == Base::kSilu) {
-                silu_grad_row<scalar_t>(xp + p * l.batch, g, gx, l.batch);
-              } else {
-                for (int64_t s = 0; s < l.batch; ++s) gx[s] += g[s];
-              }
-            }
-          });
+          at::parallel_for(0, l.n_in, grain_over(l.batch),
+                           [&](int64_t lo, int64_t hi) { base_grad_rows<scalar_t>(l, base, xp, gfp, gxp, lo, hi); });
         });
       } else if (base != Base::kZero) {
         gxt.add_(base_backward(base, gf.select(1, l.n), xt));
       }
-      grad_x = gxt.t().contiguous();
+      grad_x = contiguous_grad_x ? transposed(gxt) : gxt.t();
     }
     // z = x a + b: dL/db[p, i] = sum_s dz[p, i, s], dL/da[p, i] = sum_s dz[p, i, s] x[s, p]
     if (output_mask[4]) grad_b = dz.sum(-1);
     if (output_mask[3]) grad_a = (dz * xt.unsqueeze(1)).sum(-1);
   }
   return {grad_x, grad_w, grad_bias, grad_a, grad_b};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> kan_linear_backward_cpu(
+    const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& features, const at::Tensor& a,
+    const at::Tensor& b, c10::string_view basis, int64_t order, c10::string_view base, c10::IntArrayRef output_mask) {
+  return backward_cpu(grad_y, x, weight, features, a, b, basis, order, base, output_mask, true);
 }
 
 // ---------------------------------------------------------------- the differentiable operator
@@ -881,6 +1144,46 @@ c10::optional<at::Tensor> optional_bias(const at::Tensor& bias) {
   return bias.numel() > 0 ? c10::optional<at::Tensor>(bias) : c10::nullopt;
 }
 
+// a dense CPU tensor with data: not a fake (torch.compile's tracing), functional or other wrapper
+bool plain_cpu(const at::Tensor& t) {
+  static const c10::DispatchKeySet wrappers({c10::DispatchKey::Python, c10::DispatchKey::PythonTLSSnapshot, c10::DispatchKey::Functionalize});
+  return t.device().is_cpu() && t.layout() == at::kStrided && !t.key_set().has_any(wrappers);
+}
+
+// On the CPU every layer's features go into one allocation: slice l is layer l's (in, n + 1, batch).
+// Empty (each layer allocates its own, through the dispatcher) off the CPU -- CUDA's kernels, meta
+// and fake tensors -- or when an argument is malformed (the layer's own checks then say what).
+std::vector<at::Tensor> feature_workspace(const at::Tensor& x, at::TensorList weights) {
+  if (!plain_cpu(x) || x.dim() != 2 || !(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble)) return {};
+  std::vector<int64_t> sizes;
+  int64_t total = 0;
+  for (const at::Tensor& w : weights) {
+    if (!plain_cpu(w) || w.dim() != 3 || w.scalar_type() != x.scalar_type()) return {};
+    sizes.push_back(w.size(1) * w.size(2) * x.size(0));
+    total += sizes.back();
+  }
+  at::Tensor workspace = at::empty({total}, x.options());
+  std::vector<at::Tensor> slices;
+  int64_t offset = 0;
+  for (size_t l = 0; l < weights.size(); ++l) {
+    slices.push_back(workspace.narrow(0, offset, sizes[l]).view({weights[l].size(1), weights[l].size(2), x.size(0)}));
+    offset += sizes[l];
+  }
+  return slices;
+}
+
+// layer l of a network: on the CPU into its workspace slice, its output left feature-major for the
+// next layer (the last layer's is contiguous); else through the dispatcher
+std::tuple<at::Tensor, at::Tensor> network_layer(const std::vector<at::Tensor>& workspace, size_t l, const at::Tensor& h,
+                                                 const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b,
+                                                 const std::string& basis, int64_t order, const std::string& base) {
+  if (!workspace.empty() && plain_cpu(h) && plain_cpu(weight) && plain_cpu(a) && plain_cpu(b) && (bias.numel() == 0 || plain_cpu(bias))) {
+    RECORD_FUNCTION("better_kan::kan_linear_forward", std::vector<c10::IValue>());  // what a profiler sees of each layer
+    return forward_cpu_into(h, weight, optional_bias(bias), a, b, basis, order, base, workspace[l], l + 1 == workspace.size());
+  }
+  return call_forward(h, weight, optional_bias(bias), a, b, basis, order, base);
+}
+
 class KanNetworkFunction : public torch::autograd::Function<KanNetworkFunction> {
  public:
   // saved: x, then per layer (input, weight, features, a, b, bias) -- layer 0's input is x
@@ -893,8 +1196,9 @@ class KanNetworkFunction : public torch::autograd::Function<KanNetworkFunction> 
     const auto base_names = split_names(base, n, "base activation");
     variable_list saved = {x};
     at::Tensor h = x;
+    const auto workspace = feature_workspace(x, weights);
     for (size_t l = 0; l < n; ++l) {
-      auto [y, features] = call_forward(h, weights[l], optional_bias(biases[l]), a[l], b[l], basis_names[l], orders[l], base_names[l]);
+      auto [y, features] = network_layer(workspace, l, h, weights[l], biases[l], a[l], b[l], basis_names[l], orders[l], base_names[l]);
       saved.insert(saved.end(), {h, weights[l], features, a[l], b[l], biases[l]});
       h = y;
     }
@@ -922,8 +1226,17 @@ class KanNetworkFunction : public torch::autograd::Function<KanNetworkFunction> 
       const at::Tensor& bias = saved[1 + 6 * l + 5];
       std::vector<int64_t> mask = {l > 0 || ctx->needs_input_grad(0), needs(0, l), bias.numel() > 0 && needs(1, l), needs(2, l),
                                    needs(3, l)};
-      auto [gx, gw, gbias, ga, gb] = op.call(g, saved[1 + 6 * l], saved[2 + 6 * l], saved[3 + 6 * l], saved[4 + 6 * l],
-                                             saved[5 + 6 * l], basis_names[l], orders[l], base_names[l], mask);
+      // on the CPU the kernel itself, dL/dx left feature-major for the layer below; else the dispatcher
+      const bool cpu = plain_cpu(g) && plain_cpu(saved[1 + 6 * l]) && plain_cpu(saved[2 + 6 * l]) && plain_cpu(saved[3 + 6 * l]) &&
+                       plain_cpu(saved[4 + 6 * l]) && plain_cpu(saved[5 + 6 * l]);
+      auto on_cpu = [&] {
+        RECORD_FUNCTION("better_kan::kan_linear_backward", std::vector<c10::IValue>());  // what a profiler sees of each layer
+        return backward_cpu(g, saved[1 + 6 * l], saved[2 + 6 * l], saved[3 + 6 * l], saved[4 + 6 * l], saved[5 + 6 * l], basis_names[l],
+                            orders[l], base_names[l], mask, l == 0);
+      };
+      auto [gx, gw, gbias, ga, gb] = cpu ? on_cpu()
+                                         : op.call(g, saved[1 + 6 * l], saved[2 + 6 * l], saved[3 + 6 * l], saved[4 + 6 * l],
+                                                   saved[5 + 6 * l], basis_names[l], orders[l], base_names[l], mask);
       if (mask[1]) out[1 + l] = gw;
       if (mask[2]) out[1 + n + l] = gbias;
       if (mask[3]) out[1 + 2 * n + l] = ga;
@@ -978,8 +1291,9 @@ at::Tensor kan_network_plain(const at::Tensor& x, at::TensorList weights, at::Te
   const auto basis_names = split_names(bases, weights.size(), "basis");
   const auto base_names = split_names(base, weights.size(), "base activation");
   at::Tensor h = x;
+  const auto workspace = feature_workspace(x, weights);
   for (size_t l = 0; l < weights.size(); ++l)
-    h = std::get<0>(call_forward(h, weights[l], optional_bias(biases[l]), a[l], b[l], basis_names[l], orders[l], base_names[l]));
+    h = std::get<0>(network_layer(workspace, l, h, weights[l], biases[l], a[l], b[l], basis_names[l], orders[l], base_names[l]));
   return h;
 }
 

@@ -10,7 +10,7 @@ native operator (the default where better_kan._C is built), the same networks on
 operator one layer at a time (``*-layered``) and, when named, on the PyTorch path
 (``*-torch-path``; benchmarks/variants). Ratios are to the MLP *measured in the same run*, per
 interleaved round (the median over rounds, with the 95% interval of that median), for the forward
-alone and for forward + backward (a training step). The goals (:data:`GOALS`) are the network
+alone and for forward + backward (a training step). The goals (:data:`kanbench.fragment_runs.NATIVE_GOALS`) are the network
 operator's: at most the given multiple of the MLP's forward + backward per workload, and of the
 MLP's forward at the seed workload. The results files go next to the markdown, in a folder of
 its name.
@@ -28,19 +28,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kanbench import results as results_mod  # noqa: E402
-from kanbench.claims import median_interval, summed_round_ratios  # noqa: E402
+from kanbench.fragment_runs import NATIVE_GOALS as GOALS  # noqa: E402
+from kanbench.fragment_runs import NATIVE_PHASES as PHASES  # noqa: E402
+from kanbench.fragment_runs import goal_verdict, round_ratios  # noqa: E402
 
 IMPLS = ("mlp", "splines-better_kan", "rbf-better_kan", "splines-layered", "rbf-layered")
-#: (workload, phase) -> the most a network-operator row may cost, as a multiple of the MLP's
-GOALS = {
-    ("seed", "forward"): 1.0,
-    ("seed", "forward+backward"): 0.9,
-    ("science", "forward+backward"): 0.9,
-    ("science-deep", "forward+backward"): 0.9,
-    ("mnist", "forward+backward"): 1.2,
-    ("large", "forward+backward"): 0.95,
-}
-PHASES = {"forward": ("forward",), "forward+backward": ("forward", "backward")}
+
+
+def ratios(path: Path) -> dict:
+    """:func:`kanbench.fragment_runs.round_ratios` of the run, with each row's medians (ms) under
+    ``_times`` and its parameter count under ``_params``."""
+    rows = results_mod.load(path).rows()
+    out = round_ratios(path)
+    out["_times"] = {r.impl: (r.median("forward"), r.median("backward")) for r in rows}
+    out["_params"] = {r.impl: f"{r.params:,}" if r.params is not None else "-" for r in rows}
+    return out
 
 
 def measure(preset: str, out: Path, rounds: int, min_time: float, impls=IMPLS) -> Path:
@@ -52,30 +54,6 @@ def measure(preset: str, out: Path, rounds: int, min_time: float, impls=IMPLS) -
     cmd += ["--processes", "2", "--min-time", str(min_time), "--match", "params", "--out", str(path)]
     subprocess.run(cmd, check=True, cwd=ROOT)
     return path
-
-
-def _median(values: list) -> float:
-    s = sorted(values)
-    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
-
-
-def ratios(path: Path) -> dict:
-    """{impl: {phase name: (median, low, high)}} of each row's time over the MLP's, per round."""
-    doc = results_mod.load(path)
-    rows = {r.impl: r for r in doc.rows()}
-    mlp = rows["mlp"]
-    out = {}
-    for impl in [name for name in rows if name != "mlp"]:
-        out[impl] = {}
-        for name, phases in PHASES.items():
-            per_round = summed_round_ratios(rows[impl], mlp, phases)
-            if not per_round:
-                continue
-            lo, hi = median_interval(sorted(per_round))
-            out[impl][name] = (_median(per_round), lo, hi)
-    out["_times"] = {r.impl: (r.median("forward"), r.median("backward")) for r in rows.values()}  # ms
-    out["_params"] = {r.impl: f"{r.params:,}" if r.params is not None else "-" for r in rows.values()}
-    return out
 
 
 def render(measured: dict, date: str, command: str) -> str:
@@ -109,7 +87,7 @@ def render(measured: dict, date: str, command: str) -> str:
         for impl in ("splines-better_kan", "rbf-better_kan"):
             m = measured.get(preset, {}).get(impl, {}).get(phase)
             if m:
-                verdict = "met" if m[0] <= goal else "not met"
+                verdict = goal_verdict(m, goal)
                 lines.append(
                     f"- {preset}, {impl}: {phase} {m[0]:.2f}x [{m[1]:.2f}-{m[2]:.2f}] the MLP, goal <= {goal}x: {verdict}"
                 )

@@ -5,8 +5,8 @@ threading of small layers is why they move.
 
 ``--runs`` sequential ``kanbench run --preset seed --impl mlp,splines-better_kan,rbf-better_kan``
 per setting of ``BETTER_KAN_GRAIN`` (elements per thread task of the native operator; default
-16384, so the seed workload's second layer -- 150 x 9 x 32 = 43k elements -- splits over two
-threads; 1000000000 keeps every layer on one thread), the settings taking turns run by run so that
+65536, so every seed-workload layer runs on one thread; 16384 splits the second layer -- 150 x 9 x 32
+= 43k elements -- over two threads; 1000000000 keeps every layer on one thread), the settings taking turns run by run so that
 drift of the machine hits them alike. For each run: each layer's forward+backward ratio to the MLP
 of the same run (paired by round), and per setting the spread of those ratios around their median.
 """

@@ -8,7 +8,10 @@ rendered from the committed file they cite, as ``kanbench report`` would print t
 - ``compile-seed``: the ``torch.compile`` row of our layers on their PyTorch path against the
   compiled MLP (``results/variants/*_seed-compiled-pytorch-path.json``);
 - ``roofline``: every row of the newest seed and large files against the machine's peaks stored
-  in them (:mod:`kanbench.roofline`).
+  in them (:mod:`kanbench.roofline`);
+- ``native-goals``: our networks on their native operator against the param-matched MLP per workload
+  (the newest ``benchmarks/results/native-kernels-cpu-*/``, written by ``benchmarks/native_kernels.py``),
+  against the goals of :data:`NATIVE_GOALS`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from kanbench.fragment_sources import RESULTS, _link, _newest
+from kanbench.fragment_sources import RESULTS, ROOT, _link, _newest
+
+#: (workload, phase) -> the most our network operator's row may cost, as a multiple of the
+#: param-matched MLP's time in the same interleaved run (``benchmarks/native_kernels.py`` measures them)
+NATIVE_GOALS = {
+    ("seed", "forward"): 1.0,
+    ("seed", "forward+backward"): 0.9,
+    ("science", "forward+backward"): 0.9,
+    ("science-deep", "forward+backward"): 0.9,
+    ("mnist", "forward+backward"): 1.2,
+    ("large", "forward+backward"): 0.95,
+}
+#: a phase name -> the timed phases it sums
+NATIVE_PHASES = {"forward": ("forward",), "forward+backward": ("forward", "backward")}
 
 
 def _load(path: Path):
@@ -143,10 +159,90 @@ def roofline_table(page: str = "README.md") -> str:
     return ("\n\n".join(parts) or "(no seed or large results committed yet)") + "\n"
 
 
+def _median(values: list) -> float:
+    s = sorted(values)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+
+
+def round_ratios(path: Path) -> dict:
+    """{impl: {phase name: (median, low, high)}} of each row's time over the MLP's of the same run, per
+    interleaved round (the median over rounds and its 95% interval), for every phase of
+    :data:`NATIVE_PHASES`; rows without paired rounds have none."""
+    from kanbench.claims import median_interval, summed_round_ratios
+
+    rows = {r.impl: r for r in _load(path).rows()}
+    mlp = rows["mlp"]
+    out = {}
+    for impl in [name for name in rows if name != "mlp"]:
+        out[impl] = {}
+        for name, phases in NATIVE_PHASES.items():
+            per_round = summed_round_ratios(rows[impl], mlp, phases)
+            if per_round:
+                lo, hi = median_interval(sorted(per_round))
+                out[impl][name] = (_median(per_round), lo, hi)
+    return out
+
+
+def goal_verdict(ratio: tuple, goal: float) -> str:
+    """``met`` when a (median, low, high) ratio's whole interval is at or under ``goal``; else whether
+    its median is."""
+    if ratio[2] <= goal:
+        return "met"
+    return "median under, interval not" if ratio[0] <= goal else "not met"
+
+
+def _ratio_cell(m) -> str:
+    return f"{m[0]:.2f}x [{m[1]:.2f}-{m[2]:.2f}]" if m else "-"
+
+
+def native_goals(page: str = "README.md") -> str:
+    """Our networks as one native operator against the param-matched MLP, per workload of the newest
+    ``benchmarks/native_kernels.py`` run: parameters, forward and step ratios with their intervals,
+    the same network one layer at a time, and each goal of :data:`NATIVE_GOALS`: met (the whole 95%
+    interval at or under it), the median under but not the interval, or not met."""
+    from tabulate import tabulate
+
+    runs = sorted(p for p in (ROOT / "benchmarks" / "results").glob("native-kernels-cpu-*") if p.is_dir())
+    if not runs:
+        return "(no native-kernel runs committed yet: python benchmarks/native_kernels.py)\n"
+    folder = runs[-1]
+    body = []
+    for preset in dict.fromkeys(w for w, _ in NATIVE_GOALS):
+        path = folder / f"{preset}.json"
+        if not path.exists():
+            continue
+        ratios = round_ratios(path)
+        params = {r.impl: r.params for r in _load(path).rows()}
+        for impl, layered, label in (("splines-better_kan", "splines-layered", "B-spline"), ("rbf-better_kan", "rbf-layered", "RBF")):
+            if impl not in ratios:
+                continue
+            goals = []
+            for (workload, phase), goal in NATIVE_GOALS.items():
+                m = ratios[impl].get(phase)
+                if workload == preset and m:
+                    verdict = goal_verdict(m, goal)
+                    goals.append(f"{'step' if phase == 'forward+backward' else phase} <= {goal}x: {verdict}")
+            body.append(
+                [
+                    preset,
+                    label,
+                    f"{params.get(impl) or 0:,} / {params.get('mlp') or 0:,}",
+                    _ratio_cell(ratios[impl].get("forward")),
+                    _ratio_cell(ratios[impl].get("forward+backward")),
+                    _ratio_cell(ratios.get(layered, {}).get("forward+backward")),
+                    "; ".join(goals),
+                ]
+            )
+    headers = ["workload", "network", "params (ours / MLP)", "forward / MLP", "step / MLP", "step, layer by layer", "goal"]
+    link = _link(page, folder.with_suffix(".md"))
+    return f"From {link} (the results files beside it):\n\n{tabulate(body, headers=headers, tablefmt='github')}\n"
+
+
 FRAGMENTS = {
     "large-table": large_table,
     "cross-hardware-example": cross_hardware_example,
     "variants-cost": variants_cost,
     "compile-seed": compile_seed,
     "roofline": roofline_table,
+    "native-goals": native_goals,
 }

@@ -22,7 +22,7 @@ replaced without regenerating). Fragments:
   (``results/kanbefair/published-ratios.json``) beside ours on its definitions
   (``results/kanbefair/*_accuracy-kanbefair.json``);
 - the timing tables of ``kanbench.fragment_runs`` (``large-table``, ``cross-hardware-example``,
-  ``variants-cost``, ``compile-seed``, ``roofline``).
+  ``variants-cost``, ``compile-seed``, ``roofline``, ``native-goals``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ PAGES = (
     "docs/cross-hardware.md",
     "docs/results-files.md",
     "docs/measuring.md",
+    "docs/native-kernels.md",
 )
 BLOCK = re.compile(r"(<!-- kanbench:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /kanbench:(?P=name) -->)", re.S)
 

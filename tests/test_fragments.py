@@ -32,3 +32,18 @@ def test_update_rewrites_only_marked_blocks(monkeypatch):
     out = fragments.update(text)
     assert out == text.replace("old 2.0x\n", "new\n")
     assert fragments.main(["--check"]) in (0, 1)
+
+
+def test_a_goal_is_met_only_when_its_whole_interval_is():
+    from kanbench.fragment_runs import goal_verdict
+
+    assert goal_verdict((0.86, 0.85, 0.89), 0.9) == "met"
+    assert goal_verdict((0.88, 0.85, 0.93), 0.9) == "median under, interval not"
+    assert goal_verdict((0.96, 0.93, 0.97), 0.9) == "not met"
+    assert goal_verdict((0.9, 0.9, 0.9), 0.9) == "met"
+
+
+def test_the_native_goals_table_is_generated_on_the_native_kernels_page():
+    text = (fragments.ROOT / "docs" / "native-kernels.md").read_text()
+    assert "<!-- kanbench:native-goals -->" in text
+    assert "native-goals" in fragments.FRAGMENTS and "docs/native-kernels.md" in fragments.PAGES

@@ -23,6 +23,13 @@ def test_report_command_renders_saved_files():
     assert res.stdout == GOLDEN_TABLE.read_text()
 
 
+def test_report_of_a_leaderboard_file_renders_its_board():
+    path = sorted((ROOT / "results").glob("*_leaderboard-seed.json"))[-1]
+    res = run_cli("report", path)
+    assert res.returncode == 0, res.stderr
+    assert "f+b / MLP" in res.stdout and "| mlp " in res.stdout and "matched params" in res.stdout
+
+
 def test_full_format_has_spread_and_ratio_to_mlp():
     doc = results.load(GOLDEN)
     text = render_document(doc, "full")

@@ -69,6 +69,12 @@ def _report_mode(mode: str, docs, args) -> int:
         if args.plots:
             err(f"figures and sweep.md written to {args.plots}")
         return EXIT_OK
+    if mode == "leaderboard":
+        from kanbench import leaderboard
+
+        for doc in docs:
+            print(leaderboard.render(doc, accuracy=_accuracy_column(doc)) + "\n")
+        return EXIT_OK
     from kanbench.plots import fit_figure
     from kanbench.render import fit_table
 
@@ -78,3 +84,22 @@ def _report_mode(mode: str, docs, args) -> int:
         fig = fit_figure(records, Path(args.plots) / "fit_curves.png")
         err(f"loss curves written to {fig}")
     return EXIT_OK
+
+
+def _accuracy_column(doc):
+    """A leaderboard file's accuracy column, from the accuracy results it recorded (``accuracy_source``:
+    as recorded, else the file of that name beside the leaderboard file); None without one."""
+    from kanbench import leaderboard
+    from kanbench import results as results_mod
+
+    source = doc.config.get("accuracy_source")
+    if not source:
+        return None
+    for candidate in (Path(source), Path(doc.path or ".").parent / Path(source).name):
+        if candidate.is_file():
+            try:
+                return leaderboard.accuracy_column(results_mod.load(candidate))
+            except (results_mod.ResultsError, OSError) as exc:
+                err(f"no accuracy column: {exc}")
+                return None
+    return None

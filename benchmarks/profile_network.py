@@ -107,7 +107,9 @@ def measure_mnist() -> list[tuple[str, float]]:
         ("MLP layer 1 dL/dW product (575 x 128 x 784)", lambda: torch.mm(gy_mlp.t(), x)),
         (
             "KAN layer 1 operator forward (basis values and product)",
-            lambda: torch.ops.better_kan.kan_linear_forward(x, layer.weight.detach(), layer.bias.detach(), *layer.native_basis(), "silu"),
+            lambda: torch.ops.better_kan.kan_linear_forward(
+                x, layer.weight.detach(), layer.bias.detach(), *layer.native_basis(), "silu"
+            ),
         ),
     ]
     return [(name, per_call_us(fn, calls=200)) for name, fn in rows]

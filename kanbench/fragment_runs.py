@@ -213,7 +213,10 @@ def native_goals(page: str = "README.md") -> str:
             continue
         ratios = round_ratios(path)
         params = {r.impl: r.params for r in _load(path).rows()}
-        for impl, layered, label in (("splines-better_kan", "splines-layered", "B-spline"), ("rbf-better_kan", "rbf-layered", "RBF")):
+        for impl, layered, label in (
+            ("splines-better_kan", "splines-layered", "B-spline"),
+            ("rbf-better_kan", "rbf-layered", "RBF"),
+        ):
             if impl not in ratios:
                 continue
             goals = []

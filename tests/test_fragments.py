@@ -26,12 +26,18 @@ def test_the_accuracy_findings_are_generated_where_they_are_shown():
     assert "x [" in readme["accuracy-headline"]  # every ratio with its interval
 
 
-def test_update_rewrites_only_marked_blocks(monkeypatch):
+def test_update_rewrites_only_marked_blocks(monkeypatch, tmp_path):
     monkeypatch.setitem(fragments.FRAGMENTS, "demo", lambda page: "new\n")
     text = "a 1.5x\n<!-- kanbench:demo -->\nold 2.0x\n<!-- /kanbench:demo -->\nb\n<!-- kanbench:other -->\nx\n<!-- /kanbench:other -->\n"
     out = fragments.update(text)
     assert out == text.replace("old 2.0x\n", "new\n")
-    assert fragments.main(["--check"]) in (0, 1)
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    monkeypatch.setattr(fragments, "ROOT", tmp_path)
+    monkeypatch.setattr(fragments, "PAGES", ("page.md",))
+    assert fragments.main(["--check"]) == 1 and page.read_text() == text  # stale: says so, writes nothing
+    assert fragments.main([]) == 0 and page.read_text() == out
+    assert fragments.main(["--check"]) == 0
 
 
 def test_a_goal_is_met_only_when_its_whole_interval_is():

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from dataclasses import dataclass
@@ -173,22 +174,32 @@ def _outcome(pair) -> float:
 def bootstrap(by_task: dict, statistic, resamples: int = BOOTSTRAP, seed: int = 0) -> tuple:
     """(low, high): the 2.5% and 97.5% quantiles of ``statistic`` over resamples that draw tasks with
     replacement and, within each drawn task, its seeds with replacement. ``by_task``: {task: [values]};
-    ``statistic(list of values) -> float``."""
+    ``statistic(array of values) -> float``. Deterministic (seeded), so kept per process: the pages
+    that show the same interval compute it once."""
+    groups = tuple(tuple(float(x) for x in v) for v in by_task.values() if len(v))
+    return _bootstrap(groups, statistic, resamples, seed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bootstrap(group_values: tuple, statistic, resamples: int, seed: int) -> tuple:
     rng = np.random.default_rng(seed)
-    groups = [v for v in by_task.values() if v]
+    groups = [np.asarray(v, dtype=np.float64) for v in group_values]
     stats = []
     for _ in range(resamples):
-        drawn = []
-        for g in rng.integers(len(groups), size=len(groups)):
-            values = groups[g]
-            drawn.extend(values[i] for i in rng.integers(len(values), size=len(values)))
-        stats.append(statistic(drawn))
+        drawn = [
+            groups[g][rng.integers(len(groups[g]), size=len(groups[g]))] for g in rng.integers(len(groups), size=len(groups))
+        ]
+        stats.append(statistic(np.concatenate(drawn)))
     low, high = np.quantile(np.asarray(stats, dtype=np.float64), [0.025, 0.975])
     return float(low), float(high)
 
 
+def _mean(values) -> float:
+    return float(np.mean(values))
+
+
 def _share(outcomes) -> float:
-    return float(np.mean(outcomes)) if outcomes else float("nan")
+    return float(np.mean(outcomes)) if len(outcomes) else float("nan")
 
 
 def win_rates(records: Sequence[AccuracyResult], baseline: str = BASELINE, budget_scale: Optional[float] = None) -> dict:
@@ -221,7 +232,7 @@ def error_ratios(records: Sequence[AccuracyResult], baseline: str = BASELINE, bu
         flat = [v for values in logs.values() for v in values]
         if not flat:
             continue
-        low, high = bootstrap(logs, lambda v: float(np.mean(v)))
+        low, high = bootstrap(logs, _mean)
         out[impl] = ErrorRatio(impl, _geometric_mean(flat), math.exp(low), math.exp(high), len(flat), len(logs))
     return out
 

@@ -150,6 +150,18 @@ def test_every_layers_features_are_held_in_one_workspace():
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
+@pytest.mark.parametrize("widths", [[3, 9, 2, 5, 1], [6, 1, 7], [2, 40, 40, 1]])
+def test_without_autograd_the_layers_share_one_buffer_and_agree(widths):
+    """No graph (inference mode, no_grad): one buffer of the largest layer's size serves every layer
+    in turn; the output equals the recorded path's, whatever the layers' sizes."""
+    model = build_kan(widths, layers=(["spline", "rbf"] * 2)[: len(widths) - 1])
+    x = torch.rand(9, widths[0]) * 2 - 1
+    expected = model(x.requires_grad_()).detach()
+    for context in (torch.inference_mode, torch.no_grad):
+        with context():
+            assert torch.equal(model(x.detach()), expected)
+
+
 def test_layers_that_cannot_run_natively_run_one_by_one():
     model = _network("spline", 2)
     x = _x()

@@ -1151,23 +1151,25 @@ bool plain_cpu(const at::Tensor& t) {
 }
 
 // On the CPU every layer's features go into one allocation: slice l is layer l's (in, n + 1, batch).
-// Empty (each layer allocates its own, through the dispatcher) off the CPU -- CUDA's kernels, meta
-// and fake tensors -- or when an argument is malformed (the layer's own checks then say what).
-std::vector<at::Tensor> feature_workspace(const at::Tensor& x, at::TensorList weights) {
+// shared: every slice starts at the same place (the largest layer's size in all) -- for a forward
+// without a backward, where a layer's features are dead once its output is computed. Empty (each
+// layer allocates its own, through the dispatcher) off the CPU -- CUDA's kernels, meta and fake
+// tensors -- or when an argument is malformed (the layer's own checks then say what).
+std::vector<at::Tensor> feature_workspace(const at::Tensor& x, at::TensorList weights, bool shared) {
   if (!plain_cpu(x) || x.dim() != 2 || !(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble)) return {};
   std::vector<int64_t> sizes;
   int64_t total = 0;
   for (const at::Tensor& w : weights) {
     if (!plain_cpu(w) || w.dim() != 3 || w.scalar_type() != x.scalar_type()) return {};
     sizes.push_back(w.size(1) * w.size(2) * x.size(0));
-    total += sizes.back();
+    total = shared ? std::max(total, sizes.back()) : total + sizes.back();
   }
   at::Tensor workspace = at::empty({total}, x.options());
   std::vector<at::Tensor> slices;
   int64_t offset = 0;
   for (size_t l = 0; l < weights.size(); ++l) {
     slices.push_back(workspace.narrow(0, offset, sizes[l]).view({weights[l].size(1), weights[l].size(2), x.size(0)}));
-    offset += sizes[l];
+    if (!shared) offset += sizes[l];
   }
   return slices;
 }
@@ -1196,7 +1198,7 @@ class KanNetworkFunction : public torch::autograd::Function<KanNetworkFunction> 
     const auto base_names = split_names(base, n, "base activation");
     variable_list saved = {x};
     at::Tensor h = x;
-    const auto workspace = feature_workspace(x, weights);
+    const auto workspace = feature_workspace(x, weights, /*shared=*/false);  // the backward reads every layer's
     for (size_t l = 0; l < n; ++l) {
       auto [y, features] = network_layer(workspace, l, h, weights[l], biases[l], a[l], b[l], basis_names[l], orders[l], base_names[l]);
       saved.insert(saved.end(), {h, weights[l], features, a[l], b[l], biases[l]});
@@ -1291,7 +1293,7 @@ at::Tensor kan_network_plain(const at::Tensor& x, at::TensorList weights, at::Te
   const auto basis_names = split_names(bases, weights.size(), "basis");
   const auto base_names = split_names(base, weights.size(), "base activation");
   at::Tensor h = x;
-  const auto workspace = feature_workspace(x, weights);
+  const auto workspace = feature_workspace(x, weights, /*shared=*/true);  // no backward: one layer's at a time
   for (size_t l = 0; l < weights.size(); ++l)
     h = std::get<0>(network_layer(workspace, l, h, weights[l], biases[l], a[l], b[l], basis_names[l], orders[l], base_names[l]));
   return h;

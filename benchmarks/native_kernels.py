@@ -38,8 +38,9 @@ IMPLS = ("mlp", "splines-better_kan", "rbf-better_kan", "splines-layered", "rbf-
 def ratios(path: Path) -> dict:
     """:func:`kanbench.fragment_runs.round_ratios` of the run, with each row's medians (ms) under
     ``_times`` and its parameter count under ``_params``."""
-    rows = results_mod.load(path).rows()
-    out = round_ratios(path)
+    doc = results_mod.load(path)
+    rows = doc.rows()
+    out = round_ratios(doc)
     out["_times"] = {r.impl: (r.median("forward"), r.median("backward")) for r in rows}
     out["_params"] = {r.impl: f"{r.params:,}" if r.params is not None else "-" for r in rows}
     return out

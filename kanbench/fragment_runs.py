@@ -159,18 +159,15 @@ def roofline_table(page: str = "README.md") -> str:
     return ("\n\n".join(parts) or "(no seed or large results committed yet)") + "\n"
 
 
-def _median(values: list) -> float:
-    s = sorted(values)
-    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
-
-
-def round_ratios(path: Path) -> dict:
+def round_ratios(doc) -> dict:
     """{impl: {phase name: (median, low, high)}} of each row's time over the MLP's of the same run, per
     interleaved round (the median over rounds and its 95% interval), for every phase of
     :data:`NATIVE_PHASES`; rows without paired rounds have none."""
+    import statistics
+
     from kanbench.claims import median_interval, summed_round_ratios
 
-    rows = {r.impl: r for r in _load(path).rows()}
+    rows = {r.impl: r for r in doc.rows()}
     mlp = rows["mlp"]
     out = {}
     for impl in [name for name in rows if name != "mlp"]:
@@ -179,7 +176,7 @@ def round_ratios(path: Path) -> dict:
             per_round = summed_round_ratios(rows[impl], mlp, phases)
             if per_round:
                 lo, hi = median_interval(sorted(per_round))
-                out[impl][name] = (_median(per_round), lo, hi)
+                out[impl][name] = (statistics.median(per_round), lo, hi)
     return out
 
 
@@ -211,8 +208,9 @@ def native_goals(page: str = "README.md") -> str:
         path = folder / f"{preset}.json"
         if not path.exists():
             continue
-        ratios = round_ratios(path)
-        params = {r.impl: r.params for r in _load(path).rows()}
+        doc = _load(path)
+        ratios = round_ratios(doc)
+        params = {r.impl: r.params for r in doc.rows()}
         for impl, layered, label in (
             ("splines-better_kan", "splines-layered", "B-spline"),
             ("rbf-better_kan", "rbf-layered", "RBF"),

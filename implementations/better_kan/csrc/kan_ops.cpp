@@ -514,6 +514,8 @@ at::Tensor transposed(const at::Tensor& x) {
 // when the rows' work pays for a thread. Above it, BLAS.
 
 constexpr int64_t kSmallProduct = int64_t(1) << 18;
+// from this many outputs on, dL/dW is computed as rows over the outputs (else one dot product per weight)
+constexpr int64_t kWeightGradByOutputs = 16;
 
 bool small_product(const Layout& l) { return l.n_out * l.n_in * l.n1 * l.batch <= kSmallProduct; }
 
@@ -668,7 +670,7 @@ void small_features_grad(const Layout& l, const T* w, const T* gyt, T* gf) {
 template <typename T>
 void small_weight_grad(const Layout& l, const T* gy, const T* gyt, const T* f, T* gw, T* gbias) {
   const int64_t k = l.n_in * l.n1;
-  if (gw != nullptr && l.n_out >= 16) {
+  if (gw != nullptr && l.n_out >= kWeightGradByOutputs) {
     std::vector<T> gwt(k * l.n_out);
     over_rows(k, l.n_out * l.batch, [&](int64_t lo, int64_t hi) { combine_rows<T>(f, l.batch, 1, gy, l.batch, l.n_out, nullptr, gwt.data(), lo, hi); });
     for (int64_t o = 0; o < l.n_out; ++o)
@@ -949,7 +951,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_
   const bool small = small_product(l);
   at::Tensor w2 = small ? weight.contiguous() : weight.reshape({l.n_out, l.n_in * l.n1});
   at::Tensor gyt = small ? transposed(grad_y) : at::Tensor();  // dL/dy^T (out, batch), contiguous
-  at::Tensor gy = small && need_w && l.n_out >= 16 ? grad_y.contiguous() : at::Tensor();
+  at::Tensor gy = small && need_w && l.n_out >= kWeightGradByOutputs ? grad_y.contiguous() : at::Tensor();
   // what is not asked for is a 0-element tensor of its own (outputs never alias each other)
   auto none = [&] { return at::empty({0}, x.options()); };
   at::Tensor grad_x = none(), grad_w = none(), grad_bias = none(), grad_a = none(), grad_b = none();
